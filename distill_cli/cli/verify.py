@@ -1,0 +1,14 @@
+"""distill verify (not yet available)."""
+
+from typing import Annotated
+
+import typer
+
+from distill_cli.cli.app import app
+from distill_cli.cli.common import not_yet
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def verify(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
+    """Not yet available."""
+    not_yet("verify")

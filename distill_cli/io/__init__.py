@@ -1,0 +1,1 @@
+"""Stage directories: reading inputs, writing shards atomically, manifests and checkpoints."""

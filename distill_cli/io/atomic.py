@@ -1,0 +1,56 @@
+"""Atomic file writes: a reader sees a file whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def temp_name(path: Path) -> Path:
+    """A hidden sibling name, so globs like part-*.parquet never match a file being written."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = temp_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        _commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_parquet(path: Path, df: pl.DataFrame, metadata: dict[str, str] | None = None) -> None:
+    """zstd Parquet with optional key-value metadata in the footer (used for per-shard stats)."""
+    table = df.to_arrow()
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged.update({k.encode(): v.encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(merged)
+    tmp = temp_name(path)
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=50_000)
+        _commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_footer_metadata(path: Path) -> dict[str, str]:
+    meta = pq.read_metadata(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"ARROW")}
+
+
+def empty_like(schema: pa.Schema) -> pl.DataFrame:
+    return pl.from_arrow(schema.empty_table())

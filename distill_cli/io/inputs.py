@@ -1,0 +1,153 @@
+"""Resolve a stage input (a stage directory, a Parquet file or a glob) into readable units of rows."""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from distill_cli.errors import BadInput
+
+MANIFEST = "_manifest.json"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A contiguous row range of one input file; output shard `index` is made from it."""
+
+    index: int
+    file: Path
+    start: int
+    stop: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class InputSet:
+    spec: str
+    files: tuple[Path, ...]
+    rows: tuple[int, ...]
+    schema: dict[str, pl.DataType]
+    upstream: dict | None  # the input stage directory's manifest, when there is one
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows)
+
+    def fingerprint(self) -> list[dict]:
+        return [{"path": str(f), "rows": n, "digest": file_digest(f)} for f, n in zip(self.files, self.rows)]
+
+    def units(self, rows_per_shard: int, limit: int | None = None) -> list[Unit]:
+        units: list[Unit] = []
+        budget = limit if limit is not None else self.total_rows
+        for file, n in zip(self.files, self.rows):
+            start = 0
+            while start < n and budget > 0:
+                stop = min(n, start + rows_per_shard, start + budget)
+                units.append(Unit(len(units), file, start, stop))
+                budget -= stop - start
+                start = stop
+        return units
+
+    def read(self, unit: Unit, columns: list[str] | None = None) -> pl.DataFrame:
+        try:
+            lf = pl.scan_parquet(unit.file)
+            if columns is not None:
+                lf = lf.select(columns)
+            return lf.slice(unit.start, unit.rows).collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise BadInput(f"{unit.file}: cannot read rows {unit.start}-{unit.stop}: {_one_line(exc)}") from exc
+
+    def scan(self, limit: int | None = None) -> pl.LazyFrame:
+        lf = pl.scan_parquet([str(f) for f in self.files])
+        return lf.head(limit) if limit is not None else lf
+
+    def require(self, stage: str, columns: dict[str, type[pl.DataType] | tuple]) -> None:
+        """Refuse an input that lacks a column the stage needs, naming the file and the column."""
+        for name, kinds in columns.items():
+            if name not in self.schema:
+                origin = f" (it is the output of `{self.upstream['stage']}`)" if self.upstream else ""
+                raise BadInput(
+                    f"{self.files[0]}: missing column '{name}' needed by {stage}{origin}; "
+                    f"found: {', '.join(self.schema) or 'no columns'}"
+                )
+            dtype = self.schema[name]
+            kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+            if not any(_is_kind(dtype, k) for k in kinds) and dtype != pl.Null:
+                raise BadInput(
+                    f"{self.files[0]}: column '{name}' has type {dtype}, {stage} needs "
+                    f"{' or '.join(k.__name__ for k in kinds)}"
+                )
+
+
+def _is_kind(dtype: pl.DataType, kind) -> bool:
+    if kind is pl.Int64:
+        return dtype.is_integer()
+    if kind is pl.Float64:
+        return dtype.is_numeric()
+    return dtype == kind or isinstance(dtype, kind)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def file_digest(path: Path) -> str:
+    """Size plus the head and tail bytes: Parquet's footer changes with any content change."""
+    h = hashlib.blake2b(digest_size=12)
+    size = path.stat().st_size
+    h.update(str(size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(4096))
+        fh.seek(max(0, size - 65536))
+        h.update(fh.read())
+    return h.hexdigest()
+
+
+def resolve_files(spec: str) -> tuple[list[Path], dict | None]:
+    path = Path(spec)
+    if path.is_dir():
+        manifest = path / MANIFEST
+        upstream = json.loads(manifest.read_text()) if manifest.exists() else None
+        files = sorted(path.glob("part-*.parquet"))
+        if upstream is not None and not upstream.get("complete", False):
+            raise BadInput(
+                f"{path}: stage directory is incomplete ({len(files)} of {upstream.get('n_shards', '?')} "
+                f"shards); finish the `{upstream.get('stage')}` run first"
+            )
+        if not files:
+            files = sorted(p for p in path.glob("*.parquet") if not p.name.startswith(("_", ".")))
+        return files, upstream
+    if path.exists():
+        return [path], None
+    if any(c in spec for c in "*?["):
+        return sorted(Path(p) for p in globlib.glob(spec, recursive=True) if p.endswith(".parquet")), None
+    raise BadInput(f"{spec}: no such file or directory")
+
+
+def open_input(spec: str) -> InputSet:
+    files, upstream = resolve_files(spec)
+    if not files:
+        raise BadInput(f"{spec}: no Parquet files found")
+    rows, schema = [], None
+    for f in files:
+        try:
+            rows.append(pq.read_metadata(f).num_rows)
+            file_schema = pl.read_parquet_schema(f)
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise BadInput(f"{f}: not a readable Parquet file: {_one_line(exc)}") from exc
+        schema = schema or file_schema
+        missing = set(schema) - set(file_schema)
+        if missing:
+            raise BadInput(f"{f}: shard lacks columns {sorted(missing)} that {files[0].name} has")
+    if sum(rows) == 0:
+        raise BadInput(f"{spec}: input has no rows")
+    return InputSet(spec, tuple(files), tuple(rows), dict(schema or {}), upstream)

@@ -1,0 +1,138 @@
+"""Drive a stage over its input: pick the shards to do, show progress, write them, mark the run complete.
+
+Two shapes cover every stage: `run_map` for row-local stages (collect's output, generate, verify, compress),
+where output shard i is made from input unit i; and `run_global` for stages that need every row at once
+(grade, select, dedupe), where `--shard I/N` partitions the rows by prompt id instead.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import polars as pl
+
+from distill_cli.errors import BadInput
+from distill_cli.io.checkpoint import ShardCheckpoint
+from distill_cli.io.inputs import InputSet, Unit
+from distill_cli.io.stagedir import StageDir
+from distill_cli.progress import Progress
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options every stage takes (DESIGN.md: common options)."""
+
+    out: Path
+    shard: tuple[int, int] | None = None
+    limit: int | None = None
+    overwrite: bool = False
+    workers: int = 1
+    quiet: bool = False
+    rows_per_shard: int = 100_000
+
+    def selects(self, index: int) -> bool:
+        return self.shard is None or index % self.shard[1] == self.shard[0]
+
+    def semantic(self) -> dict:
+        """The options that change a stage's output, and so belong in its params."""
+        return {"limit": self.limit, "rows_per_shard": self.rows_per_shard}
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise BadInput(f"--shard {text!r}: expected I/N with whole numbers, e.g. 0/8") from None
+    if n < 1 or not 0 <= i < n:
+        raise BadInput(f"--shard {text!r}: need 0 <= I < N")
+    return i, n
+
+
+@dataclass
+class ShardTask:
+    """What a stage core may use while it works on one shard: its checkpoint and the progress bar."""
+
+    index: int
+    unit: Unit | None
+    checkpoint: ShardCheckpoint
+    progress: Progress
+    stats: dict = field(default_factory=dict)
+
+
+@contextmanager
+def _guard(sd: StageDir) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        sd.abandon()
+        raise
+
+
+def run_map(
+    stage: str,
+    inp: InputSet,
+    opts: RunOptions,
+    params: dict,
+    process: Callable[[pl.DataFrame, ShardTask], tuple[pl.DataFrame, dict]],
+    columns: list[str] | None = None,
+) -> StageDir:
+    units = inp.units(opts.rows_per_shard, opts.limit)
+    sd = StageDir(opts.out, stage, {**params, **opts.semantic()}, inp.fingerprint(), len(units),
+                  upstream=[str(Path(inp.spec).resolve())])
+    sd.open(opts.overwrite)
+    todo = [u for u in units if opts.selects(u.index) and not sd.done(u.index)]
+    with _guard(sd), Progress(stage, sum(u.rows for u in todo), quiet=opts.quiet) as bar:
+        for unit in todo:
+            started = time.perf_counter()
+            task = ShardTask(unit.index, unit, ShardCheckpoint(sd.work_dir(unit.index)), bar)
+            df = inp.read(unit, columns)
+            out, stats = process(df, task)
+            stats = {"rows_in": df.height, **stats, "seconds": round(time.perf_counter() - started, 3)}
+            sd.write_shard(unit.index, out, stats)
+            bar.shard_done(unit.rows)
+        sd.finish()
+    return sd
+
+
+def partition_expr(n: int) -> pl.Expr:
+    """Stable partition of prompts by their hex content-hash id, the same in every process."""
+    return pl.col("id").str.slice(0, 12).str.to_integer(base=16, strict=False).fill_null(0) % n
+
+
+def run_global(
+    stage: str,
+    inp: InputSet,
+    opts: RunOptions,
+    params: dict,
+    compute: Callable[[pl.LazyFrame, RunOptions], tuple[pl.DataFrame, dict]],
+) -> StageDir:
+    n_parts = opts.shard[1] if opts.shard else None
+    sd = StageDir(opts.out, stage, {**params, **opts.semantic(), "shard_count": n_parts}, inp.fingerprint(), 0,
+                  upstream=[str(Path(inp.spec).resolve())])
+    sd.open(opts.overwrite)
+    with _guard(sd), Progress(stage, None, quiet=opts.quiet):
+        lf = inp.scan(opts.limit)
+        if opts.shard:
+            lf = lf.filter(partition_expr(opts.shard[1]) == opts.shard[0])
+        started = time.perf_counter()
+        out, stats = compute(lf, opts)
+        stats = {**stats, "seconds": round(time.perf_counter() - started, 3)}
+        if opts.shard:
+            sd.n_shards = opts.shard[1]
+            pieces = {opts.shard[0]: out}
+        else:
+            sd.n_shards = max(1, math.ceil(out.height / opts.rows_per_shard))
+            pieces = {i: out.slice(i * opts.rows_per_shard, opts.rows_per_shard) for i in range(sd.n_shards)}
+        first = min(pieces)
+        for index, piece in pieces.items():
+            if not sd.done(index):
+                sd.write_shard(index, piece, stats if index == first else {})
+        sd.finish()
+    return sd

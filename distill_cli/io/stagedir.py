@@ -1,0 +1,164 @@
+"""The output side of a stage: manifest, atomic shards, resume and conflict detection.
+
+A shard is finished when `part-NNNNN.parquet` exists; its row count and stats live in its own footer, so the
+completion mark and the data are one atomic rename. `_manifest.json` says `complete: true` only when every
+shard exists, and `_stats.json` sums the shards' stats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from distill_cli import __version__
+from distill_cli.errors import BadInput, StageConflict
+from distill_cli.io.atomic import read_footer_metadata, write_json, write_parquet
+from distill_cli.io.inputs import MANIFEST
+
+STATS = "_stats.json"
+WORK = "_work"
+STATS_KEY = "distill.stats"
+
+
+def params_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def merge_stats(total: dict, part: dict) -> dict:
+    """Sum numbers key by key, recursively; other values keep the latest."""
+    for key, value in part.items():
+        if isinstance(value, dict):
+            merge_stats(total.setdefault(key, {}), value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value
+        else:
+            total[key] = value
+    return total
+
+
+@dataclass
+class StageDir:
+    path: Path
+    stage: str
+    params: dict
+    inputs: list[dict]
+    n_shards: int
+    upstream: list[str] = field(default_factory=list)
+    _created: bool = False
+
+    @property
+    def hash(self) -> str:
+        return params_hash({"stage": self.stage, "params": self.params})
+
+    def open(self, overwrite: bool = False) -> "StageDir":
+        """Create the directory, or check that the run in it is this run; --overwrite clears it."""
+        manifest = self.path / MANIFEST
+        if manifest.exists():
+            old = self.read_manifest()
+            conflict = self._conflict(old)
+            if conflict and not overwrite:
+                raise StageConflict(f"{self.path}: {conflict}; pass --overwrite to replace it")
+            if overwrite:
+                self.clear()
+        elif self.path.exists() and any(self.path.iterdir()):
+            if not overwrite:
+                raise StageConflict(f"{self.path}: exists and is not a distill stage directory")
+            self.clear()
+        self._created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._write_manifest(complete=False)
+        return self
+
+    def _conflict(self, old: dict) -> str | None:
+        if old.get("stage") != self.stage:
+            return f"holds the output of `{old.get('stage')}`, not `{self.stage}`"
+        if old.get("params_hash") != self.hash:
+            changed = sorted(k for k in set(old.get("params", {})) | set(self.params)
+                             if old.get("params", {}).get(k) != self.params.get(k))
+            return f"holds a {self.stage} run with other params (changed: {', '.join(changed) or 'stage'})"
+        if [i["digest"] for i in old.get("inputs", [])] != [i["digest"] for i in self.inputs]:
+            return f"holds a {self.stage} run over other inputs (the input changed since)"
+        return None
+
+    def clear(self) -> None:
+        if not self.path.exists():
+            return
+        for child in self.path.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+    def read_manifest(self) -> dict:
+        try:
+            return json.loads((self.path / MANIFEST).read_text())
+        except (json.JSONDecodeError, OSError) as exc:
+            raise BadInput(f"{self.path / MANIFEST}: unreadable manifest ({exc}); pass --overwrite") from exc
+
+    def shard_path(self, index: int) -> Path:
+        return self.path / shard_name(index)
+
+    def done(self, index: int) -> bool:
+        return self.shard_path(index).exists()
+
+    def work_dir(self, index: int) -> Path:
+        return self.path / WORK / f"part-{index:05d}"
+
+    def write_shard(self, index: int, df: pl.DataFrame, stats: dict | None = None) -> None:
+        write_parquet(self.shard_path(index), df, {STATS_KEY: json.dumps(stats or {})})
+        shutil.rmtree(self.work_dir(index), ignore_errors=True)
+
+    def shard_stats(self, index: int) -> dict:
+        raw = read_footer_metadata(self.shard_path(index)).get(STATS_KEY, "{}")
+        return json.loads(raw)
+
+    def finish(self, extra_stats: dict | None = None) -> bool:
+        """Mark the run complete when every shard exists; returns whether it is complete."""
+        missing = [i for i in range(self.n_shards) if not self.done(i)]
+        if missing:
+            self._write_manifest(complete=False)
+            return False
+        stats: dict = {}
+        rows = {}
+        for i in range(self.n_shards):
+            merge_stats(stats, self.shard_stats(i))
+            rows[shard_name(i)] = pq.read_metadata(self.shard_path(i)).num_rows
+        merge_stats(stats, extra_stats or {})
+        stats["rows_out"] = sum(rows.values())
+        write_json(self.path / STATS, stats)
+        shutil.rmtree(self.path / WORK, ignore_errors=True)
+        self._write_manifest(complete=True, shards=rows, stats=stats)
+        return True
+
+    def abandon(self) -> None:
+        """After a failure: remove the directory if this run created it and finished nothing in it."""
+        if self._created and not any(self.path.glob("part-*.parquet")):
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def _write_manifest(self, complete: bool, shards: dict | None = None, stats: dict | None = None) -> None:
+        manifest = {
+            "stage": self.stage,
+            "distill_version": __version__,
+            "params": self.params,
+            "params_hash": self.hash,
+            "inputs": self.inputs,
+            "upstream": self.upstream,
+            "n_shards": self.n_shards,
+            "shards": shards or {},
+            "rows": sum((shards or {}).values()),
+            "stats": stats or {},
+            "complete": complete,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        write_json(self.path / MANIFEST, manifest)

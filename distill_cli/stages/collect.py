@@ -1,0 +1,181 @@
+"""collect: turn rows of any public dataset into the prompts contract (DESIGN.md: prompts columns)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from distill_cli.answers import extract_gold
+from distill_cli.errors import BadInput
+from distill_cli.schema import PROMPTS
+
+AnswerFormat = Literal["auto", "boxed", "gsm8k", "raw"]
+Domain = Literal["auto", "math", "code", "choice", "text"]
+
+PROMPT_FIELDS = ("problem", "question", "prompt", "instruction", "query", "input", "content", "text")
+ANSWER_FIELDS = ("answer", "final_answer", "expected_answer", "gt", "ground_truth", "gold", "target",
+                 "label", "solution", "output")
+TESTS_FIELDS = ("test_list", "tests", "input_output", "test_cases", "test")
+CHOICE_FIELDS = ("choices", "options")
+ROW = "__row"
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    prompt_field: str | None = None
+    answer_field: str | None = None
+    answer_format: AnswerFormat = "auto"
+    domain: Domain = "auto"
+    tests_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Fields:
+    """The source columns that feed the contract columns, decided once per source."""
+
+    prompt: str
+    answer: str | None
+    tests: str | None
+    choices: str | None
+    domain: str
+
+
+def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, source: str) -> str | None:
+    if wanted is not None:
+        if wanted not in columns:
+            raise BadInput(f"{source}: no column '{wanted}' for {what}; columns are: {', '.join(columns)}")
+        return wanted
+    lowered = {c.lower(): c for c in columns}
+    return next((lowered[c] for c in candidates if c in lowered), None)
+
+
+def resolve_fields(columns: list[str], cfg: CollectConfig, source: str) -> Fields:
+    prompt = _pick(columns, cfg.prompt_field, PROMPT_FIELDS, "the prompt", source)
+    if prompt is None:
+        raise BadInput(f"{source}: cannot tell which column is the prompt (columns: {', '.join(columns)}); "
+                       "pass --prompt-field")
+    rest = [c for c in columns if c != prompt]
+    tests = _pick(rest, cfg.tests_field, TESTS_FIELDS, "the tests", source)
+    choices = _pick(rest, None, CHOICE_FIELDS, "the choices", source)
+    answer = _pick([c for c in rest if c != tests], cfg.answer_field, ANSWER_FIELDS, "the answer", source)
+    domain = cfg.domain
+    if domain == "auto":
+        domain = "code" if tests else "choice" if choices else "math" if answer else "text"
+    if answer is None and domain in ("math", "choice"):
+        raise BadInput(f"{source}: no answer column found (columns: {', '.join(columns)}); "
+                       "pass --answer-field, or --domain text for prompts without answers")
+    if domain == "code" and tests is None:
+        raise BadInput(f"{source}: --domain code needs a tests column (columns: {', '.join(columns)}); "
+                       "pass --tests-field")
+    return Fields(prompt, answer, tests, choices, domain)
+
+
+def normalize_prompt(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def prompt_id(text: str) -> str:
+    """Stable across runs, machines and versions: a hash of the normalized prompt text."""
+    return hashlib.blake2b(normalize_prompt(text).encode(), digest_size=8).hexdigest()
+
+
+def _as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Answers arrive as str, int or float (AMC's 27.0); integral floats are written as integers."""
+    if dtype.is_float():
+        return pl.when(expr == expr.round()).then(expr.cast(pl.Int64).cast(pl.String)).otherwise(expr.cast(pl.String))
+    if dtype == pl.String:
+        return expr
+    if dtype.is_numeric() or dtype == pl.Boolean:
+        return expr.cast(pl.String)
+    return expr.map_elements(lambda v: json.dumps(v, default=str), return_dtype=pl.String)
+
+
+def _tests_json(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+            return value
+        except json.JSONDecodeError:
+            return json.dumps([value])
+    if isinstance(value, pl.Series):
+        value = value.to_list()
+    return json.dumps(value)
+
+
+def _with_choices(prompt: str, choices, answer: str | None) -> tuple[str, str | None]:
+    choices = list(choices or [])
+    letters = "ABCDEFGHIJKLMNOP"
+    body = "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(choices))
+    if answer is not None and answer.isdigit() and int(answer) < len(choices):
+        answer = letters[int(answer)]
+    return f"{prompt}\n\n{body}", answer
+
+
+def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Map one batch of source rows to the prompts contract; returns (rows, rejected rows with a reason).
+
+    `df` must carry a `__row` column with each row's position in its source, for the rejects list.
+    """
+    used = {fields.prompt, fields.answer, fields.tests, fields.choices, ROW} - {None}
+    others = [c for c in df.columns if c not in used]
+    prompt = pl.col(fields.prompt).cast(pl.String).str.strip_chars()
+    if fields.answer is not None:
+        answer = _as_text(pl.col(fields.answer), df.schema[fields.answer])
+        fmt = cfg.answer_format
+        if fmt == "raw":
+            answer = answer.str.strip_chars()
+        elif fmt == "gsm8k" or (fmt == "auto" and df.schema[fields.answer] == pl.String and
+                                df[fields.answer].str.contains("####", literal=True).all()):
+            answer = answer.str.extract(r"####\s*([^\n]*?)\s*$", 1).str.replace_all(",", "", literal=True)
+        else:
+            answer = answer.map_elements(lambda v: extract_gold(v, fmt), return_dtype=pl.String)
+        answer = pl.when(answer.str.len_chars() > 0).then(answer)
+    else:
+        answer = pl.lit(None, dtype=pl.String)
+    tests = (pl.col(fields.tests).map_elements(_tests_json, return_dtype=pl.String, skip_nulls=True)
+             if fields.tests else pl.lit(None, dtype=pl.String))
+    meta = pl.struct(others).struct.json_encode() if others else pl.lit(None, dtype=pl.String)
+    out = df.select(
+        pl.col(ROW),
+        prompt.alias("prompt"),
+        answer.alias("answer"),
+        tests.alias("tests"),
+        (pl.col(fields.choices) if fields.choices else pl.lit(None)).alias("__choices"),
+        meta.alias("meta"),
+    )
+    if fields.choices:
+        pairs = [_with_choices(p, c, a) for p, c, a in out.select("prompt", "__choices", "answer").iter_rows()]
+        out = out.with_columns(pl.Series("prompt", [p for p, _ in pairs], pl.String),
+                               pl.Series("answer", [a for _, a in pairs], pl.String))
+    reason = (
+        pl.when(pl.col("prompt").is_null() | (pl.col("prompt").str.len_chars() == 0)).then(pl.lit("empty_prompt"))
+        .when(pl.lit(fields.domain in ("math", "choice")) & pl.col("answer").is_null()).then(pl.lit("unusable_answer"))
+        .when(pl.lit(fields.domain == "code") & pl.col("tests").is_null()).then(pl.lit("missing_tests"))
+    )
+    out = out.with_columns(reason.alias("__reason"))
+    rejects = out.filter(pl.col("__reason").is_not_null()).select(
+        pl.lit(source).alias("source"), pl.col(ROW).alias("row"), pl.col("__reason").alias("reason"),
+        pl.col("prompt").str.slice(0, 200).alias("prompt"))
+    kept = out.filter(pl.col("__reason").is_null())
+    ids = [prompt_id(p) for p in kept["prompt"]]
+    kept = kept.with_columns(
+        pl.Series("id", ids, pl.String), pl.lit(fields.domain).alias("domain"), pl.lit(source).alias("source"))
+    return kept.select(list(PROMPTS)), rejects
+
+
+def dedupe_ids(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Keep the first row of each id; the same problem from two sources or twice in one is counted once."""
+    unique = df.unique(subset="id", keep="first", maintain_order=True)
+    return unique, df.height - unique.height
+
+
+def reject_counts(rejects: pl.DataFrame) -> dict[str, int]:
+    return dict(Counter(rejects["reason"].to_list())) if rejects.height else {}
