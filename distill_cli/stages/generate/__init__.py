@@ -1,0 +1,1 @@
+"""generate: teacher traces from a vLLM engine or any OpenAI-compatible server."""

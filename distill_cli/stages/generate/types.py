@@ -1,0 +1,51 @@
+"""The interface between the generate stage and its backends (offline vLLM, OpenAI-compatible HTTP).
+
+A backend receives requests, one per (prompt id, sample index), and reports each result as soon as it is
+finished, so the stage can checkpoint finished samples while the rest are still running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = -1
+    max_tokens: int = 4096
+    seed: int | None = None  # engine seed; per-request seeds crash the CPU engine
+
+
+@dataclass(frozen=True)
+class Request:
+    key: str  # hash of (prompt id, sample, rendered request, sampling params): the resume key
+    id: str
+    sample: int
+    messages: tuple[dict, ...]  # chat messages: ({"role": "system"|"user", "content": str}, ...)
+    sampling: Sampling
+    chat_template_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    request: Request
+    text: str  # the raw completion ("" only together with an error or a genuinely empty completion)
+    finish_reason: str  # stop | length | error | ...
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_content: str | None = None  # a server's separate reasoning field, when it has one
+    error: str | None = None  # why this request failed, recorded per row instead of raising
+    seed: int | None = None
+
+
+class Backend(Protocol):
+    model: str
+
+    def generate(self, requests: Iterable[Request], on_result: Callable[[Result], None]) -> None:
+        """Run every request and call on_result once per request, in completion order."""
+        ...
+
+    def close(self) -> None: ...
