@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,33 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+_HOST = socket.gethostname().replace("-", "_")
+
+
 def temp_name(path: Path) -> Path:
     """A hidden sibling name, so globs like part-*.parquet never match a file being written."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}")
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Delete temporary files left by killed writers on this host (other hosts may share the directory)."""
+    removed = 0
+    for tmp in directory.rglob(".*.tmp-*"):
+        host, _, pid = tmp.name.rpartition(".tmp-")[2].rpartition("-")
+        if host == _HOST and pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _commit(tmp: Path, path: Path) -> None:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from distill_cli import __version__
 from distill_cli.errors import BadInput, StageConflict
-from distill_cli.io.atomic import read_footer_metadata, write_json, write_parquet
+from distill_cli.io.atomic import read_footer_metadata, remove_stale_temps, write_json, write_parquet
 from distill_cli.io.inputs import MANIFEST
 
 STATS = "_stats.json"
@@ -77,6 +77,7 @@ class StageDir:
             self.clear()
         self._created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(self.path)
         self._write_manifest(complete=False)
         return self
 
