@@ -1,0 +1,108 @@
+"""Shared test helpers: real servers on loopback, started as subprocesses and always stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+FAULT_SERVER = Path(__file__).with_name("fault_server.py")
+
+
+@dataclass
+class FaultServer:
+    """A running fault server: base_url for the client, stats()/reset()/control() for the test."""
+
+    root: str  # http://127.0.0.1:PORT
+    proc: subprocess.Popen
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root}/v1"
+
+    @property
+    def port(self) -> int:
+        return int(self.root.rsplit(":", 1)[1])
+
+    def stats(self) -> dict:
+        return httpx.get(f"{self.root}/stats", timeout=10).json()
+
+    def reset(self) -> None:
+        httpx.post(f"{self.root}/reset", timeout=10).raise_for_status()
+
+    def control(self, **options) -> dict:
+        resp = httpx.post(f"{self.root}/control", json=options, timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+
+def _cli_args(options: dict) -> list[str]:
+    args = []
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is not None and value is not False:
+            args += [flag, str(value)]
+    return args
+
+
+@contextlib.contextmanager
+def fault_server(max_lifetime: float = 300.0, **options) -> Iterator[FaultServer]:
+    """Start tests/support/fault_server.py on a free loopback port; options are its flags (rate_429=0.1, ...)."""
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [sys.executable, str(FAULT_SERVER), "--port", "0", "--max-lifetime", str(max_lifetime), *_cli_args(options)],
+        stdout=subprocess.PIPE, stderr=log, text=True,
+    )
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline() if ready else ""
+        if not line.startswith("READY "):
+            log.seek(0)
+            raise RuntimeError(f"fault server did not start: {line!r} {log.read().decode()[-2000:]}")
+        yield FaultServer(line.split()[1], proc)
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Poll url until it answers 200; fail early if proc (the server) exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before {url} answered")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {timeout:g}s")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def distill_env(**extra: str) -> dict[str, str]:
+    """Environment for a `distill` subprocess: the caller's, without proxies that would catch loopback calls."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env.update(extra)
+    return env
