@@ -85,7 +85,7 @@ def test_retry_after_is_honoured(date):
     assert {r.finish_reason for r in results} == {"stop"}
     gaps = []
     for evs in events.values():
-        for (t, outcome, _), (t_next, _, _) in zip(evs, evs[1:]):
+        for (t, outcome, _), (t_next, _, _) in zip(evs, evs[1:], strict=False):
             if outcome == "429":
                 gaps.append(t_next - t)
     assert gaps, "the seed should make some first attempts get a 429"

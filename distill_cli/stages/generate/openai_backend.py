@@ -17,7 +17,7 @@ import queue
 import random
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import httpx
 
