@@ -98,12 +98,10 @@ def parse_pipeline(text: str, file: str, specs: dict[str, CommandSpec], run_dir:
         where = f"{file}: stage {i} ({stage})"
         if stage not in specs:
             raise BadInput(f"{where}: this version of distill has no `{stage}` command")
-        steps.append(_make_step(i, stage, options, specs[stage], steps, run_dir, where))
-    names = [s.name for s in steps]
-    for s in steps:
-        if names.count(s.name) > 1:
-            raise BadInput(f"{file}: stage {s.index} ({s.stage}): name {s.name!r} is used twice; give one a "
-                           "`name:` of its own")
+        step = _make_step(i, stage, options, specs[stage], steps, run_dir, where)
+        if any(s.name == step.name for s in steps):
+            raise BadInput(f"{where}: name {step.name!r} is used twice; give one a `name:` of its own")
+        steps.append(step)
     return Pipeline(file, run_dir, tuple(steps))
 
 
