@@ -1,14 +1,67 @@
-"""distill grade (not yet available)."""
+"""distill grade: verified rows in, the same rows with pass rate, CV and difficulty out."""
 
-from typing import Annotated
+from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Annotated, Optional
+
+import polars as pl
 import typer
 
 from distill_cli.cli.app import app
-from distill_cli.cli.common import not_yet
+from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.io.atomic import write_parquet
+from distill_cli.io.inputs import open_input
+from distill_cli.io.runner import RunOptions, run_global
+from distill_cli.progress import console
+from distill_cli.stages.grade import DEFAULT_BANDS, GradeConfig, grade_frame, parse_bands
+
+SUMMARY = "_summary.parquet"
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def grade(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
-    """Not yet available."""
-    not_yet("grade")
+def summary_name(opts: RunOptions) -> str:
+    """One summary per partition under --shard I/N (each holds only its own prompts)."""
+    return SUMMARY if opts.shard is None else f"_summary-part-{opts.shard[0]:05d}.parquet"
+
+
+@app.command(epilog="Example: distill grade runs/x/verified -o runs/x/graded --reference-model Qwen2.5-7B-Instruct")
+def grade(
+    input: Annotated[str, typer.Argument(help="Verified stage directory, Parquet file or glob.", show_default=False)],
+    output: Output,
+    bands: Annotated[str, typer.Option(
+        help="Difficulty bands by pass rate: NAME=UPPER (rates up to UPPER) or NAME=<UPPER (below UPPER), "
+             "ascending, the last ending at 1.")] = DEFAULT_BANDS,
+    reference_model: Annotated[Optional[str], typer.Option(
+        help="Grade every prompt by this model's pass rate (the student you will train); adds ref_pass_rate.",
+        show_default=False)] = None,
+    ignore_verdicts: Annotated[str, typer.Option(
+        help="Verdicts left out of the pass rate (comma list); 'unverifiable' means the reference answer "
+             "could not be read, which says nothing about the model.")] = "unverifiable",
+    shard: Shard = None,
+    limit: Limit = None,
+    overwrite: Overwrite = False,
+    workers: Workers = 1,
+    quiet: Quiet = False,
+    rows_per_shard: RowsPerShard = 100_000,
+) -> None:
+    """Grade each prompt's difficulty per model by pass rate and coefficient of variation of verify scores."""
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    ignored = tuple(sorted({v.strip() for v in ignore_verdicts.split(",") if v.strip()}))
+    cfg = GradeConfig(parse_bands(bands), reference_model, ignored)
+    inp = open_input(input)
+    inp.require("grade", {"id": pl.String, "model": pl.String, "verdict": pl.String, "score": pl.Float64})
+    if "completion_tokens" in inp.schema:
+        inp.require("grade", {"completion_tokens": pl.Int64})
+
+    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame, dict]:
+        out, table, stats = grade_frame(lf, cfg)
+        write_parquet(run.out / summary_name(run), table)  # before the shards: a complete run always has it
+        return out, stats
+
+    params = {"bands": [asdict(b) for b in cfg.bands], "reference_model": reference_model, "ignore_verdicts": list(ignored)}
+    sd = run_global("grade", inp, opts, params=params, compute=compute)
+    if not quiet:
+        stats = sd.read_manifest().get("stats", {})
+        mix = ", ".join(f"{k} {v}" for k, v in stats.get("difficulty_groups", {}).items())
+        console.print(f"grade: {stats.get('rows_out', 0)} rows, {stats.get('groups', 0)} (prompt, model) groups "
+                      f"-> {output}; difficulty: {mix or 'none'}")
