@@ -1,14 +1,237 @@
-"""distill compress (not yet available)."""
+"""distill compress: verified traces in, shorter traces that still verify out."""
 
-from typing import Annotated
+from __future__ import annotations
 
+import hashlib
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import polars as pl
 import typer
 
 from distill_cli.cli.app import app
-from distill_cli.cli.common import not_yet
+from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.cli.generate import _keep_work
+from distill_cli.errors import BadInput
+from distill_cli.io.inputs import open_input
+from distill_cli.io.runner import ShardTask, run_map
+from distill_cli.stages.compress import (
+    STRATEGIES,
+    CompressConfig,
+    RewriteConfig,
+    RewriteJob,
+    RewriteOutcome,
+    compress_frame,
+    parse_strategies,
+    parse_targets,
+)
+
+CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "configs" / "prompts" / "rewrite.txt"
+EXAMPLE = ("Example: distill compress runs/x/verified -o runs/x/compressed --strategy trim,dedupe-reflections "
+           "--strategy max-tokens --budget 4096 --tokenizer ~/models/DeepSeek-R1-Distill-Qwen-7B")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def compress(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
-    """Not yet available."""
-    not_yet("compress")
+@app.command(epilog=EXAMPLE)
+def compress(
+    input: Annotated[str, typer.Argument(help="Verified (or graded/selected) traces: stage directory, Parquet "
+                                         "file or glob.", show_default=False)],
+    output: Output,
+    strategy: Annotated[list[str], typer.Option(
+        "--strategy", "-s", help=f"{'|'.join(STRATEGIES)}; repeat or comma-separate, applied in that order.",
+        show_default=False)],
+    on_fail: Annotated[str, typer.Option(help="revert|drop: what to do with a cut that no longer verifies.")
+                       ] = "revert",
+    all_rows: Annotated[bool, typer.Option("--all", help="Compress every row, not only verdict == correct.")
+                        ] = False,
+    reverify: Annotated[bool, typer.Option(help="Re-verify every cut (the reasoning's conclusion against the "
+                                           "reference answer).")] = True,
+    allowance: Annotated[int, typer.Option(min=0, help="trim: paragraphs kept after the final answer's "
+                                           "settled statement.", rich_help_panel=CUTS)] = 1,
+    max_reflections: Annotated[int, typer.Option(min=0, help="dedupe-reflections: reflection episodes kept per "
+                                                 "loop.", rich_help_panel=CUTS)] = 2,
+    near_threshold: Annotated[float, typer.Option(min=0.01, max=1.0, help="dedupe-reflections: shingle Jaccard "
+                                                  "from which paragraphs are repeats.", rich_help_panel=CUTS)] = 0.9,
+    extra_steps: Annotated[int, typer.Option(min=0, help="first-correct: paragraphs kept after the first "
+                                             "correct one.", rich_help_panel=CUTS)] = 0,
+    budget: Annotated[Optional[int], typer.Option(min=1, help="Token budget per completion.",
+                                                  rich_help_panel=BUDGET)] = None,
+    mark: Annotated[bool, typer.Option(help="Keep over-budget traces, flagged in over_budget.",
+                                       rich_help_panel=BUDGET)] = False,
+    tokenizer: Annotated[Optional[str], typer.Option(help="Local tokenizer/model directory (default: an "
+                                                     "estimate, see docs).", rich_help_panel=BUDGET)] = None,
+    backend: Annotated[str, typer.Option(help="vllm|openai.", rich_help_panel=REWRITE)] = "vllm",
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Rewriting model ('tiny' = bundled).",
+                                                 rich_help_panel=REWRITE)] = None,
+    base_url: Annotated[str, typer.Option(help="openai: server URL.", rich_help_panel=REWRITE)
+                        ] = "http://127.0.0.1:8000/v1",
+    api_key: Annotated[Optional[str], typer.Option(envvar="OPENAI_API_KEY", show_default=False,
+                                                   help="openai: API key.", rich_help_panel=REWRITE)] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight.", rich_help_panel=REWRITE)
+                           ] = 32,
+    template: Annotated[Path, typer.Option(help="Prompt template with {problem} {reasoning} {answer} "
+                                           "{difficulty} {target_length}.", rich_help_panel=REWRITE)
+                        ] = DEFAULT_TEMPLATE,
+    targets: Annotated[Optional[str], typer.Option(help="Target share of the original length per difficulty, "
+                                                   "e.g. easy=0.3,hard=0.7.", rich_help_panel=REWRITE)] = None,
+    rewrite_max_tokens: Annotated[int, typer.Option(min=16, help="Token limit of one rewrite.",
+                                                    rich_help_panel=REWRITE)] = 4096,
+    temperature: Annotated[float, typer.Option(min=0.0, rich_help_panel=REWRITE)] = 0.3,
+    shard: Shard = None,
+    limit: Limit = None,
+    overwrite: Overwrite = False,
+    workers: Workers = 1,
+    quiet: Quiet = False,
+    rows_per_shard: RowsPerShard = 100_000,
+) -> None:
+    """Shorten correct traces (trim, dedupe-reflections, first-correct, max-tokens, rewrite) and re-verify them."""
+    strategies = parse_strategies(strategy)
+    rewrite = RewriteConfig(template=_template(template) if "rewrite" in strategies else "",
+                            targets=parse_targets(targets), max_tokens=rewrite_max_tokens, temperature=temperature)
+    cfg = CompressConfig(strategies=strategies, allowance=allowance, max_reflections=max_reflections,  # type: ignore
+                         near_threshold=near_threshold, extra_steps=extra_steps, budget=budget, mark=mark,
+                         tokenizer=tokenizer, on_fail=on_fail, all_rows=all_rows, reverify=reverify,  # type: ignore
+                         rewrite=rewrite)
+    if "rewrite" in strategies:
+        _check_rewrite_options(backend, model)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    inp = open_input(input)
+    needed = {"reasoning": pl.String, "response": pl.String, "answer": pl.String, "domain": pl.String}
+    needed |= {} if all_rows else {"verdict": pl.String}
+    needed |= {"prompt": pl.String} if "rewrite" in strategies else {}
+    inp.require("compress", needed)
+    if tokenizer and "max-tokens" in strategies:
+        from distill_cli.stages.compress.budget import load_tokenizer
+
+        load_tokenizer(str(Path(tokenizer).expanduser()))  # a bad directory fails now, not after a shard
+    params = {"compress": _params(cfg, backend, model)}
+    equal = _equal(workers)
+    backends: dict = {}
+    summary: list[dict] = []
+
+    def process(df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
+        rewriter = _rewriter(task, lambda: _backend(backends, backend, model, base_url, api_key, concurrency,
+                                                    quiet), temperature) if "rewrite" in strategies else None
+        out, stats = compress_frame(df, cfg, equal=equal, rewriter=rewriter)
+        task.progress.advance(df.height)
+        summary.append(stats)
+        return out, stats
+
+    try:
+        with equal, _keep_work(opts) if "rewrite" in strategies else nullcontext():
+            run_map("compress", inp, opts, params=params, process=process)
+    finally:
+        if "backend" in backends:
+            backends["backend"].close()
+    if not quiet:
+        _print_summary(summary, output)
+
+
+def _template(path: Path) -> str:
+    path = path.expanduser()
+    if not path.is_file():
+        raise BadInput(f"--template {path}: no such file (the default is configs/prompts/rewrite.txt)")
+    text = path.read_text(encoding="utf-8")
+    if "{reasoning}" not in text:
+        raise BadInput(f"--template {path}: it must contain the {{reasoning}} placeholder")
+    return text
+
+
+def _check_rewrite_options(backend: str, model: str | None) -> None:
+    if backend not in ("vllm", "openai"):
+        raise BadInput(f"--backend {backend!r}: expected vllm or openai")
+    if not model:
+        raise BadInput("--strategy rewrite needs --model (the rewriting model)")
+    if backend == "vllm":
+        from distill_cli.cli.generate import check_model_path
+
+        check_model_path(model)
+
+
+def _params(cfg: CompressConfig, backend: str, model: str | None) -> dict:
+    """What changes the output: the template by its hash (its text is in the file), the rewriting model."""
+    params = asdict(cfg)
+    text = params["rewrite"].pop("template")
+    params["rewrite"]["template_sha256"] = hashlib.sha256(text.encode()).hexdigest()[:16] if text else None
+    if "rewrite" in cfg.strategies:
+        params["rewrite"] |= {"backend": backend, "model": model}
+    return params
+
+
+def _equal(workers: int):
+    from distill_cli.stages.compress.check import VerifierEqual
+    from distill_cli.stages.verify import VerifyConfig
+
+    return VerifierEqual(VerifyConfig(workers=workers))
+
+
+def _backend(holder: dict, backend: str, model: str | None, base_url: str, api_key: str | None, concurrency: int,
+             quiet: bool):
+    """The rewriting backend, built as generate builds its own, once, on the first shard that needs it."""
+    if "backend" not in holder:
+        from distill_cli.cli.generate import _openai_backend
+        from distill_cli.model import resolve_model
+
+        if backend == "vllm":
+            from distill_cli.stages.generate.vllm_backend import VLLMBackend
+
+            holder["backend"] = VLLMBackend(resolve_model(model or ""), quiet=quiet)
+        else:
+            holder["backend"] = _openai_backend(model, base_url, api_key, concurrency, 600.0, 5)
+    return holder["backend"]
+
+
+def _rewriter(task: ShardTask, get_backend: Callable, temperature: float, flush_every: int = 32):
+    """Run rewrite jobs through the backend, saving every finished rewrite in the shard's checkpoint, so a killed
+    run resumes without paying for a rewrite twice."""
+    from distill_cli.stages.generate.types import Request, Sampling
+
+    def run(jobs: list[RewriteJob]) -> dict[str, RewriteOutcome]:
+        saved = task.checkpoint.load()
+        done = {} if saved is None else {k: RewriteOutcome(t, e) for k, t, e in
+                                         saved.select("key", "text", "error").iter_rows()}
+        todo = [j for j in jobs if j.key not in done]
+        pending: list[tuple[str, str | None, str | None]] = []
+
+        def flush() -> None:
+            if pending:
+                task.checkpoint.append(pl.DataFrame(pending, schema={"key": pl.String, "text": pl.String,
+                                                                     "error": pl.String}, orient="row"))
+                pending.clear()
+
+        def on_result(result) -> None:
+            error = result.error or ("length" if result.finish_reason == "length" else None)
+            done[result.request.key] = RewriteOutcome(None if result.error else result.text, error)
+            pending.append((result.request.key, done[result.request.key].text, error))
+            task.progress.advance(0, note=f"rewrites {len(done)}/{len(jobs)}")
+            if len(pending) >= flush_every:
+                flush()
+
+        if todo:
+            requests = [Request(j.key, j.id, j.sample, ({"role": "user", "content": j.prompt},),
+                                Sampling(temperature=temperature, top_p=0.95, max_tokens=j.max_tokens))
+                        for j in todo]
+            try:
+                get_backend().generate(requests, on_result)
+            finally:
+                flush()
+        return done
+
+    return run
+
+
+def _print_summary(stats: list[dict], output: Path) -> None:
+    from distill_cli.io.stagedir import merge_stats
+    from distill_cli.progress import console
+
+    total: dict = {}
+    for s in stats:
+        merge_stats(total, {k: v for k, v in s.items() if k != "token_counter"})
+    before, after = total.get("chars_before", 0), total.get("chars_after", 0)
+    saved = f"{100 * (1 - after / before):.1f}% fewer reasoning chars" if before else "nothing to compress"
+    console.print(f"compress: {total.get('compressed', 0)} of {total.get('eligible', 0)} eligible traces "
+                  f"shortened, {saved}; reverted {sum((total.get('reverted') or {}).values())}, dropped "
+                  f"{total.get('dropped') or 'none'}, passed through {total.get('passthrough') or 'none'} "
+                  f"-> {output}")
