@@ -1,14 +1,249 @@
-"""distill export (not yet available)."""
+"""distill export: a stage directory in, an SFT or DPO training file (and its dataset card) out."""
 
-from typing import Annotated
+from __future__ import annotations
 
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import polars as pl
 import typer
 
 from distill_cli.cli.app import app
-from distill_cli.cli.common import not_yet
+from distill_cli.cli.common import COMMON, Overwrite, Quiet
+from distill_cli.errors import BadInput, require
+from distill_cli.io.atomic import temp_name
+from distill_cli.io.inputs import open_input
+from distill_cli.progress import console
+from distill_cli.stages import card as cards
+from distill_cli.stages.export import (
+    DpoStyle,
+    ExportConfig,
+    Format,
+    Style,
+    export_frame,
+    parse_think_tags,
+    required_columns,
+)
+
+Kind = Literal["jsonl", "parquet", "dir", "hub"]
+EPILOG = ("Example: distill export runs/x/deduped -o runs/x/sft.jsonl --format sft   "
+          "|   distill export runs/x/pairs -o runs/x/dpo --format dpo   "
+          "|   distill export runs/x/deduped -o hf:me/my-traces --format sft")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def export(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
-    """Not yet available."""
-    not_yet("export")
+@dataclass(frozen=True)
+class Target:
+    """Where the export goes, decided by the shape of -o."""
+
+    kind: Kind
+    spec: str
+    path: Path | None  # None for the hub
+
+    @property
+    def card(self) -> Path:
+        if self.kind == "dir":
+            return self.path / "README.md"
+        if self.kind == "hub":
+            return Path(f"{self.spec.split('/')[-1]}.card.md")
+        return self.path.with_name(f"{self.path.name.rsplit('.', 1)[0]}.card.md")
+
+
+def parse_target(spec: str) -> Target:
+    if spec.startswith("hf:"):
+        repo = spec[3:]
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise BadInput(f"-o {spec}: expected hf:ORG/NAME")
+        return Target("hub", repo, None)
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return Target("jsonl", spec, path)
+    if suffix == ".parquet":
+        return Target("parquet", spec, path)
+    if suffix in (".json", ".csv", ".arrow", ".gz"):
+        raise BadInput(f"-o {spec}: {suffix} is not an export target; use .jsonl, .parquet, a directory or "
+                       "hf:ORG/NAME")
+    return Target("dir", spec, path)
+
+
+# ---- writers -------------------------------------------------------------------------------------------------
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_file(records: pl.LazyFrame, target: Target) -> None:
+    """Stream the records to a hidden temp file beside the target, then rename it into place."""
+    tmp = temp_name(target.path)
+    try:
+        if target.kind == "jsonl":
+            records.sink_ndjson(tmp)
+        else:
+            records.sink_parquet(tmp, compression="zstd")
+        _commit(tmp, target.path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def to_dataset(records: pl.LazyFrame):
+    """A datasets.Dataset over the records (held in memory as Arrow; large_string keeps datasets happy)."""
+    datasets = require("datasets", "hub")
+    datasets.disable_progress_bars()
+    return datasets.Dataset(records.collect().to_arrow(compat_level=pl.CompatLevel.oldest()))
+
+
+def write_dir(records: pl.LazyFrame, target: Target, card: str) -> None:
+    """save_to_disk into a temp directory with the card in it, then swap it in for any old export."""
+    tmp = target.path.with_name(f".{target.path.name}.tmp-{os.getpid()}")
+    old = target.path.with_name(f".{target.path.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        to_dataset(records).save_to_disk(str(tmp))
+        (tmp / "README.md").write_text(card)
+        if target.path.exists():
+            target.path.rename(old)
+        tmp.rename(target.path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def push_hub(records: pl.LazyFrame, target: Target, private: bool) -> None:
+    """One train split pushed with datasets' push_to_hub (needs `huggingface-cli login` or HF_TOKEN)."""
+    datasets = require("datasets", "hub")
+    require("huggingface_hub", "hub")
+    datasets.DatasetDict({"train": to_dataset(records)}).push_to_hub(target.spec, private=private)
+
+
+def write_text(path: Path, text: str) -> None:
+    tmp = temp_name(path)
+    try:
+        tmp.write_text(text)
+        _commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# ---- command -------------------------------------------------------------------------------------------------
+
+
+def _config(fmt: str, style: str, dpo_style: str, think_tags: str, reasoning_field: bool, system: str | None,
+            no_meta: bool, allow_incorrect: bool, drop_incorrect: bool, limit: int | None) -> ExportConfig:
+    for name, value, kind in (("--format", fmt, Format), ("--style", style, Style), ("--dpo-style", dpo_style,
+                                                                                    DpoStyle)):
+        if value not in kind.__args__:
+            raise BadInput(f"{name} {value!r}: expected one of {', '.join(kind.__args__)}")
+    if allow_incorrect and drop_incorrect:
+        raise BadInput("--allow-incorrect and --drop-incorrect contradict each other; pick one")
+    if fmt == "dpo" and style != "messages":
+        raise BadInput("--style applies to SFT; DPO records are TRL's prompt/chosen/rejected (see --dpo-style)")
+    open_tag, close_tag = parse_think_tags(think_tags)
+    incorrect = "allow" if allow_incorrect else "drop" if drop_incorrect else "refuse"
+    cfg = ExportConfig(fmt, style, dpo_style, open_tag, close_tag, reasoning_field, system, not no_meta,  # type: ignore[arg-type]
+                       incorrect, limit)  # type: ignore[arg-type]
+    cfg.check()
+    return cfg
+
+
+def _check_target(target: Target, overwrite: bool) -> None:
+    if target.path is None:
+        return
+    if target.path.exists() and not overwrite:
+        raise BadInput(f"{target.path}: already exists; pass --overwrite to replace it")
+    if target.kind != "dir" and target.path.is_dir():
+        raise BadInput(f"{target.path}: is a directory; a {target.kind} export needs a file name")
+    if target.kind == "dir" and target.path.exists() and not (target.path / "state.json").exists():
+        raise BadInput(f"{target.path}: exists and is not a dataset directory; refusing to replace it")
+    target.path.parent.mkdir(parents=True, exist_ok=True)
+
+
+@app.command(epilog=EPILOG)
+def export(
+    input: Annotated[str, typer.Argument(help="Stage directory, Parquet file or glob of verified traces "
+                                         "(DPO: rows tagged by `select --pairs`).", show_default=False)],
+    output: Annotated[str, typer.Option("-o", "--output", help="Target: FILE.jsonl, FILE.parquet, a directory "
+                                        "(datasets save_to_disk) or hf:ORG/NAME.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", help="sft | dpo.")] = "sft",
+    style: Annotated[str, typer.Option(help="SFT record shape: messages (OpenAI/TRL) | sharegpt (LLaMA-Factory "
+                                       "from/value) | alpaca (instruction/input/output).")] = "messages",
+    dpo_style: Annotated[str, typer.Option(help="DPO shape: conversational (lists of messages) | standard "
+                                           "(plain strings).")] = "conversational",
+    think_tags: Annotated[str, typer.Option(help="OPEN,CLOSE tags around the reasoning in the assistant "
+                                            "text.")] = "<think>,</think>",
+    reasoning_field: Annotated[bool, typer.Option(help="Put the reasoning in the assistant message's "
+                                                  "`reasoning_content` field instead of think tags.")] = False,
+    system: Annotated[Optional[str], typer.Option(help="System prompt to add to every conversation.")] = None,
+    no_meta: Annotated[bool, typer.Option(help="Only the training columns; drop id, model, difficulty, ...")]
+    = False,
+    allow_incorrect: Annotated[bool, typer.Option(help="SFT: export traces whose verdict is not `correct` "
+                                                  "(or unverified ones), with a warning count.")] = False,
+    drop_incorrect: Annotated[bool, typer.Option(help="SFT: leave out traces whose verdict is not `correct`, "
+                                                 "with a count.")] = False,
+    card: Annotated[Optional[Path], typer.Option(help="Where to write the dataset card (default: README.md in "
+                                                 "a directory target, NAME.card.md beside a file).")] = None,
+    public: Annotated[bool, typer.Option(help="hf: targets: make the new dataset repo public "
+                                         "(default private).")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Export at most N records.",
+                                                 rich_help_panel=COMMON)] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Write traces as SFT (messages, ShareGPT, Alpaca) or DPO (TRL) training data, with a dataset card."""
+    cfg = _config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
+                  drop_incorrect, limit)
+    target = parse_target(output)
+    inp = open_input(input)
+    if cfg.format == "dpo" and not {"pair_id", "pair_role"} <= set(inp.schema):
+        origin = f" (it is the output of `{inp.upstream['stage']}`)" if inp.upstream else ""
+        raise BadInput(f"{input}: no pair_id/pair_role columns{origin}; DPO export reads the chosen/rejected rows "
+                       "that `distill select --pairs` tags")
+    inp.require("export", required_columns(cfg))
+    records, used, stats = export_frame(inp.scan(), cfg, where=input)
+    n = records.select(pl.len()).collect().item()
+    if n == 0:
+        raise BadInput(f"{input}: nothing to export ({_stats_note(stats) or 'no rows'})")
+    _check_target(target, overwrite)
+    card_path = card or target.card
+    location = target.spec if target.kind == "hub" else str(target.path)
+    facts = cards.gather(Path(location).name, cfg, n, stats, input, used, cards.load_line(target.kind, location))
+    text = cards.render_card(facts)
+    if target.kind == "dir":
+        write_dir(records, target, text)
+        if card is not None:
+            write_text(card_path, text)
+    elif target.kind == "hub":
+        push_hub(records, target, private=not public)
+        write_text(card_path, text)
+    else:
+        write_file(records, target)
+        write_text(card_path, text)
+    if not quiet:
+        where = f"hf:{target.spec} ({'public' if public else 'private'})" if target.kind == "hub" else target.path
+        _summary(n, cfg, where, card_path, stats)
+
+
+def _stats_note(stats: dict) -> str:
+    parts = []
+    for key in ("dropped_not_correct", "kept_not_correct"):
+        if stats.get(key):
+            parts.append(f"{key.replace('_', ' ')}: " + ", ".join(f"{v} {n}" for v, n in stats[key].items()))
+    if stats.get("incomplete_pairs"):
+        parts.append(f"incomplete pairs left out: {stats['incomplete_pairs']}")
+    if "unverified" in stats:
+        parts.append("traces are unverified")
+    return "; ".join(parts)
+
+
+def _summary(n: int, cfg: ExportConfig, where, card_path: Path, stats: dict) -> None:
+    shape = cfg.style if cfg.format == "sft" else cfg.dpo_style
+    console.print(f"export: {n} {cfg.format.upper()} records ({shape}) -> {where}; card {card_path}")
+    note = _stats_note(stats)
+    if note:
+        colour = "yellow" if stats.get("kept_not_correct") or "unverified" in stats else "dim"
+        console.print(f"[{colour}]export: {note}[/{colour}]")

@@ -1,0 +1,260 @@
+"""Read what a run left behind: stage directories found by their manifests, and the numbers worth plotting.
+
+Everything here reads only manifests and the few columns a figure needs (Parquet column pruning), so a report
+over millions of traces stays cheap. Every metric returns None when its stage or columns are absent: a report
+over a half-finished run shows what exists and says what does not.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from distill_cli.io.inputs import MANIFEST
+
+STAGE_ORDER = ("collect", "generate", "verify", "grade", "select", "compress", "dedupe")
+CONTAMINATION = "_contamination.parquet"
+DUPLICATES = "_duplicates.parquet"
+# columns of the side files that name what a removed row matched, most specific first
+MATCH_COLUMNS = ("benchmark", "matched_benchmark", "reference", "against", "matched_source", "source", "reason")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage directory, as its manifest describes it."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def stage(self) -> str:
+        return str(self.manifest.get("stage", "?"))
+
+    @property
+    def rows(self) -> int:
+        return int(self.manifest.get("rows") or 0)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete"))
+
+    @property
+    def params(self) -> dict:
+        return self.manifest.get("params") or {}
+
+    @property
+    def stats(self) -> dict:
+        return self.manifest.get("stats") or {}
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(self.path.glob("part-*.parquet"))
+
+    @property
+    def columns(self) -> list[str]:
+        files = self.files
+        return list(pl.read_parquet_schema(files[0])) if files else []
+
+    def scan(self, *columns: str) -> pl.LazyFrame | None:
+        """The named columns of every shard, or None when a shard set or a column is missing."""
+        files = self.files
+        if not files or any(c not in self.columns for c in columns):
+            return None
+        return pl.scan_parquet([str(f) for f in files]).select(list(columns))
+
+    @property
+    def order(self) -> int:
+        return STAGE_ORDER.index(self.stage) if self.stage in STAGE_ORDER else len(STAGE_ORDER)
+
+
+def load_stage(path: Path) -> Stage | None:
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        return Stage(path.resolve(), json.loads(manifest.read_text()))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _stage_dir_of(spec: str | Path) -> Path | None:
+    """A stage directory, or the directory holding a shard that a later stage read directly."""
+    path = Path(spec)
+    if (path / MANIFEST).is_file():
+        return path
+    if path.is_file() and (path.parent / MANIFEST).is_file():
+        return path.parent
+    return None
+
+
+def lineage(spec: str | Path) -> list[Stage]:
+    """The stage at `spec` and every stage upstream of it (following manifests' `upstream`), pipeline order."""
+    seen: dict[Path, Stage] = {}
+    todo = [spec]
+    while todo:
+        where = _stage_dir_of(todo.pop())
+        stage = load_stage(where) if where is not None else None
+        if stage is None or stage.path in seen:
+            continue
+        seen[stage.path] = stage
+        todo.extend(stage.manifest.get("upstream") or [])
+    return sort_stages(list(seen.values()))
+
+
+def sort_stages(stages: list[Stage]) -> list[Stage]:
+    return sorted(stages, key=lambda s: (s.order, str(s.manifest.get("updated", "")), str(s.path)))
+
+
+def find_stages(run_dir: Path) -> list[Stage]:
+    """Stage directories in a run directory (one or two levels down), whatever they are named."""
+    found: dict[Path, Stage] = {}
+    candidates = [run_dir, *sorted(p for p in run_dir.glob("*") if p.is_dir()),
+                  *sorted(p for p in run_dir.glob("*/*") if p.is_dir())]
+    for path in candidates:
+        stage = load_stage(path)
+        if stage is not None:
+            found[stage.path] = stage
+    if run_dir.resolve() in found:  # a stage directory itself: report its whole chain
+        for stage in lineage(run_dir):
+            found.setdefault(stage.path, stage)
+    return sort_stages(list(found.values()))
+
+
+def first(stages: list[Stage], *names: str, column: str | None = None) -> Stage | None:
+    """The most upstream stage among `names` (in the order given) that has `column`."""
+    for name in names:
+        for stage in stages:
+            if stage.stage == name and stage.files and (column is None or column in stage.columns):
+                return stage
+    return None
+
+
+def last(stages: list[Stage], name: str) -> Stage | None:
+    matches = [s for s in stages if s.stage == name]
+    return matches[-1] if matches else None
+
+
+# ---- metrics -------------------------------------------------------------------------------------------------
+
+
+def verdict_counts(stage: Stage | None) -> pl.DataFrame | None:
+    """Rows per (model, verdict); a missing model column counts as one model."""
+    if stage is None or "verdict" not in stage.columns:
+        return None
+    cols = ["verdict", "model"] if "model" in stage.columns else ["verdict"]
+    lf = stage.scan(*cols)
+    if "model" not in cols:
+        lf = lf.with_columns(model=pl.lit("-"))
+    return (lf.with_columns(pl.col("verdict").fill_null("none"), pl.col("model").fill_null("-"))
+            .group_by("model", "verdict").len("n").sort("model", "verdict").collect())
+
+
+def pass_rates(stage: Stage | None) -> pl.DataFrame | None:
+    """One pass rate per (prompt id, model): graded stages carry it, verified ones are averaged here."""
+    if stage is None or "id" not in stage.columns:
+        return None
+    has_model = "model" in stage.columns
+    keys = ["id", "model"] if has_model else ["id"]
+    if "pass_rate" in stage.columns:
+        lf = stage.scan(*keys, "pass_rate").unique(keys)
+    elif "verdict" in stage.columns:
+        lf = (stage.scan(*keys, "verdict").group_by(keys)
+              .agg(pass_rate=(pl.col("verdict") == "correct").cast(pl.Float64).mean()))
+    else:
+        return None
+    if not has_model:
+        lf = lf.with_columns(model=pl.lit("-"))
+    return lf.select("id", "model", "pass_rate").collect()
+
+
+def difficulty_counts(stage: Stage | None) -> pl.DataFrame | None:
+    """Prompts per (model, difficulty band), each (id, model) counted once."""
+    if stage is None or not {"id", "difficulty"} <= set(stage.columns):
+        return None
+    keys = ["id", "model"] if "model" in stage.columns else ["id"]
+    lf = stage.scan(*keys, "difficulty").unique(keys)
+    if "model" not in keys:
+        lf = lf.with_columns(model=pl.lit("-"))
+    return (lf.with_columns(pl.col("difficulty").fill_null("none"))
+            .group_by("model", "difficulty").len("n").sort("model", "difficulty").collect())
+
+
+def token_lengths(stage: Stage | None) -> pl.DataFrame | None:
+    """Teacher completion tokens per trace, with model and finish reason when present."""
+    if stage is None or "completion_tokens" not in stage.columns:
+        return None
+    cols = [c for c in ("model", "finish_reason") if c in stage.columns]
+    return stage.scan("completion_tokens", *cols).collect()
+
+
+def compression_lengths(stage: Stage | None) -> tuple[pl.DataFrame, str] | None:
+    """Reasoning length before and after compression, in tokens when the stage counted them, else characters."""
+    if stage is None:
+        return None
+    cols = stage.columns
+    for before, after in (("reasoning_tokens_original", "reasoning_tokens"),
+                          ("completion_tokens_original", "completion_tokens")):
+        if before in cols and after in cols:
+            df = stage.scan(before, after).collect()
+            return df.rename({before: "before", after: "after"}), "tokens"
+    if {"reasoning_original", "reasoning"} <= set(cols):
+        df = stage.scan("reasoning_original", "reasoning").select(
+            before=pl.col("reasoning_original").str.len_chars().fill_null(0),
+            after=pl.col("reasoning").str.len_chars().fill_null(0)).collect()
+        return df, "characters"
+    return None
+
+
+def side_counts(path: Path) -> dict | None:
+    """Rows of a dedupe side file and their split by what they matched."""
+    if not path.is_file():
+        return None
+    df = pl.read_parquet(path)
+    by = next((c for c in MATCH_COLUMNS if c in df.columns and df[c].dtype == pl.String), None)
+    split = {} if by is None else dict(df.group_by(by).len().sort("len", descending=True).iter_rows())
+    return {"rows": df.height, "by": by, "split": {str(k): int(v) for k, v in split.items()}}
+
+
+def dedupe_summary(stage: Stage | None) -> dict | None:
+    if stage is None:
+        return None
+    return {
+        "path": str(stage.path),
+        "rows_in": stage.stats.get("rows_in"),
+        "rows_out": stage.rows,
+        "params": flat_params(stage.params),
+        "duplicates": side_counts(stage.path / DUPLICATES),
+        "contamination": side_counts(stage.path / CONTAMINATION),
+    }
+
+
+def funnel(stages: list[Stage]) -> list[tuple[str, str, int]]:
+    """(directory name, stage, rows) down the pipeline."""
+    return [(s.path.name, s.stage, s.rows) for s in stages]
+
+
+def flat_params(params: dict, prefix: str = "") -> dict:
+    """Nested params as dotted keys, without the unset ones and the bookkeeping ones."""
+    out: dict = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_params(value, f"{name}."))
+        elif value is not None and key not in ("rows_per_shard", "shard_count"):
+            out[name] = value
+    return out
+
+
+def histogram(values: list[float], lo: float, hi: float, bins: int) -> list[tuple[float, float, int]]:
+    """Fixed-width bins over [lo, hi]; the last bin is closed so hi itself is counted."""
+    width = (hi - lo) / bins or 1.0
+    counts = [0] * bins
+    for v in values:
+        if v is None:
+            continue
+        i = min(bins - 1, max(0, int((v - lo) / width)))
+        counts[i] += 1
+    return [(lo + i * width, lo + (i + 1) * width, c) for i, c in enumerate(counts)]
