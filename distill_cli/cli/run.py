@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -38,12 +38,12 @@ STATE = "_pipeline.json"
 @app.command(epilog="Example: distill run configs/demo.yaml --run-dir runs/demo2 --from verify")
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file: run_dir and stages.", show_default=False)],
-    run_dir: Annotated[Optional[str], typer.Option(
+    run_dir: Annotated[str | None, typer.Option(
         "--run-dir", help="Use this run directory instead of the file's run_dir ({run_dir} in the file follows).")]
     = None,
-    start: Annotated[Optional[str], typer.Option(
+    start: Annotated[str | None, typer.Option(
         "--from", help="Start at this stage (by name; the stage type unless it has a name:).")] = None,
-    stop: Annotated[Optional[str], typer.Option("--to", help="Stop after this stage.")] = None,
+    stop: Annotated[str | None, typer.Option("--to", help="Stop after this stage.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run or be skipped; run nothing.")]
     = False,
     overwrite: Annotated[bool, typer.Option(
@@ -76,7 +76,13 @@ def run(
         _say(quiet, f"[bold]run   {_where(step, pipe)}:[/bold] distill {escape(shlex.join(argv))}")
         state[step.name] = {"argv": list(step.argv), "input_digest": digest, "done": False}
         _save_state(state_path, pipe, state)
-        _execute(pipe, step, argv)
+        try:
+            _execute(pipe, step, argv)
+        except StageFailure as exc:
+            if exc.exit_code == 2:  # refused up front (bad input, conflict): the old output is still what it was
+                state[step.name] = record
+                _save_state(state_path, pipe, state)
+            raise
         state[step.name] = {**state[step.name], "done": True, "params_hash": _params_hash(step)}
         _save_state(state_path, pipe, state)
         ran += 1

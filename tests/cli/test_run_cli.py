@@ -1,0 +1,135 @@
+"""distill run through the real command: stages run as real processes over real Parquet stage directories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from conftest import DEMO_DATA, distill
+
+GSM8K = DEMO_DATA / "demo_gsm8k.jsonl"
+MATH = DEMO_DATA / "demo_math500.jsonl"
+
+
+def _write(tmp_path: Path, body: str, name: str = "p.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(f"run_dir: {tmp_path / 'run'}\n{body}")
+    return path
+
+
+CHAIN = f"""stages:
+  - collect: {{sources: [{GSM8K}], domain: math, rows_per_shard: 10}}
+  - collect: {{name: math, sources: {MATH}, streaming: false}}
+"""
+
+
+def _manifest(d: Path) -> dict:
+    return json.loads((d / "_manifest.json").read_text())
+
+
+def test_second_run_skips_finished_stages(tmp_path):
+    pipe = _write(tmp_path, CHAIN)
+    first = distill("run", pipe)
+    assert first.returncode == 0, first.stderr
+    run = tmp_path / "run"
+    assert _manifest(run / "collect")["complete"] and _manifest(run / "math")["complete"]
+    assert pl.read_parquet(run / "collect" / "part-*.parquet").height == 24
+    stamps = {d: (run / d / "_manifest.json").stat().st_mtime_ns for d in ("collect", "math")}
+
+    again = distill("run", pipe)
+    assert again.returncode == 0, again.stderr
+    assert "skip  1/2 collect: complete" in again.stderr and "skip  2/2 math: complete" in again.stderr
+    assert "0 stage(s) ran, 2 skipped" in again.stderr
+    assert {d: (run / d / "_manifest.json").stat().st_mtime_ns for d in stamps} == stamps
+    state = json.loads((run / "_pipeline.json").read_text())
+    assert state["order"] == ["collect", "math"] and state["stages"]["math"]["done"] is True
+
+
+def test_deleted_output_is_made_again_and_changed_input_reruns(tmp_path):
+    src = tmp_path / "p.jsonl"
+    src.write_text("".join(GSM8K.read_text().splitlines(keepends=True)[:5]))
+    pipe = _write(tmp_path, f"stages:\n  - collect: {{sources: [{src}]}}\n")
+    assert distill("run", pipe).returncode == 0
+    out = tmp_path / "run" / "collect"
+    assert pl.read_parquet(out / "part-*.parquet").height == 5
+
+    src.write_text(GSM8K.read_text())  # the source grew: the stage must not be skipped
+    res = distill("run", pipe)
+    assert res.returncode == 2 and "pass --overwrite" in res.stderr  # collect's own conflict check
+    assert "stage 1 (collect) failed (exit 2)" in res.stderr
+    res = distill("run", pipe, "--overwrite")
+    assert res.returncode == 0, res.stderr
+    assert pl.read_parquet(out / "part-*.parquet").height == 24
+
+    shutil.rmtree(out)
+    res = distill("run", pipe)
+    assert res.returncode == 0 and "1 stage(s) ran" in res.stderr
+    assert pl.read_parquet(out / "part-*.parquet").height == 24
+
+
+def test_from_and_to_run_a_slice(tmp_path):
+    pipe = _write(tmp_path, CHAIN)
+    res = distill("run", pipe, "--to", "collect")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "run" / "collect").is_dir() and not (tmp_path / "run" / "math").exists()
+    res = distill("run", pipe, "--from", "math")
+    assert res.returncode == 0, res.stderr
+    assert "1 stage(s) ran, 0 skipped" in res.stderr and _manifest(tmp_path / "run" / "math")["complete"]
+    res = distill("run", pipe, "--from", "nope")
+    assert res.returncode == 2 and "Error: --from 'nope': no stage of that name" in res.stderr
+
+
+def test_dry_run_prints_commands_and_runs_nothing(tmp_path):
+    pipe = _write(tmp_path, CHAIN)
+    res = distill("run", pipe, "--dry-run", "--run-dir", tmp_path / "other")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"run   1/2 collect: distill collect {GSM8K} -o {tmp_path}/other/collect --domain math " \
+                       "--rows-per-shard 10"
+    assert lines[1].endswith("--no-streaming")
+    assert not (tmp_path / "other").exists() and not (tmp_path / "run").exists()
+
+
+def test_run_dir_override_writes_elsewhere(tmp_path):
+    pipe = _write(tmp_path, CHAIN)
+    res = distill("run", pipe, "--run-dir", tmp_path / "other", "-q")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "" and res.stdout == ""
+    assert _manifest(tmp_path / "other" / "math")["complete"] and not (tmp_path / "run").exists()
+
+
+def test_relative_paths_resolve_against_the_current_directory(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "q.jsonl").write_text(MATH.read_text())
+    (tmp_path / "p.yaml").write_text("run_dir: runs/rel\nstages:\n  - collect: {sources: data/q.jsonl}\n")
+    res = distill("run", "p.yaml", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert _manifest(tmp_path / "runs" / "rel" / "collect")["complete"]
+
+
+def test_bad_yaml_and_unknown_stage_exit_2_in_one_line(tmp_path):
+    bad = _write(tmp_path, "stages:\n  - collect: {sources: [a.jsonl]\n  - verify\n", "bad.yaml")
+    res = distill("run", bad)
+    assert res.returncode == 2
+    assert res.stderr.startswith(f"Error: {bad}: invalid YAML at line") and res.stderr.count("\n") == 1
+    unknown = _write(tmp_path, f"stages:\n  - collect: {{sources: {GSM8K}}}\n  - verfy: {{}}\n", "u.yaml")
+    res = distill("run", unknown)
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"Error: {unknown}: stage 2: unknown stage 'verfy'; stages are collect, generate, " \
+                                 "verify, grade, select, compress, dedupe, export, report"
+    assert not (tmp_path / "run").exists()  # nothing ran: the whole file is checked first
+    res = distill("run", tmp_path / "missing.yaml")
+    assert res.returncode == 2 and "missing.yaml: cannot read" in res.stderr
+
+
+def test_failing_stage_stops_the_run_with_its_exit_code(tmp_path):
+    pipe = _write(tmp_path, f"stages:\n  - collect: {{sources: {tmp_path}/nope.jsonl}}\n"
+                            f"  - collect: {{name: math, sources: {MATH}}}\n")
+    res = distill("run", pipe)
+    assert res.returncode == 2
+    assert "nope.jsonl: no such file" in res.stderr
+    assert f"Error: {pipe}: stage 1 (collect) failed (exit 2)" in res.stderr
+    assert not (tmp_path / "run" / "math").exists()
