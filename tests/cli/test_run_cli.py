@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import polars as pl
-
 from conftest import DEMO_DATA, distill
 
 GSM8K = DEMO_DATA / "demo_gsm8k.jsonl"
