@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import unicodedata
 from collections import Counter
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
+import xxhash
 
 from distill_cli.answers import extract_gold
 from distill_cli.errors import BadInput
@@ -77,12 +77,19 @@ def resolve_fields(columns: list[str], cfg: CollectConfig, source: str) -> Field
 
 
 def normalize_prompt(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).split())
+    """NFKC (skipped for ASCII, where it is the identity), whitespace runs folded to one space, trimmed."""
+    return " ".join((text if text.isascii() else unicodedata.normalize("NFKC", text)).split())
 
 
 def prompt_id(text: str) -> str:
-    """Stable across runs, machines and versions: a hash of the normalized prompt text."""
-    return hashlib.blake2b(normalize_prompt(text).encode(), digest_size=8).hexdigest()
+    """Stable across runs, machines and versions: xxh3-64 of the normalized prompt text."""
+    return xxhash.xxh3_64_hexdigest(normalize_prompt(text).encode())
+
+
+def prompt_ids(prompts: list[str]) -> list[str]:
+    """prompt_id over many prompts, with the ASCII fast path inlined (this loop is collect's hot spot)."""
+    digest = xxhash.xxh3_64_hexdigest
+    return [digest(" ".join(p.split()).encode()) if p.isascii() else prompt_id(p) for p in prompts]
 
 
 def _as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -165,9 +172,8 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
         pl.lit(source).alias("source"), pl.col(ROW).alias("row"), pl.col("__reason").alias("reason"),
         pl.col("prompt").str.slice(0, 200).alias("prompt"))
     kept = out.filter(pl.col("__reason").is_null())
-    ids = [prompt_id(p) for p in kept["prompt"]]
     kept = kept.with_columns(
-        pl.Series("id", ids, pl.String), pl.lit(fields.domain).alias("domain"), pl.lit(source).alias("source"))
+        pl.Series("id", prompt_ids(kept["prompt"].to_list()), pl.String), pl.lit(fields.domain).alias("domain"), pl.lit(source).alias("source"))
     return kept.select(list(PROMPTS)), rejects
 
 

@@ -1,0 +1,24 @@
+"""Helpers for the benchmark scripts: run a command as a child process, report wall time and its peak RSS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+
+def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float]:
+    """Run argv to completion; return (wall seconds, peak RSS in MiB) of that child alone."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def table(rows: list[tuple], header: tuple) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*map(str, r)) for r in [header, *rows])
