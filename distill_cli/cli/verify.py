@@ -1,14 +1,98 @@
-"""distill verify (not yet available)."""
+"""distill verify: check every trace's final answer (math, numeric, multiple choice, sandboxed code)."""
 
+from __future__ import annotations
+
+from dataclasses import asdict
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from distill_cli.cli.app import app
-from distill_cli.cli.common import not_yet
+from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.errors import BadInput
+from distill_cli.io.inputs import open_input
+from distill_cli.io.runner import ShardTask, run_map
+from distill_cli.progress import console
+from distill_cli.stages.verify import VerifyConfig, verdict_stats, verify_frame
+from distill_cli.stages.verify.config import Domain
+
+CHUNK_ROWS = 2000
+POS, REASON = "__verify_pos", "__verify_reason"
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def verify(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
-    """Not yet available."""
-    not_yet("verify")
+class _LazyPool:
+    """Start worker processes only when a shard actually needs verifying (a finished run starts none)."""
+
+    def __init__(self, cfg: VerifyConfig):
+        self.cfg, self.pool = cfg, None
+
+    def get(self):
+        if self.pool is None:
+            from distill_cli.stages.verify.pool import VerifyPool
+
+            self.pool = VerifyPool(self.cfg).__enter__()
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
+def verify_shard(df: pl.DataFrame, task: ShardTask, cfg: VerifyConfig, pool: _LazyPool,
+                 chunk_rows: int = CHUNK_ROWS) -> tuple[pl.DataFrame, dict]:
+    """Verify a shard a chunk at a time, saving each chunk, so a kill loses one chunk; resumes by row position."""
+    df = df.with_row_index(POS)
+    saved = task.checkpoint.load()
+    if saved is not None:
+        df = df.join(saved.select(POS), on=POS, how="anti")
+        task.progress.advance(saved.height, note="resumed")
+    for start in range(0, df.height, chunk_rows):
+        chunk = df.slice(start, chunk_rows)
+        out, _ = verify_frame(chunk, cfg, pool=pool.get(), progress=task.progress.advance, reason_column=REASON)
+        task.checkpoint.append(out)
+    rows = task.checkpoint.load()
+    if rows is None:  # an empty shard
+        rows = verify_frame(df, cfg, reason_column=REASON)[0]
+    rows = rows.sort(POS)
+    stats = verdict_stats(rows, reasons=rows.get_column(REASON).to_list())
+    return rows.drop(POS, REASON), stats
+
+
+@app.command(epilog="Example: distill verify runs/x/traces -o runs/x/verified --workers 2 --timeout 5")
+def verify(
+    input: Annotated[str, typer.Argument(help="Traces: a stage directory, Parquet file or glob.", show_default=False)],
+    output: Output,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per math/choice/text answer; a worker past it "
+                                           "is killed and the row gets verdict `timeout`.")] = 5.0,
+    domain: Annotated[str, typer.Option(help="auto|math|code|choice|text: auto uses each row's `domain`.")] = "auto",
+    code_timeout: Annotated[float, typer.Option(min=0.1, help="Wall-clock seconds for one program over all "
+                                                "of a row's tests.")] = 10.0,
+    memory_mb: Annotated[int, typer.Option(min=64, help="Address-space limit of a sandboxed program (MB).")] = 1024,
+    shard: Shard = None,
+    limit: Limit = None,
+    overwrite: Overwrite = False,
+    workers: Workers = 1,
+    quiet: Quiet = False,
+    rows_per_shard: RowsPerShard = 100_000,
+) -> None:
+    """Verify each trace's final answer: math (math-verify, numeric), multiple choice, code in a sandbox."""
+    if domain not in Domain.__args__:
+        raise BadInput(f"--domain {domain!r}: expected one of {', '.join(Domain.__args__)}")
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,  # type: ignore
+                       memory_mb=memory_mb)
+    inp = open_input(input)
+    inp.require("verify", {"response": pl.String, "answer": pl.String})
+    if domain == "code":
+        inp.require("verify", {"tests": pl.String})
+    params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_size")}
+    pool = _LazyPool(cfg)
+    try:
+        sd = run_map("verify", inp, opts, params=params, process=lambda df, task: verify_shard(df, task, cfg, pool))
+    finally:
+        pool.close()
+    if not quiet:
+        stats = sd.read_manifest().get("stats") or {}
+        counts = ", ".join(f"{k} {v}" for k, v in sorted((stats.get("verdicts") or {}).items())) or "no rows"
+        console.print(f"verify: {counts} -> {output}")

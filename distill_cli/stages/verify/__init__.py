@@ -1,0 +1,151 @@
+"""verify: decide for each trace whether its final answer is right (DESIGN.md: verified columns, verdicts).
+
+`verify_frame` is the pure core the command, compress and the Ray executor call; `verify_one` checks a single item
+in the current process and is what the pool's workers run. Every item is bounded: math/choice/text by `timeout`
+(its worker is killed past it), code by `code_timeout` (the sandbox's process group is killed past it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import polars as pl
+
+from distill_cli.stages.verify.config import Domain, Verdict, VerifyConfig, error_verdict
+from distill_cli.stages.verify.extract import final_response, normalize_text, text_candidate
+
+__all__ = ["Verdict", "VerifyConfig", "VerifyPool", "verify_frame", "verify_one", "verdict_stats", "row_domain"]
+
+OUTPUT = {"verdict": pl.String, "score": pl.Float64, "extracted": pl.String, "verifier": pl.String}
+_LETTER_ONLY = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J")
+
+
+def warm_up() -> None:
+    """Import and exercise the math stack once, so a worker's first item is not charged for it."""
+    from distill_cli.stages.verify.mathcheck import verify_math
+
+    verify_math("\\boxed{\\frac{1}{2}}", "0.5")
+
+
+def verify_one(response: str | None, answer: str | None, domain: str, tests: str | None, cfg: VerifyConfig,
+               finish_reason: str | None = None) -> Verdict:
+    """One item, in this process, unbounded in time: call it inside a killable worker."""
+    if domain == "math":
+        from distill_cli.stages.verify.mathcheck import verify_math
+
+        return verify_math(response, answer, finish_reason)
+    if domain == "choice":
+        from distill_cli.stages.verify.choice import verify_choice
+
+        return verify_choice(response, answer)
+    if domain == "code":
+        from distill_cli.stages.verify.code import verify_code
+
+        return verify_code(response, tests, cfg)
+    if domain == "text":
+        return _verify_text(response, answer)
+    return error_verdict(str(domain), f"unknown_domain:{domain}")
+
+
+def _verify_text(response: str | None, answer: str | None) -> Verdict:
+    """No grader for free text: unverifiable without a reference, a normalized exact match with one."""
+    if answer is None or not str(answer).strip():
+        return Verdict("unverifiable", 0.0, None, "none", "no_reference")
+    text = final_response(response)
+    candidate = text_candidate(text) if text else None
+    if candidate is None:
+        return Verdict("no_answer", 0.0, None, "exact", "no_answer_found")
+    ok = normalize_text(candidate) == normalize_text(str(answer))
+    return Verdict("correct" if ok else "incorrect", 1.0 if ok else 0.0, candidate.strip(), "exact")
+
+
+def row_domain(domain: str | None, answer: str | None, tests: str | None, forced: Domain = "auto") -> str:
+    """The forced domain, else the row's own, else a guess from what the row carries."""
+    if forced != "auto":
+        return forced
+    if domain in ("math", "code", "choice", "text"):
+        return domain
+    if tests:
+        return "code"
+    if answer is None or not str(answer).strip():
+        return "text"
+    return "choice" if str(answer).strip().strip("()") in _LETTER_ONLY else "math"
+
+
+def verify_frame(df: pl.DataFrame, cfg: VerifyConfig, pool=None, progress: Callable[[int], None] | None = None,
+                 reason_column: str | None = None) -> tuple[pl.DataFrame, dict]:
+    """Add verdict, score, extracted and verifier to every row; stats count verdicts per domain and model.
+
+    Pass an open `VerifyPool` to reuse its workers across calls; otherwise one is started and closed here.
+    `reason_column` also keeps each row's counted reason (the command checkpoints it to rebuild stats on resume).
+    """
+    from distill_cli.stages.verify.pool import VerifyPool
+
+    items = _items(df, cfg)
+    results: list[Verdict | None] = [None] * df.height
+
+    def on_result(index: int, verdict: Verdict) -> None:
+        results[index] = verdict
+        if progress is not None:
+            progress(1)
+
+    if items:
+        if pool is None:
+            with VerifyPool(cfg) as own:
+                own.run(items, on_result)
+        else:
+            pool.run(items, on_result)
+    done = [r or error_verdict("unknown", "not_verified") for r in results]
+    out = df.with_columns(
+        pl.Series("verdict", [r.verdict for r in done], pl.String),
+        pl.Series("score", [float(r.score) for r in done], pl.Float64),
+        pl.Series("extracted", [r.extracted for r in done], pl.String),
+        pl.Series("verifier", [r.verifier for r in done], pl.String),
+    )
+    if reason_column:
+        out = out.with_columns(pl.Series(reason_column, [r.reason for r in done], pl.String))
+    domains = [it.domain for it in items]
+    return out, verdict_stats(out, domains, [r.reason for r in done])
+
+
+def _items(df: pl.DataFrame, cfg: VerifyConfig) -> list:
+    from distill_cli.stages.verify.pool import Item
+
+    n = df.height
+
+    def col(name: str) -> list:
+        return df.get_column(name).cast(pl.String).to_list() if name in df.columns else [None] * n
+
+    responses, answers, domains, tests, finish = (col(c) for c in ("response", "answer", "domain", "tests",
+                                                                    "finish_reason"))
+    return [Item(i, responses[i], answers[i], row_domain(domains[i], answers[i], tests[i], cfg.domain), tests[i],
+                 finish[i]) for i in range(n)]
+
+
+def verdict_stats(df: pl.DataFrame, domains: list[str] | None = None, reasons: list | None = None) -> dict:
+    """Verdict counts overall, per domain and per model, plus the counted reasons behind non-plain verdicts."""
+    verdicts = df.get_column("verdict").to_list()
+    domains = domains if domains is not None else (
+        df.get_column("domain").to_list() if "domain" in df.columns else ["unknown"] * df.height)
+    stats: dict = {"verdicts": dict(Counter(verdicts)), "by_domain": {}, "verifiers": dict(
+        Counter(df.get_column("verifier").to_list()))}
+    for d, v in zip(domains, verdicts, strict=False):
+        stats["by_domain"].setdefault(str(d), Counter())[v] += 1
+    if "model" in df.columns:
+        stats["by_model"] = {}
+        for m, v in zip(df.get_column("model").to_list(), verdicts, strict=False):
+            stats["by_model"].setdefault(str(m), Counter())[v] += 1
+        stats["by_model"] = {k: dict(c) for k, c in stats["by_model"].items()}
+    stats["by_domain"] = {k: dict(c) for k, c in stats["by_domain"].items()}
+    if reasons is not None:
+        stats["reasons"] = dict(Counter(r for r in reasons if r))
+    return stats
+
+
+def __getattr__(name: str):
+    if name == "VerifyPool":
+        from distill_cli.stages.verify.pool import VerifyPool
+
+        return VerifyPool
+    raise AttributeError(name)

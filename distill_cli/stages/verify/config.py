@@ -1,0 +1,54 @@
+"""The verify stage's knobs and its per-row result, shared by the pool, the workers and the command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Domain = Literal["auto", "math", "code", "choice", "text"]
+VerdictName = Literal["correct", "incorrect", "no_answer", "unverifiable", "timeout", "error"]
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """`timeout` bounds one math/choice/text item (parsing and comparison, in a killable worker);
+    `code_timeout` bounds one program run over all of a row's tests (wall clock, whole process group)."""
+
+    workers: int = 1
+    timeout: float = 5.0
+    domain: Domain = "auto"
+    code_timeout: float = 10.0
+    memory_mb: int = 1024
+    batch_size: int = 16
+    max_output_kb: int = 8192
+
+    def item_deadline(self, domain: str) -> float:
+        """How long the pool lets a worker spend on one item before killing it.
+
+        Code items get their sandbox's own wall clock plus room to start it and clean up, so the sandbox
+        (which kills its whole process group) always fires before the pool has to kill the worker.
+        """
+        return self.code_timeout + 10.0 if domain == "code" else self.timeout
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: VerdictName
+    score: float
+    extracted: str | None
+    verifier: str
+    reason: str | None = None  # why a row is not simply correct/incorrect; counted in the stage stats
+
+    def as_tuple(self) -> tuple:
+        return (self.verdict, self.score, self.extracted, self.verifier, self.reason)
+
+
+def timeout_verdict(domain: str) -> Verdict:
+    return Verdict("timeout", 0.0, None, _VERIFIERS.get(domain, domain), "item_timeout")
+
+
+def error_verdict(domain: str, reason: str) -> Verdict:
+    return Verdict("error", 0.0, None, _VERIFIERS.get(domain, domain), reason)
+
+
+_VERIFIERS = {"math": "math-verify", "code": "code-sandbox", "choice": "choice", "text": "exact"}

@@ -1,0 +1,148 @@
+"""Runs inside the sandbox (`python -I harness.py spec.json`): the program, then each test, one result per line.
+
+Standard library only, nothing from distill: this file is executed by a fresh interpreter in a temporary directory.
+Results go to a file opened before the program runs, one flushed line per test, so a program that is killed
+half-way still leaves the results of the tests it finished.
+"""
+
+import io
+import json
+import os
+import sys
+
+_BLOCKED = ("socket.", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+            "os.forkpty", "pty.spawn", "os.kill", "os.killpg", "shutil.rmtree")
+
+
+class _Capped(io.StringIO):
+    """Captured stdout that refuses to grow past a cap (a program printing forever fails its test)."""
+
+    def __init__(self, cap):
+        super().__init__()
+        self.cap = cap
+
+    def write(self, s):
+        if self.tell() + len(s) > self.cap:
+            raise OSError("output limit exceeded")
+        return super().write(s)
+
+
+def _guard(root):
+    """Second line of defence after the OS-level limits: no sockets, processes or writes outside the cwd."""
+
+    def hook(event, args):
+        if event.startswith(_BLOCKED):
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "open" and len(args) >= 3 and isinstance(args[0], (str, bytes)):
+            mode, flags = args[1], args[2] or 0
+            writing = (mode and any(c in str(mode) for c in "wax+")) or (flags & (os.O_WRONLY | os.O_RDWR))
+            path = os.path.abspath(os.fsdecode(args[0]))
+            if writing and not (path + os.sep).startswith(root + os.sep) and path != os.devnull:
+                raise PermissionError(f"sandbox: writing {path} is not allowed")
+
+    sys.addaudithook(hook)
+
+
+def _same(got, want):
+    if got == want:
+        return True
+    if isinstance(got, float) or isinstance(want, float):
+        try:
+            return abs(float(got) - float(want)) <= 1e-6 * max(1.0, abs(float(want)))
+        except (TypeError, ValueError):
+            return False
+    if isinstance(got, (list, tuple)) and isinstance(want, (list, tuple)):
+        return len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want, strict=False))
+    return False
+
+
+def _same_output(got, want):
+    if isinstance(want, list):
+        want = "\n".join(str(x) for x in want)
+    a, b = str(got).split(), str(want).split()
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=False):
+        try:
+            if abs(float(x) - float(y)) > 1e-6 * max(1.0, abs(float(y))):
+                return False
+        except ValueError:
+            if x != y:
+                return False
+    return True
+
+
+def _run_stdio(code, spec, report):
+    real_in, real_out = sys.stdin, sys.stdout
+    for i, (given, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=False)):
+        if isinstance(given, list):
+            given = "\n".join(str(x) for x in given)
+        sys.stdin, sys.stdout = io.StringIO(str(given)), _Capped(spec["output_cap"])
+        try:
+            exec(code, {"__name__": "__main__"})
+        except SystemExit:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - any failure of the program fails this test
+            sys.stdin, sys.stdout = real_in, real_out
+            report(i, False, type(exc).__name__)
+            continue
+        got = sys.stdout.getvalue()
+        sys.stdin, sys.stdout = real_in, real_out
+        report(i, _same_output(got, want), "wrong_output")
+
+
+def _run_calls(code, spec, report):
+    env = {"__name__": "solution"}
+    exec(code, env)
+    name = spec["fn_name"]
+    fn = env.get(name)
+    if fn is None and isinstance(env.get("Solution"), type):
+        fn = getattr(env["Solution"](), name, None)
+    if fn is None:
+        raise NameError(f"no function {name!r}")
+    for i, (args, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=False)):
+        try:
+            got = fn(*args) if isinstance(args, list) else fn(args)
+            ok = _same(got, want) or (isinstance(want, list) and len(want) == 1 and _same(got, want[0]))
+            report(i, ok, "wrong_result")
+        except BaseException as exc:  # noqa: BLE001
+            report(i, False, type(exc).__name__)
+
+
+def _run_asserts(code, spec, report):
+    env = {"__name__": "solution"}
+    exec(code, env)
+    for i, test in enumerate(spec["tests"]):
+        try:
+            exec(compile(test, f"<test {i}>", "exec"), env)
+            report(i, True, "")
+        except BaseException as exc:  # noqa: BLE001
+            report(i, False, type(exc).__name__)
+
+
+def main():
+    with open(sys.argv[1]) as fh:
+        spec = json.load(fh)
+    out = open(spec["results"], "w", buffering=1)
+
+    def report(i, ok, why):
+        out.write(f"{i}\t{int(ok)}\t{why}\n")
+
+    out.write("start\n")
+    _guard(os.getcwd())
+    sys.setrecursionlimit(10_000)
+    try:
+        code = compile(spec["program"], "<program>", "exec")
+        {"asserts": _run_asserts, "stdio": _run_stdio, "calls": _run_calls}[spec["kind"]](code, spec, report)
+    except BaseException as exc:  # noqa: BLE001 - the program failed before or between its tests
+        sys.stdout = sys.__stdout__
+        out.write(f"program\t0\t{type(exc).__name__}\n")
+    out.write("end\n")
+    out.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

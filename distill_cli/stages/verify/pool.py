@@ -1,0 +1,182 @@
+"""Worker processes with hard per-item deadlines: a stuck item costs its timeout, never the run.
+
+Each worker gets a small batch and sends one result per item as soon as it is done, so the parent always knows
+which item a worker is on and since when. A worker past its item's deadline is SIGKILLed and replaced; that item
+gets `timeout`, the rest of its batch goes back to the queue. A worker that dies on its own gives `error` for the
+item it was on. Parsing never runs in the parent, even with one worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+
+from distill_cli.stages.verify.config import Verdict, VerifyConfig, error_verdict, timeout_verdict
+
+START_TIMEOUT = 120.0  # a fresh worker imports sympy and math-verify; not charged to any item
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    response: str | None
+    answer: str | None
+    domain: str
+    tests: str | None = None
+    finish_reason: str | None = None
+
+
+def _worker_main(conn: Connection, cfg: VerifyConfig) -> None:
+    from distill_cli.stages.verify import verify_one, warm_up
+
+    warm_up()
+    conn.send("ready")
+    while True:
+        try:
+            batch = conn.recv()
+        except EOFError:
+            return
+        if batch is None:
+            return
+        for item in batch:
+            try:
+                verdict = verify_one(item.response, item.answer, item.domain, item.tests, cfg,
+                                     finish_reason=item.finish_reason)
+            except Exception as exc:  # noqa: BLE001 - a verifier bug on one row is that row's `error`
+                verdict = error_verdict(item.domain, f"verifier_exception:{type(exc).__name__}")
+            conn.send((item.index, verdict.as_tuple()))
+
+
+@dataclass
+class _Slot:
+    proc: mp.process.BaseProcess
+    conn: Connection
+    pending: deque = field(default_factory=deque)
+    since: float = 0.0
+
+
+class VerifyPool:
+    """`with VerifyPool(cfg) as pool: pool.run(items, on_result)`; workers live across calls (and shards)."""
+
+    def __init__(self, cfg: VerifyConfig, context: str = "forkserver"):
+        self.cfg = cfg
+        self.ctx = mp.get_context(context)
+        if context == "forkserver":
+            self.ctx.set_forkserver_preload(["distill_cli.stages.verify.preload"])
+        self.slots: list[_Slot] = []
+        self.restarts = 0
+
+    def __enter__(self) -> VerifyPool:
+        self.slots = [self._spawn() for _ in range(max(1, self.cfg.workers))]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for slot in self.slots:
+            try:
+                slot.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for slot in self.slots:
+            slot.proc.join(timeout=2)
+            if slot.proc.is_alive():
+                slot.proc.kill()
+                slot.proc.join()
+            slot.conn.close()
+        self.slots = []
+
+    def _spawn(self) -> _Slot:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker_main, args=(child, self.cfg), daemon=True)
+        proc.start()
+        child.close()
+        try:
+            ready = parent.poll(START_TIMEOUT) and parent.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            proc.kill()
+            raise RuntimeError("verify worker did not start (a script that calls verify_frame must guard its "
+                               "entry point with `if __name__ == '__main__':`)")
+        return _Slot(proc, parent)
+
+    def _replace(self, i: int) -> None:
+        slot = self.slots[i]
+        if slot.proc.is_alive():
+            slot.proc.kill()
+        slot.proc.join()
+        slot.conn.close()
+        self.restarts += 1
+        self.slots[i] = self._spawn()
+
+    def run(self, items: list[Item], on_result: Callable[[int, Verdict], None]) -> None:
+        queue = deque(items)
+        while queue or any(s.pending for s in self.slots):
+            self._feed(queue)
+            now = time.monotonic()
+            wait_for = min((s.since + self.cfg.item_deadline(s.pending[0].domain) - now
+                            for s in self.slots if s.pending), default=0.0)
+            ready = wait([s.conn for s in self.slots if s.pending] + [s.proc.sentinel for s in self.slots
+                                                                      if s.pending], timeout=max(0.0, wait_for))
+            for i, slot in enumerate(self.slots):
+                if slot.pending and (slot.conn in ready or slot.proc.sentinel in ready):
+                    self._drain(i, queue, on_result)
+            self._expire(queue, on_result)
+
+    def _feed(self, queue: deque) -> None:
+        for slot in self.slots:
+            if slot.pending or not queue:
+                continue
+            # small batches near the end of the queue keep every worker busy until the last item
+            size = 1 if queue[0].domain == "code" else max(1, min(self.cfg.batch_size,
+                                                                   len(queue) // (2 * len(self.slots))))
+            batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+            slot.pending.extend(batch)
+            slot.since = time.monotonic()
+            slot.conn.send(batch)
+
+    def _drain(self, i: int, queue: deque, on_result) -> None:
+        slot = self.slots[i]
+        try:
+            while slot.pending and slot.conn.poll():
+                index, verdict = slot.conn.recv()
+                item = slot.pending.popleft()
+                assert item.index == index, "worker answered out of order"
+                on_result(index, Verdict(*verdict))
+                slot.since = time.monotonic()
+        except (EOFError, OSError):
+            pass
+        if slot.pending and not slot.proc.is_alive():
+            item = slot.pending.popleft()
+            on_result(item.index, error_verdict(item.domain, f"worker_died:{_exit_reason(slot.proc.exitcode)}"))
+            queue.extendleft(reversed(slot.pending))
+            slot.pending.clear()
+            self._replace(i)
+
+    def _expire(self, queue: deque, on_result) -> None:
+        now = time.monotonic()
+        for i, slot in enumerate(self.slots):
+            if slot.pending and now - slot.since > self.cfg.item_deadline(slot.pending[0].domain):
+                slot.proc.kill()
+                item = slot.pending.popleft()
+                on_result(item.index, timeout_verdict(item.domain))
+                queue.extendleft(reversed(slot.pending))
+                slot.pending.clear()
+                self._replace(i)
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "unknown"
+    return f"signal{-code}" if code < 0 else f"exit{code}"
+
+
+def default_workers() -> int:
+    return max(1, (os.cpu_count() or 1))

@@ -1,0 +1,225 @@
+"""Run untrusted model-written programs: a fresh interpreter, limits, no network, killed whole on time-out.
+
+Layers (see docs/stages/verify.md):
+- always: `python -I -S` in a new session (its own process group) in a temporary directory that is removed
+  afterwards; a minimal environment (nothing inherited, so no secrets); rlimits on CPU, address space, file size,
+  open files, processes and core dumps; the parent death signal; a wall-clock limit that SIGKILLs the process group;
+  an audit hook in the harness that refuses sockets, subprocesses, fork, kill and writes outside the directory.
+- as root ("namespaces" mode): a new network namespace (no interface is up: nothing to connect to), a private
+  mount namespace with empty tmpfs over /tmp, /var/tmp and /dev/shm, and a fresh unprivileged uid per worker so
+  RLIMIT_NPROC holds, other users' files are off limits, and every leftover process can be swept by uid.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG = 1
+HARNESS = (Path(__file__).parent / "harness.py").read_text()
+ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
+
+
+@dataclass
+class RunResult:
+    passed: list[bool]
+    started: bool = False
+    finished: bool = False
+    timed_out: bool = False
+    returncode: int | None = None
+    reasons: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall: float = 10.0
+    memory_mb: int = 1024
+    output_bytes: int = 8 << 20
+    mode: str = "auto"  # auto | namespaces | rlimits
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    return libc
+
+
+def _python() -> tuple[str, str]:
+    """The base interpreter (not the venv's symlink) and its prefix: the sandbox needs the stdlib only."""
+    exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+    return exe, os.path.realpath(sys.base_prefix)
+
+
+def _hidden_ancestor(path: str) -> str | None:
+    """The first directory above `path` that other users cannot traverse (e.g. /root for a pyenv Python)."""
+    parts = Path(path).parts
+    for i in range(2, len(parts) + 1):
+        d = os.path.join(*parts[:i])
+        if not os.stat(d).st_mode & 0o001:
+            return d
+    return None
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"sandbox: {what}: {os.strerror(err)}")
+
+
+def _enter_namespaces(uid: int, prefix: str, hidden: str | None, work: str) -> None:
+    """Runs in the forked child before exec, as root: private network and mounts, then drop to `uid`.
+
+    The child already stands in `work` (its cwd), so after the empty tmpfs covers /tmp, "." still names the real
+    work directory and is bound back at its old path: the only place under /tmp that outlives the sandbox.
+    """
+    libc = _libc()
+    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777"), "tmpfs /tmp")
+    for d in (b"/var/tmp", b"/dev/shm"):
+        if os.path.isdir(d):
+            libc.mount(b"tmpfs", d, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=16m,mode=1777")
+    os.makedirs(work, exist_ok=True)
+    _check(libc.mount(b".", work.encode(), None, MS_BIND, None), "bind work dir")
+    if hidden:  # make the interpreter reachable for `uid` without opening the hidden directory itself
+        hold = "/tmp/.distill-python"
+        os.mkdir(hold)
+        _check(libc.mount(prefix.encode(), hold.encode(), None, MS_BIND | MS_REC, None), "bind python")
+        _check(libc.mount(b"tmpfs", hidden.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=755"), "hide")
+        os.makedirs(prefix, exist_ok=True)
+        _check(libc.mount(hold.encode(), prefix.encode(), None, MS_BIND | MS_REC, None), "rebind python")
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _preexec(limits: Limits, mode: str, uid: int, work: Path):
+    cpu = int(limits.wall) + 1
+    memory = limits.memory_mb << 20
+    exe, prefix = _python()
+    hidden = _hidden_ancestor(prefix) if mode == "namespaces" else None
+
+    def setup() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if mode == "namespaces":
+            # a fresh uid owns at most the sandbox's own processes; execve needs the count below the limit
+            resource.setrlimit(resource.RLIMIT_NPROC, (4, 4))
+            _enter_namespaces(uid, prefix, hidden, str(work))
+        else:
+            resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+    return setup
+
+
+@lru_cache(maxsize=4)
+def resolve_mode(requested: str = "auto") -> str:
+    """'namespaces' when we are root and the kernel lets us unshare; else 'rlimits' (documented fallback)."""
+    if requested != "auto":
+        return requested
+    if os.geteuid() != 0:
+        return "rlimits"
+    try:
+        probe = subprocess.run([_python()[0], "-I", "-S", "-c", "pass"], preexec_fn=_preexec(Limits(), "namespaces",
+                               _uid(), Path("/")), cwd="/", env=ENV, capture_output=True, timeout=20)
+        return "namespaces" if probe.returncode == 0 else "rlimits"
+    except (OSError, subprocess.SubprocessError):
+        return "rlimits"
+
+
+def _uid() -> int:
+    """One uid per live worker process (pids are unique), so sweeping it never touches another sandbox."""
+    return 200_000 + os.getpid()
+
+
+def run_program(spec: dict, n_tests: int, limits: Limits) -> RunResult:
+    """Run the harness on `spec` (program, kind and tests) and collect one pass/fail per test."""
+    mode = resolve_mode(limits.mode)
+    uid = _uid()
+    work = Path(tempfile.mkdtemp(prefix="distill-sbx-"))
+    try:
+        (work / "harness.py").write_text(HARNESS)
+        (work / "spec.json").write_text(json.dumps({**spec, "results": "results.txt",
+                                                    "output_cap": limits.output_bytes}))
+        if mode == "namespaces":
+            os.chown(work, uid, uid)
+        with open(work / "stdout.txt", "wb") as out, open(work / "stderr.txt", "wb") as err:
+            result = _execute(work, out, err, limits, mode, uid)
+        return _collect(work, n_tests, result)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int) -> RunResult:
+    proc = subprocess.Popen([_python()[0], "-I", "-S", "harness.py", "spec.json"], cwd=work, env=ENV,
+                            stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                            preexec_fn=_preexec(limits, mode, uid, work))
+    result = RunResult(passed=[])
+    try:
+        result.returncode = proc.wait(timeout=limits.wall)
+    except subprocess.TimeoutExpired:
+        result.timed_out = True
+    finally:
+        _kill_group(proc.pid)
+        if result.returncode is None:
+            result.returncode = proc.wait()
+        if mode == "namespaces":
+            _sweep(uid)
+    return result
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _sweep(uid: int) -> None:
+    """Kill every process still running as the sandbox's uid, even ones that left the process group."""
+    kill = shutil.which("kill", path=ENV["PATH"]) or "/bin/kill"
+    subprocess.run([kill, "-9", "-1"], user=uid, group=uid, extra_groups=[], env=ENV, cwd="/",
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def _collect(work: Path, n_tests: int, result: RunResult) -> RunResult:
+    passed = [False] * n_tests
+    reasons = [""] * n_tests
+    path = work / "results.txt"
+    lines = path.read_text(errors="replace")[:1 << 20].splitlines() if path.exists() else []
+    for line in lines:
+        if line == "start":
+            result.started = True
+        elif line == "end":
+            result.finished = True
+        else:
+            key, _, rest = line.partition("\t")
+            ok, _, why = rest.partition("\t")
+            if key.isdigit() and int(key) < n_tests:
+                passed[int(key)], reasons[int(key)] = ok == "1", why
+            elif key == "program":
+                reasons = [r or why for r in reasons]
+    result.passed, result.reasons = passed, reasons
+    stderr = work / "stderr.txt"
+    if stderr.exists():
+        with open(stderr, "rb") as fh:
+            result.stderr = fh.read(4096).decode(errors="replace")
+    return result
