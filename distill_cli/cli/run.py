@@ -108,12 +108,13 @@ def command_specs() -> dict[str, CommandSpec]:
                 spec[p.name] = Param(p.name, "argument", variadic=p.nargs == -1)
                 continue
             long = next((o for o in p.opts if o.startswith("--")), p.opts[0])
+            aliases = tuple(o.lstrip("-").replace("-", "_") for o in p.opts)
             if p.is_flag and p.secondary_opts:
-                spec[p.name] = Param(p.name, "toggle", long, p.secondary_opts[0])
+                spec[p.name] = Param(p.name, "toggle", long, p.secondary_opts[0], aliases=aliases)
             elif p.is_flag:
-                spec[p.name] = Param(p.name, "switch", long)
+                spec[p.name] = Param(p.name, "switch", long, aliases=aliases)
             else:
-                spec[p.name] = Param(p.name, "multiple" if p.multiple else "value", long)
+                spec[p.name] = Param(p.name, "multiple" if p.multiple else "value", long, aliases=aliases)
         specs[stage] = spec
     return specs
 

@@ -37,6 +37,7 @@ class Param:
     flag: str | None = None  # the long option, e.g. --max-tokens (None for a positional argument)
     off_flag: str | None = None  # the negative spelling of a toggle, e.g. --no-streaming
     variadic: bool = False  # a positional argument that takes several values (collect's SOURCES)
+    aliases: tuple[str, ...] = ()  # other spellings a pipeline may use: `n` for `-n/--samples`
 
 
 CommandSpec = dict[str, Param]  # parameter name -> Param, one per stage command
@@ -219,8 +220,10 @@ def _output(stage: str, name: str, given: object, spec: CommandSpec, run_dir: st
 def option_args(options: dict, spec: CommandSpec, where: str) -> list[str]:
     """YAML options -> flags: snake_case or kebab-case keys, lists repeated or comma-joined, booleans as toggles."""
     args: list[str] = []
+    names = {alias: p for p in spec.values() for alias in p.aliases}
+    names.update(spec)
     for key, value in options.items():
-        param = spec.get(key.replace("-", "_"))
+        param = names.get(key.replace("-", "_"))
         if param is None or param.kind == "argument":
             known = sorted(p.name for p in spec.values() if p.kind != "argument" and p.name != "output")
             raise BadInput(f"{where}: unknown option {key!r}; it takes: {', '.join(known) or 'no options'}")

@@ -18,7 +18,7 @@ INPUT = Param("input", "argument")
 SPECS = {
     "collect": _spec(Param("sources", "argument", variadic=True), Param("domain", "value", "--domain"),
                      Param("streaming", "toggle", "--streaming", "--no-streaming"), *COMMON),
-    "generate": _spec(INPUT, Param("model", "value", "--model"), Param("n", "value", "-n"),
+    "generate": _spec(INPUT, Param("model", "value", "--model"), Param("samples", "value", "--samples", aliases=("n",)),
                       Param("max_tokens", "value", "--max-tokens"), Param("temperature", "value", "--temperature"),
                       Param("enforce_eager", "toggle", "--enforce-eager", "--no-enforce-eager"), *COMMON),
     "verify": _spec(INPUT, *COMMON),
@@ -47,7 +47,7 @@ def test_demo_pipeline_becomes_the_commands_a_user_would_type():
     argv = {s.name: list(s.argv) for s in pipe.steps}
     assert argv["collect"] == ["collect", "a.jsonl", "b.jsonl", "-o", "runs/demo/collect", "--domain", "math"]
     assert argv["generate"] == ["generate", "runs/demo/collect", "-o", "runs/demo/generate", "--model", "tiny",
-                                "-n", "2", "--max-tokens", "256", "--temperature", "0.0", "--enforce-eager"]
+                                "--samples", "2", "--max-tokens", "256", "--temperature", "0.0", "--enforce-eager"]
     assert argv["verify"] == ["verify", "runs/demo/generate", "-o", "runs/demo/verify", "--workers", "2"]
     # a plain list option is comma-joined, a repeatable one repeated, a false toggle spelled --no-
     assert argv["select"][-4:] == ["--by", "difficulty", "--keep", "hard,medium"]
