@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated
 
 import polars as pl
 import typer
@@ -56,25 +57,25 @@ def compress(
                                                   "from which paragraphs are repeats.", rich_help_panel=CUTS)] = 0.9,
     extra_steps: Annotated[int, typer.Option(min=0, help="first-correct: paragraphs kept after the first "
                                              "correct one.", rich_help_panel=CUTS)] = 0,
-    budget: Annotated[Optional[int], typer.Option(min=1, help="Token budget per completion.",
+    budget: Annotated[int | None, typer.Option(min=1, help="Token budget per completion.",
                                                   rich_help_panel=BUDGET)] = None,
     mark: Annotated[bool, typer.Option(help="Keep over-budget traces, flagged in over_budget.",
                                        rich_help_panel=BUDGET)] = False,
-    tokenizer: Annotated[Optional[str], typer.Option(help="Local tokenizer/model directory (default: an "
+    tokenizer: Annotated[str | None, typer.Option(help="Local tokenizer/model directory (default: an "
                                                      "estimate, see docs).", rich_help_panel=BUDGET)] = None,
     backend: Annotated[str, typer.Option(help="vllm|openai.", rich_help_panel=REWRITE)] = "vllm",
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Rewriting model ('tiny' = bundled).",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Rewriting model ('tiny' = bundled).",
                                                  rich_help_panel=REWRITE)] = None,
     base_url: Annotated[str, typer.Option(help="openai: server URL.", rich_help_panel=REWRITE)
                         ] = "http://127.0.0.1:8000/v1",
-    api_key: Annotated[Optional[str], typer.Option(envvar="OPENAI_API_KEY", show_default=False,
+    api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", show_default=False,
                                                    help="openai: API key.", rich_help_panel=REWRITE)] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight.", rich_help_panel=REWRITE)
                            ] = 32,
     template: Annotated[Path, typer.Option(help="Prompt template with {problem} {reasoning} {answer} "
                                            "{difficulty} {target_length}.", rich_help_panel=REWRITE)
                         ] = DEFAULT_TEMPLATE,
-    targets: Annotated[Optional[str], typer.Option(help="Target share of the original length per difficulty, "
+    targets: Annotated[str | None, typer.Option(help="Target share of the original length per difficulty, "
                                                    "e.g. easy=0.3,hard=0.7.", rich_help_panel=REWRITE)] = None,
     rewrite_max_tokens: Annotated[int, typer.Option(min=16, help="Token limit of one rewrite.",
                                                     rich_help_panel=REWRITE)] = 4096,

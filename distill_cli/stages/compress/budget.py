@@ -47,4 +47,4 @@ def count_tokens(texts: list[str], originals: list[str | None], original_tokens:
                  tokenizer_dir: str | None) -> list[int]:
     if tokenizer_dir:
         return count_exact(texts, tokenizer_dir)
-    return [estimate(t, o, n) for t, o, n in zip(texts, originals, original_tokens)]
+    return [estimate(t, o, n) for t, o, n in zip(texts, originals, original_tokens, strict=False)]

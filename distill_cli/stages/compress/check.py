@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from distill_cli.stages.compress.trim import Equal
-
 if TYPE_CHECKING:
     from distill_cli.stages.verify import VerifyConfig
 
@@ -76,6 +74,6 @@ class VerifierEqual:
             if not answers[item]:
                 todo.append(item)  # type: ignore[arg-type]
         if todo:
-            for item, verdict in zip(todo, self._verdicts(todo)):
+            for item, verdict in zip(todo, self._verdicts(todo), strict=False):
                 answers[item] = verdict == "correct"
         return [answers.get(item, False) for item in items]

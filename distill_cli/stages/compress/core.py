@@ -44,7 +44,7 @@ class _State:
     stats: dict = field(default_factory=dict)
 
     def todo(self) -> list[int]:
-        return [i for i, (e, a) in enumerate(zip(self.eligible, self.alive)) if e and a]
+        return [i for i, (e, a) in enumerate(zip(self.eligible, self.alive, strict=False)) if e and a]
 
     def count(self, *path: str, n: int = 1) -> None:
         node = self.stats
@@ -79,7 +79,7 @@ def _run_rewrite(st: _State, idx: list[int], cfg: CompressConfig, rewriter: Rewr
     if rewriter is None:
         raise ValueError("the rewrite strategy needs a rewriter (a generate backend)")
     rows = [{k: st.cols[k][i] for k in ("id", "sample", "prompt", "answer", "difficulty")} for i in idx]
-    jobs = [make_job(row, st.cur[i], cfg.rewrite) for row, i in zip(rows, idx)]
+    jobs = [make_job(row, st.cur[i], cfg.rewrite) for row, i in zip(rows, idx, strict=False)]
     outcomes = rewriter(jobs) if jobs else {}
     out: list[str | None] = []
     for job in jobs:
@@ -98,10 +98,10 @@ def _reverify(step: str, st: _State, changed: list[tuple[int, str]], equal: Equa
     items = [(conclusion(st.cur[i]), c["answer"][i], c["domain"][i]) for i in before]
     items += [(conclusion(t), c["answer"][i], c["domain"][i]) for i, t in checked]
     flags = equal(items)
-    for i, flag in zip(before, flags):
+    for i, flag in zip(before, flags, strict=False):
         st.ok[i] = flag
     failed = set()
-    for (i, _), after in zip(checked, flags[len(before):]):
+    for (i, _), after in zip(checked, flags[len(before):], strict=False):
         if (st.ok[i] or step == "rewrite") and not after:
             failed.add(i)
         else:
@@ -114,7 +114,7 @@ def _reverify(step: str, st: _State, changed: list[tuple[int, str]], equal: Equa
 def _apply_text(step: str, st: _State, cfg: CompressConfig, equal: Equal, rewriter: Rewriter | None) -> None:
     idx = st.todo()
     new = _run_text(step, st, idx, cfg, equal, rewriter)
-    changed = [(i, t) for i, t in zip(idx, new) if t is not None and t != st.cur[i]]
+    changed = [(i, t) for i, t in zip(idx, new, strict=False) if t is not None and t != st.cur[i]]
     failed = _reverify(step, st, changed, equal) if cfg.reverify else set()
     st.count("strategies", step, "changed", n=len(changed) - len(failed))
     st.count("strategies", step, "unchanged", n=len(idx) - len(changed))
@@ -139,7 +139,7 @@ def _apply_budget(st: _State, cfg: CompressConfig) -> None:
     counts = count_tokens(texts, [c["completion"][i] for i in idx], [c["completion_tokens"][i] for i in idx],
                           cfg.tokenizer)
     st.stats["token_counter"] = "tokenizer" if cfg.tokenizer else "estimate"
-    for i, n in zip(idx, counts):
+    for i, n in zip(idx, counts, strict=False):
         st.tokens[i], st.over[i] = n, n > (cfg.budget or 0)
         if not st.over[i]:
             continue
@@ -177,7 +177,8 @@ def compress_frame(df: pl.DataFrame, cfg: CompressConfig, equal: Equal | None = 
             return compress_frame(df, cfg, own, rewriter)
     n = df.height
     cols = _columns(df)
-    eligible = [bool(r) and (cfg.all_rows or v == "correct") for r, v in zip(cols["reasoning"], cols["verdict"])]
+    pairs = zip(cols["reasoning"], cols["verdict"], strict=True)
+    eligible = [bool(r) and (cfg.all_rows or v == "correct") for r, v in pairs]
     st = _State(cols, list(cols["reasoning"]), eligible, [True] * n, [[] for _ in range(n)], [None] * n,
                 [None] * n, [None] * n)
     st.stats["eligible"] = sum(eligible)
@@ -195,7 +196,7 @@ def compress_frame(df: pl.DataFrame, cfg: CompressConfig, equal: Equal | None = 
 def _output(df: pl.DataFrame, st: _State, cfg: CompressConfig) -> tuple[pl.DataFrame, dict]:
     c = st.cols
     n = df.height
-    originals = [o if o is not None else r for o, r in zip(c["reasoning_original"], c["reasoning"])]
+    originals = [o if o is not None else r for o, r in zip(c["reasoning_original"], c["reasoning"], strict=False)]
     completions = [_completion(st, i) if st.eligible[i] and st.labels[i] else c["completion"][i] for i in range(n)]
     ratios = [len(st.cur[i] or "") / len(originals[i]) if originals[i] else 1.0 for i in range(n)]
     out = df.with_columns(

@@ -20,11 +20,11 @@ def first_correct(rows: list[tuple[str, str | None, str]], extra_steps: int, equ
     (no reference, a domain without a final answer, or no paragraph states the reference answer)."""
     paras = [paragraphs(r) for r, _, _ in rows]
     stated = [stated_answers(p) if gold and domain in ANSWER_DOMAINS else []
-              for p, (_, gold, domain) in zip(paras, rows)]
-    items = [(value, gold, domain) for st, (_, gold, domain) in zip(stated, rows) for _, value in st]
+              for p, (_, gold, domain) in zip(paras, rows, strict=False)]
+    items = [(value, gold, domain) for st, (_, gold, domain) in zip(stated, rows, strict=False) for _, value in st]
     flags = iter(equal(items))
     out: list[str | None] = []
-    for p, st in zip(paras, stated):
+    for p, st in zip(paras, stated, strict=False):
         hits = [i for i, _ in st if next(flags)]
         keep = hits[0] + 1 + extra_steps if hits else len(p)
         out.append(join(p[:keep]) if keep < len(p) else None)

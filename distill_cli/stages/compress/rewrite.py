@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from distill_cli.stages.compress.config import RewriteConfig
 from distill_cli.stages.compress.text import THINK_CLOSE, THINK_OPEN

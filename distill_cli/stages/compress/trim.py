@@ -10,7 +10,7 @@ went elsewhere and came back intact up to where it came back.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from distill_cli.stages.compress.text import join, paragraphs, stated_answers
 
@@ -38,11 +38,11 @@ def settled_cut(equal_flags: list[tuple[int, bool]]) -> int | None:
 def trim(rows: list[tuple[str, str | None, str]], allowance: int, equal: Equal) -> list[str]:
     """rows: (reasoning, final answer from the response, domain) -> trimmed reasoning per row."""
     paras = [[p for p in paragraphs(r) if not is_filler(p)] for r, _, _ in rows]
-    stated = [stated_answers(p) if final else [] for p, (_, final, _) in zip(paras, rows)]
-    items = [(value, final, domain) for st, (_, final, domain) in zip(stated, rows) for _, value in st]
+    stated = [stated_answers(p) if final else [] for p, (_, final, _) in zip(paras, rows, strict=False)]
+    items = [(value, final, domain) for st, (_, final, domain) in zip(stated, rows, strict=False) for _, value in st]
     flags = iter(equal(items))
     out = []
-    for p, st in zip(paras, stated):
+    for p, st in zip(paras, stated, strict=False):
         cut = settled_cut([(i, next(flags)) for i, _ in st])
         out.append(join(p if cut is None else p[: cut + 1 + allowance]))
     return out

@@ -87,3 +87,17 @@ def divisors(**kw) -> dict:
 
 def frame(*rows: dict) -> pl.DataFrame:
     return pl.DataFrame(list(rows), infer_schema_length=None)
+
+
+# reaches the answer, talks itself out of it, and comes back: a cut right after the wobble concludes wrongly
+SUM = "What is 5 + 7?"
+SUM_PARAS = [
+    "Okay, this is a simple sum. Let me add: 5 + 7 = 12.",
+    "Wait, I think I mis-added. Counting up from 7 by 5 gives 13, so the answer is 13.",
+    "No, let me recount: 8, 9, 10, 11, 12. So 5 + 7 = 12 and the answer is 12.",
+]
+SUM_RESPONSE = "5 + 7 = \\boxed{12}"
+
+
+def wobble(**kw) -> dict:
+    return row(SUM_PARAS, SUM_RESPONSE, "12", SUM, **kw)
