@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Optional
+from typing import Annotated
 
 import polars as pl
 import typer
@@ -31,7 +31,7 @@ def grade(
     bands: Annotated[str, typer.Option(
         help="Difficulty bands by pass rate: NAME=UPPER (rates up to UPPER) or NAME=<UPPER (below UPPER), "
              "ascending, the last ending at 1.")] = DEFAULT_BANDS,
-    reference_model: Annotated[Optional[str], typer.Option(
+    reference_model: Annotated[str | None, typer.Option(
         help="Grade every prompt by this model's pass rate (the student you will train); adds ref_pass_rate.",
         show_default=False)] = None,
     ignore_verdicts: Annotated[str, typer.Option(
@@ -58,7 +58,8 @@ def grade(
         write_parquet(run.out / summary_name(run), table)  # before the shards: a complete run always has it
         return out, stats
 
-    params = {"bands": [asdict(b) for b in cfg.bands], "reference_model": reference_model, "ignore_verdicts": list(ignored)}
+    params = {"bands": [asdict(b) for b in cfg.bands], "reference_model": reference_model,
+              "ignore_verdicts": list(ignored)}
     sd = run_global("grade", inp, opts, params=params, compute=compute)
     if not quiet:
         stats = sd.read_manifest().get("stats", {})

@@ -1,14 +1,119 @@
-"""distill select (not yet available)."""
+"""distill select: graded rows in, the traces worth training on out."""
 
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from distill_cli.cli.app import app
-from distill_cli.cli.common import not_yet
+from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.errors import BadInput
+from distill_cli.io.inputs import open_input
+from distill_cli.io.runner import RunOptions, run_global
+from distill_cli.progress import console
+from distill_cli.stages.select import (
+    BY_CHOICES,
+    PREFER_CHOICES,
+    SelectConfig,
+    needed_columns,
+    parse_distribution,
+    parse_names,
+    parse_window,
+    select_frame,
+)
+
+EPILOG = (
+    "Examples: distill select runs/x/graded -o runs/x/selected --keep hard,medium --per-prompt 1 --prefer shortest"
+    " | distill select runs/x/graded -o runs/x/mix --distribution hard=0.5,medium=0.3,easy=0.2 --total 10000"
+    " --seed 1 | distill select runs/x/graded -o runs/x/dpo --pass-rate '(0:1)' --pairs"
+)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def select(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
-    """Not yet available."""
-    not_yet("select")
+def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise BadInput(f"{option} {value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+@app.command(epilog=EPILOG)
+def select(
+    input: Annotated[str, typer.Argument(help="Graded stage directory, Parquet file or glob.", show_default=False)],
+    output: Output,
+    by: Annotated[str, typer.Option(help="difficulty|pass-rate|cv|length|random: how --total ranks prompts "
+                                    "(hardest, hardest, most variable, longest, seeded random first).")]
+    = "difficulty",
+    keep: Annotated[str | None, typer.Option(help="Difficulty bands to keep, e.g. hard,medium.",
+                                                show_default=False)] = None,
+    pass_rate: Annotated[str | None, typer.Option(
+        help="Pass-rate window LO:HI, inclusive; brackets pick the edges: '(0:1)' excludes 0 and 1, "
+             "'[0.1:0.9)'. Uses ref_pass_rate when grade had --reference-model.", show_default=False)] = None,
+    max_cv: Annotated[float | None, typer.Option(help="Keep rows whose score_cv is at most this "
+                                                    "(an undefined CV fails).", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(help="Only traces of these models (comma list).",
+                                                 show_default=False)] = None,
+    domain: Annotated[str | None, typer.Option(help="Only these domains (comma list: math, code, ...).",
+                                                  show_default=False)] = None,
+    correct_only: Annotated[bool, typer.Option("--correct-only/--all",
+                                               help="Keep only traces with verdict correct.")] = True,
+    length_tokens: Annotated[str | None, typer.Option(help="completion_tokens window LO:HI (same edge "
+                                                         "syntax as --pass-rate).", show_default=False)] = None,
+    per_prompt: Annotated[int | None, typer.Option(min=1, help="Keep at most K traces per prompt, chosen by "
+                                                      "--prefer.", show_default=False)] = None,
+    prefer: Annotated[str, typer.Option(help="shortest|longest|random|first: which traces --per-prompt and "
+                                        "--pairs keep.")] = "shortest",
+    distribution: Annotated[str | None, typer.Option(
+        help="Sample prompts to this difficulty mix, e.g. hard=0.5,medium=0.3,easy=0.2 (weights normalized).",
+        show_default=False)] = None,
+    total: Annotated[int | None, typer.Option(min=0, help="Number of prompts to keep (the mix's size with "
+                                                 "--distribution; else the top N by --by).",
+                                                 show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    pairs: Annotated[bool, typer.Option(help="DPO pairs: per prompt and model one correct trace (chosen) and "
+                                        "one incorrect (rejected); adds pair_id and pair_role.")] = False,
+    shard: Shard = None,
+    limit: Limit = None,
+    overwrite: Overwrite = False,
+    workers: Workers = 1,
+    quiet: Quiet = False,
+    rows_per_shard: RowsPerShard = 100_000,
+) -> None:
+    """Select traces by difficulty, pass rate, CV or length; sample a difficulty mix; keep K per prompt or DPO pairs."""
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    cfg = SelectConfig(
+        by=_choice(by, BY_CHOICES, "--by"),  # type: ignore[arg-type]
+        keep=parse_names(keep),
+        pass_rate=parse_window(pass_rate, "--pass-rate") if pass_rate is not None else None,
+        max_cv=max_cv,
+        models=parse_names(model),
+        domains=parse_names(domain),
+        correct_only=correct_only,
+        length_tokens=parse_window(length_tokens, "--length-tokens") if length_tokens is not None else None,
+        per_prompt=per_prompt,
+        prefer=_choice(prefer, PREFER_CHOICES, "--prefer"),  # type: ignore[arg-type]
+        distribution=parse_distribution(distribution) if distribution is not None else None,
+        total=total,
+        seed=seed,
+        pairs=pairs,
+    )
+    cfg.check()
+    inp = open_input(input)
+    inp.require("select", needed_columns(cfg, list(inp.schema)))
+    warnings: list[str] = []
+
+    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame, dict]:
+        out, stats, notes = select_frame(lf, cfg)
+        warnings.extend(notes)
+        return out, stats
+
+    sd = run_global("select", inp, opts, params=json.loads(json.dumps(asdict(cfg))), compute=compute)
+    for note in warnings:
+        console.print(f"[yellow]Warning:[/yellow] {note}")
+    if not quiet:
+        stats = sd.read_manifest().get("stats", {})
+        dropped = ", ".join(f"{k} {v}" for k, v in stats.get("dropped", {}).items() if v)
+        console.print(f"select: {stats.get('rows_in', 0)} rows in, {stats.get('rows_out', 0)} out "
+                      f"({stats.get('prompts_out', 0)} prompts) -> {output}; dropped: {dropped or 'none'}")

@@ -1,9 +1,9 @@
 """grade: difficulty of each prompt from how often the teachers (or the student) solve it.
 
 DeepDistill grades a prompt by the pass rate and the coefficient of variation of verify scores over several passes;
-the LLM-adaptive difficulty paper grades it by the pass rate of the model you will train. Both reduce to window aggregates
-over (`id`, `model`) on the verified rows: one grouping shared by every statistic and no join back, in a lazy polars
-plan that reads the input once.
+the LLM-adaptive difficulty paper grades it by the pass rate of the model you will train. Both reduce to window
+aggregates over (`id`, `model`) on the verified rows: one grouping shared by every statistic and no join back, in a
+lazy polars plan that reads the input once.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def _group_exprs(cfg: GradeConfig, has_tokens: bool) -> list[pl.Expr]:
     """
     gradable = ~pl.col("verdict").is_in(list(cfg.ignore_verdicts)).fill_null(False)
     score = pl.when(gradable).then(pl.col("score").cast(pl.Float64).fill_null(0.0))  # unscored pass = a fail
-    tokens = pl.when(gradable).then(pl.col("completion_tokens").cast(pl.Float64) if has_tokens else pl.lit(None, pl.Float64))
+    length = pl.col("completion_tokens").cast(pl.Float64) if has_tokens else pl.lit(None, pl.Float64)
+    tokens = pl.when(gradable).then(length)
     exprs = [
         score.count().cast(pl.Int64).over(KEYS).alias("n_samples"),
         score.mean().over(KEYS).alias("pass_rate"),
