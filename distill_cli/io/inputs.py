@@ -70,8 +70,9 @@ class InputSet:
         lf = pl.scan_parquet([str(f) for f in self.files])
         return lf.head(limit) if limit is not None else lf
 
-    def require(self, stage: str, columns: dict[str, type[pl.DataType] | tuple]) -> None:
-        """Refuse an input that lacks a column the stage needs, naming the file and the column."""
+    def require(self, stage: str, columns: dict[str, type[pl.DataType] | tuple],
+                not_null: tuple[str, ...] = ("id",)) -> None:
+        """Refuse an input that lacks a column the stage needs, or has nulls where values are needed."""
         for name, kinds in columns.items():
             if name not in self.schema:
                 origin = f" (it is the output of `{self.upstream['stage']}`)" if self.upstream else ""
@@ -86,6 +87,23 @@ class InputSet:
                     f"{self.files[0]}: column '{name}' has type {dtype}, {stage} needs "
                     f"{' or '.join(k.__name__ for k in kinds)}"
                 )
+        self._require_values(stage, [c for c in not_null if c in self.schema])
+
+    def _require_values(self, stage: str, columns: list[str]) -> None:
+        for file in self.files:
+            meta = pq.read_metadata(file)
+            names = meta.schema.names
+            for name in columns:
+                idx = names.index(name) if name in names else None
+                for rg in range(meta.num_row_groups if idx is not None else 0):
+                    col = meta.row_group(rg).column(idx)
+                    nulls = col.statistics.null_count if col.statistics is not None and \
+                        col.statistics.has_null_count else None
+                    if nulls is None:
+                        nulls = pl.scan_parquet(file).select(pl.col(name).null_count()).collect().item()
+                    if nulls:
+                        raise BadInput(f"{file}: column '{name}' has {nulls} null value(s); {stage} needs a value "
+                                       "in every row")
 
 
 def _is_kind(dtype: pl.DataType, kind) -> bool:

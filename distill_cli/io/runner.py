@@ -122,7 +122,12 @@ def run_global(
         if opts.shard:
             lf = lf.filter(partition_expr(opts.shard[1]) == opts.shard[0])
         started = time.perf_counter()
-        out, stats = compute(lf, opts)
+        try:
+            out, stats = compute(lf, opts)
+        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise  # a write failure (disk full, read-only): reported as such by the CLI
+            raise BadInput(f"{inp.spec}: cannot read input: {' '.join(str(exc).split())[:300]}") from exc
         stats = {**stats, "seconds": round(time.perf_counter() - started, 3)}
         if opts.shard:
             sd.n_shards = opts.shard[1]

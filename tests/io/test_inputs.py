@@ -51,3 +51,13 @@ def test_empty_and_missing_inputs(tmp_path):
         open_input(str(empty))
     with pytest.raises(BadInput, match="no such file"):
         open_input(str(tmp_path / "nope"))
+
+
+def test_nulls_where_values_are_needed_are_named(tmp_path):
+    f = tmp_path / "t.parquet"
+    pl.DataFrame({"id": ["a", None, None], "prompt": ["x", "y", None]}).write_parquet(f)
+    inp = open_input(str(f))
+    with pytest.raises(BadInput, match="column 'id' has 2 null value"):
+        inp.require("generate", {"prompt": pl.String})
+    with pytest.raises(BadInput, match="column 'prompt' has 1 null value"):
+        inp.require("generate", {"prompt": pl.String}, not_null=("prompt",))
