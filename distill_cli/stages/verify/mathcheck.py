@@ -87,7 +87,8 @@ def _numeric(text: str, gold: float, truncated: bool) -> Verdict | None:
 def _math_verify(text: str, answer: str, truncated: bool) -> Verdict:
     mv = _mv()
     gold = parse_gold(answer)
-    if not gold:
+    if not gold or all(isinstance(g, str) for g in gold) and not _WORDS.fullmatch(normalize_text(answer)):
+        # only math-verify's raw-string fallback came back: the reference itself is not math we can read
         return Verdict("unverifiable", 0.0, None, MV, "reference_unparsable")
     pred = mv.parse(text, _pred_config(truncated), parsing_timeout=None)
     if not pred:
