@@ -1,0 +1,84 @@
+"""The Ray executor on a local Ray instance: same shards, rows, stats and manifest as the local runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from distill_cli.errors import BadInput
+from distill_cli.io.inputs import open_input
+from distill_cli.io.runner import RunOptions, run_map
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # starting Ray takes several seconds
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def _input(tmp_path: Path, rows: int = 50) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    df = pl.DataFrame({"id": [f"{i:04x}" for i in range(rows)], "x": list(range(rows))})
+    df.head(30).write_parquet(src / "a.parquet")
+    df.tail(rows - 30).write_parquet(src / "b.parquet")
+    return src
+
+
+def _shards(path: Path) -> list[pl.DataFrame]:
+    return [pl.read_parquet(f) for f in sorted(path.glob("part-*.parquet"))]
+
+
+def test_ray_run_writes_what_the_local_run_writes(tmp_path, local_ray):
+    from distill_cli.scaleout.ray_executor import run_map_ray
+
+    def square(df, task):
+        return df.with_columns(y=pl.col("x") ** 2), {"squared": df.height}
+
+    inp = open_input(str(_input(tmp_path)))
+    local = run_map("toy", inp, RunOptions(out=tmp_path / "local", rows_per_shard=7, quiet=True), {"p": 1}, square)
+    remote = run_map_ray("toy", inp, RunOptions(out=tmp_path / "ray", rows_per_shard=7, quiet=True), {"p": 1}, square)
+    assert len(_shards(local.path)) == len(_shards(remote.path)) == 8  # 30 rows -> 5 shards, 20 rows -> 3
+    for a, b in zip(_shards(local.path), _shards(remote.path), strict=True):
+        assert a.equals(b)
+    m_local = json.loads((local.path / "_manifest.json").read_text())
+    m_ray = json.loads((remote.path / "_manifest.json").read_text())
+    assert m_ray["complete"] and m_ray["params_hash"] == m_local["params_hash"]
+    assert m_ray["shards"] == m_local["shards"] and m_ray["stats"]["squared"] == 50
+
+
+def test_ray_resumes_a_local_run_and_honours_shard(tmp_path, local_ray):
+    from distill_cli.scaleout.ray_executor import run_map_ray
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+
+    def mark(df, task):
+        (calls / f"{task.index}").touch()  # the local Ray shares this filesystem
+        return df, {}
+
+    inp = open_input(str(_input(tmp_path)))
+    run_map("toy", inp, RunOptions(out=tmp_path / "o", rows_per_shard=10, shard=(0, 2), quiet=True), {}, mark)
+    assert sorted(p.name for p in calls.iterdir()) == ["0", "2", "4"]
+    sd = run_map_ray("toy", inp, RunOptions(out=tmp_path / "o", rows_per_shard=10, quiet=True), {}, mark)
+    assert sorted(p.name for p in calls.iterdir()) == ["0", "1", "2", "3", "4"]  # only the missing shards ran
+    assert json.loads((sd.path / "_manifest.json").read_text())["complete"]
+
+
+def test_an_error_in_a_task_is_the_stage_error(tmp_path, local_ray):
+    from distill_cli.scaleout.ray_executor import run_map_ray
+
+    def refuse(df, task):
+        raise BadInput(f"row {task.index}: cannot use this row")
+
+    inp = open_input(str(_input(tmp_path)))
+    with pytest.raises(BadInput, match=r"^row \d: cannot use this row$"):
+        run_map_ray("toy", inp, RunOptions(out=tmp_path / "bad", rows_per_shard=100, quiet=True), {}, refuse)
+    assert not (tmp_path / "bad").exists()  # nothing that looks like output is left
