@@ -1,0 +1,179 @@
+"""`distill generate --backend openai` end to end: real `distill` processes against real servers on loopback.
+
+The fault server tests prove by counting (the server's per-key success counters) that every (id, sample) is
+answered exactly once, through faults and through a SIGKILL and resume. The vLLM test runs `vllm serve` on the
+bundled tiny model.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.support` (no tests/__init__.py)
+
+from tests.support import distill_env, fault_server, free_port, wait_http  # noqa: E402
+
+DEMO = Path(__file__).resolve().parents[2] / "distill_cli" / "data" / "demo_gsm8k.jsonl"
+MODEL = "fault-model"
+
+
+def distill(*args, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "distill_cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=distill_env())
+
+
+def collect(tmp_path: Path, n: int) -> Path:
+    out = tmp_path / "prompts"
+    proc = distill("collect", DEMO, "-o", out, "--limit", n, "-q")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def generate_args(prompts: Path, out: Path, base_url: str, model: str, *extra) -> list[str]:
+    return ["generate", prompts, "-o", out, "--backend", "openai", "--base-url", base_url, "--model", model,
+            *extra]
+
+
+def traces(out: Path) -> pl.DataFrame:
+    return pl.read_parquet(sorted(out.glob("part-*.parquet")))
+
+
+def saved_keys(out: Path) -> set[str]:
+    """request keys of the samples checkpointed so far (the chunks inside unfinished shards)."""
+    chunks = sorted(out.glob("_work/*/chunk-*.parquet"))
+    return set(pl.concat([pl.read_parquet(c, columns=["request_key"]) for c in chunks])["request_key"]) \
+        if chunks else set()
+
+
+@pytest.mark.slow
+def test_cli_under_faults_answers_every_sample_once(tmp_path):
+    prompts = collect(tmp_path, 8)
+    rates = {"rate_429": 0.08, "rate_500": 0.08, "rate_503": 0.05, "rate_drop": 0.05, "rate_badjson": 0.04}
+    with fault_server(seed=5, retry_after=0.2, **rates) as server:
+        proc = distill(*generate_args(prompts, tmp_path / "traces", server.base_url, MODEL, "-n", 3,
+                                      "--max-tokens", 64, "--max-retries", 10))
+        stats = server.stats()
+    assert proc.returncode == 0, proc.stderr
+    df = traces(tmp_path / "traces")
+    assert df.height == 24 and df.select("id", "sample").n_unique() == 24
+    assert set(df["finish_reason"]) == {"stop"} and df["response"].str.contains(r"\\boxed\{").all()
+    # the server answered exactly the 24 keys of the output, each once, although it faulted ~30% of attempts
+    assert stats["answered"] == {k: 1 for k in df["request_key"]}
+    assert sum(stats["faults"].values()) > 0 and stats["total_received"] == 24 + sum(stats["faults"].values())
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_sends_exactly_the_missing_samples(tmp_path):
+    prompts, out = collect(tmp_path, 6), tmp_path / "traces"
+    with fault_server(hold_after=5) as server:  # answers 5 requests, then holds every other one unanswered
+        args = generate_args(prompts, out, server.base_url, MODEL, "-n", 2, "--max-tokens", 64,
+                             "--concurrency", 4, "--checkpoint-every", 1)
+        first = subprocess.Popen([sys.executable, "-m", "distill_cli", *map(str, args)], env=distill_env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while len(saved_keys(out)) < 5 and first.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert first.poll() is None, first.stderr.read().decode()
+        finally:
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+        kept = saved_keys(out)
+        answered_before = server.stats()["answered"]
+        assert len(kept) == 5 and set(answered_before) == kept  # what was paid for before the kill is saved
+        server.control(hold_after=None)  # the held requests of the dead client are dropped, never answered
+        time.sleep(0.5)
+        assert server.stats()["answered"] == answered_before
+        server.reset()
+        second = distill(*args)
+        answered_after = server.stats()["answered"]
+    assert second.returncode == 0, second.stderr
+    df = traces(out)
+    assert df.height == 12 and df.select("id", "sample").n_unique() == 12
+    everything = set(df["request_key"])
+    # the second run sent exactly the missing samples, each answered once: no sample was paid for twice
+    assert answered_after == {k: 1 for k in everything - kept}
+    assert not kept & set(answered_after)
+
+
+@pytest.mark.slow
+def test_unreachable_server_is_one_line_error(tmp_path):
+    prompts = collect(tmp_path, 2)
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    proc = distill(*generate_args(prompts, tmp_path / "traces", url, MODEL, "-n", 1, "--max-retries", 1))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("Error: ") and url in proc.stderr
+    assert not (tmp_path / "traces" / "_manifest.json").exists() or '"complete": true' not in (
+        tmp_path / "traces" / "_manifest.json").read_text()
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory):
+    """`vllm serve` on the bundled tiny model, on a free loopback port; killed with its engine process."""
+    from distill_cli.model import TINY_NAME, build_tiny
+
+    model_dir = build_tiny()
+    port = free_port()
+    log = tmp_path_factory.mktemp("vllm") / "serve.log"
+    vllm = Path(sys.executable).with_name("vllm")
+    cmd = [str(vllm), "serve", str(model_dir), "--served-model-name", TINY_NAME, "--dtype", "float32",
+           "--enforce-eager", "--max-model-len", "1024", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=distill_env(), start_new_session=True)
+    try:
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health", timeout=240, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
+        yield f"http://127.0.0.1:{port}/v1", TINY_NAME
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_generate_against_vllm_serve(tmp_path, vllm_server):
+    base_url, name = vllm_server
+    prompts = collect(tmp_path, 4)
+    proc = distill(*generate_args(prompts, tmp_path / "traces", base_url, name, "-n", 2, "--max-tokens", 48,
+                                  "--seed", 1), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    df = traces(tmp_path / "traces")
+    assert df.height == 8 and df.select("id", "sample").n_unique() == 8
+    assert set(df["finish_reason"]) <= {"stop", "length"} and df["error"].is_null().all()
+    assert (df["completion_tokens"] >= 1).all() and (df["completion_tokens"] <= 48).all()
+    assert (df["prompt_tokens"] > 20).all() and (df["completion"].str.len_chars() > 0).all()
+    assert set(df["seed"]) == {1, 2}  # one seed per sample, so the two samples of a prompt can differ
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_backend_against_vllm_serve_too_long_prompt_is_row_error(vllm_server):
+    from distill_cli.stages.generate.openai_backend import OpenAIBackend
+    from distill_cli.stages.generate.types import Request, Sampling
+
+    base_url, name = vllm_server
+    backend = OpenAIBackend(name, base_url, concurrency=2, timeout=120)
+    backend.check()
+    sampling = Sampling(temperature=0.0, max_tokens=8)
+    long = Request("long", "long", 0, ({"role": "user", "content": "apple " * 3000},), sampling)
+    short = Request("short", "short", 0, ({"role": "user", "content": "Say hi."},), sampling)
+    results = {}
+    backend.generate([long, short], lambda r: results.setdefault(r.request.key, r))
+    assert results["long"].finish_reason == "error" and "1024" in results["long"].error
+    assert results["short"].finish_reason in ("stop", "length") and results["short"].completion_tokens >= 1
+    assert backend.stats["retries"] == {} and backend.requests_sent == 2
