@@ -1,14 +1,238 @@
-"""distill generate (not yet available)."""
+"""distill generate: a prompts stage directory in, teacher traces out (offline vLLM or an OpenAI-compatible server)."""
 
-from typing import Annotated
+from __future__ import annotations
 
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Optional
+
+import polars as pl
 import typer
 
 from distill_cli.cli.app import app
-from distill_cli.cli.common import not_yet
+from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.errors import BadInput, StageFailure
+from distill_cli.io.inputs import open_input
+from distill_cli.io.runner import RunOptions, run_map
+from distill_cli.io.stagedir import StageDir
+from distill_cli.stages.generate.core import GenerateConfig
+from distill_cli.stages.generate.render import check_template, parse_template_kwargs
+from distill_cli.stages.generate.types import Sampling
+
+SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
+EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model tiny -n 4 --max-tokens 512 "
+           "--prompt-template '{prompt} Put your final answer within \\boxed{}.'")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def generate(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
-    """Not yet available."""
-    not_yet("generate")
+@app.command(epilog=EXAMPLE)
+def generate(
+    input: Annotated[str, typer.Argument(help="Prompts stage directory (or Parquet file/glob with id, prompt).",
+                                         show_default=False)],
+    output: Output,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model path or hub name for vLLM, served model name "
+                                       "for openai; 'tiny' = the bundled SmolLM2-135M-Instruct.",
+                                       show_default=False)],
+    backend: Annotated[str, typer.Option(help="vllm (offline engine) | openai (any OpenAI-compatible server).")
+                       ] = "vllm",
+    n: Annotated[int, typer.Option("-n", "--samples", min=1, help="Samples per prompt.")] = 8,
+    model_name: Annotated[Optional[str], typer.Option(help="Name recorded in the `model` column (default: "
+                                                      "derived from --model).")] = None,
+    temperature: Annotated[float, typer.Option(min=0.0, rich_help_panel=SAMPLING)] = 0.6,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0, rich_help_panel=SAMPLING)] = 0.95,
+    top_k: Annotated[int, typer.Option(min=-1, help="-1: off.", rich_help_panel=SAMPLING)] = -1,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Completion token budget per sample.",
+                                            rich_help_panel=SAMPLING)] = 4096,
+    seed: Annotated[Optional[int], typer.Option(help="vllm: the engine seed (default 0); openai: sent per "
+                                                "request.", rich_help_panel=SAMPLING)] = None,
+    system_prompt: Annotated[Optional[str], typer.Option(help="System message before each prompt.",
+                                                         rich_help_panel=SAMPLING)] = None,
+    prompt_template: Annotated[Optional[str], typer.Option(help="User message with {prompt} in it.",
+                                                           rich_help_panel=SAMPLING)] = None,
+    chat_template_kwargs: Annotated[Optional[str], typer.Option(help="JSON passed to the chat template, e.g. "
+                                                                "'{\"enable_thinking\": true}'.",
+                                                                rich_help_panel=SAMPLING)] = None,
+    dtype: Annotated[str, typer.Option(help="auto (float32 on CPU), float32, bfloat16, float16.",
+                                       rich_help_panel=ENGINE)] = "auto",
+    max_model_len: Annotated[Optional[int], typer.Option(min=16, help="Context length; longer prompts become "
+                                                         "error rows.", rich_help_panel=ENGINE)] = None,
+    tensor_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
+    gpu_memory_utilization: Annotated[Optional[float], typer.Option(min=0.05, max=1.0, rich_help_panel=ENGINE)
+                                      ] = None,
+    enforce_eager: Annotated[bool, typer.Option(help="No CUDA graphs / compilation: faster start.",
+                                                rich_help_panel=ENGINE)] = False,
+    max_num_seqs: Annotated[Optional[int], typer.Option(min=1, help="Sequences batched at once.",
+                                                        rich_help_panel=ENGINE)] = None,
+    base_url: Annotated[str, typer.Option(help="Server URL.", rich_help_panel=HTTP)] = "http://127.0.0.1:8000/v1",
+    api_key: Annotated[Optional[str], typer.Option(envvar="OPENAI_API_KEY", show_default=False,
+                                                   help="API key (env OPENAI_API_KEY).", rich_help_panel=HTTP)
+                       ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.", rich_help_panel=HTTP)] = 64,
+    request_timeout: Annotated[float, typer.Option(min=1.0, help="Seconds per request.", rich_help_panel=HTTP)
+                               ] = 600.0,
+    max_retries: Annotated[int, typer.Option(min=0, rich_help_panel=HTTP)] = 5,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Save finished samples every N results ...",
+                                                  rich_help_panel=CKPT)] = 64,
+    checkpoint_seconds: Annotated[float, typer.Option(min=0.0, help="... or every S seconds.",
+                                                      rich_help_panel=CKPT)] = 30.0,
+    shard: Shard = None,
+    limit: Limit = None,
+    overwrite: Overwrite = False,
+    workers: Workers = 1,
+    quiet: Quiet = False,
+    rows_per_shard: RowsPerShard = 10_000,
+) -> None:
+    """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
+    from distill_cli.model import resolve_model
+    from distill_cli.stages.generate.shard import generate_shard
+
+    if backend not in ("vllm", "openai"):
+        raise BadInput(f"--backend {backend!r}: expected vllm or openai")
+    check_template(prompt_template)
+    kwargs = parse_template_kwargs(chat_template_kwargs)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    inp = open_input(input)
+    inp.require("generate", {"id": pl.String, "prompt": pl.String})
+    if backend == "vllm":
+        check_model_path(model)
+        seed = 0 if seed is None else seed
+    engine = {"dtype": _resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len}
+    cfg = GenerateConfig(
+        model=model, model_name=model_name or default_model_name(model), backend=backend,  # type: ignore[arg-type]
+        n=n, sampling=Sampling(temperature, top_p, top_k, max_tokens, seed), system_prompt=system_prompt,
+        prompt_template=prompt_template, chat_template_kwargs=kwargs,
+        engine={k: v for k, v in engine.items() if v is not None})
+
+    holder: dict = {}
+
+    def get_backend():
+        if "backend" not in holder:
+            if backend == "vllm":
+                from distill_cli.stages.generate.vllm_backend import VLLMBackend
+
+                holder["backend"] = VLLMBackend(resolve_model(model), seed=seed or 0, dtype=dtype,
+                                                tensor_parallel_size=tensor_parallel_size,
+                                                max_model_len=max_model_len,
+                                                gpu_memory_utilization=gpu_memory_utilization,
+                                                enforce_eager=enforce_eager, max_num_seqs=max_num_seqs, quiet=quiet)
+            else:
+                holder["backend"] = _openai_backend(model, base_url, api_key, concurrency, request_timeout,
+                                                    max_retries)
+        return holder["backend"]
+
+    shard_stats: list[dict] = []
+
+    def process(df, task):
+        out, stats = generate_shard(df, task, cfg, get_backend, checkpoint_every, checkpoint_seconds)
+        shard_stats.append(stats)
+        return out, stats
+
+    params = {"generate": _params(cfg)}
+    try:
+        with _keep_work(opts):
+            sd = run_map("generate", inp, opts, params=params, process=process)
+    finally:
+        if "backend" in holder:
+            holder["backend"].close()
+    complete = _finish_rates(sd)
+    if not quiet:
+        _summary(shard_stats, output, complete)
+
+
+def check_model_path(model: str) -> None:
+    """A path that is not a model fails here, in one line, before an engine takes a minute to say so."""
+    from distill_cli.model import TINY_ALIASES
+
+    if model in TINY_ALIASES:
+        return
+    path = Path(model).expanduser()
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1 or path.exists()
+    if looks_local and not path.exists():
+        raise BadInput(f"--model {model}: no such model directory")
+    if path.is_dir() and not (path / "config.json").exists():
+        raise BadInput(f"--model {model}: directory has no config.json (not a Hugging Face model)")
+
+
+def default_model_name(model: str) -> str:
+    from distill_cli.model import TINY_ALIASES, TINY_NAME
+
+    if model in TINY_ALIASES:
+        return TINY_NAME
+    path = Path(model).expanduser()
+    return path.resolve().name if path.exists() else model
+
+
+def _resolved_dtype(dtype: str) -> str:
+    if dtype != "auto":
+        return dtype
+    from distill_cli.stages.generate.vllm_backend import resolve_dtype
+
+    return resolve_dtype(dtype)
+
+
+def _params(cfg: GenerateConfig) -> dict:
+    """What changes the output; --concurrency, --workers, memory and batching options do not."""
+    return {"model": cfg.model, "model_name": cfg.model_name, "backend": cfg.backend, "n": cfg.n,
+            "sampling": asdict(cfg.sampling), "system_prompt": cfg.system_prompt,
+            "prompt_template": cfg.prompt_template, "chat_template_kwargs": cfg.chat_template_kwargs,
+            "engine": cfg.engine}
+
+
+def _openai_backend(model, base_url, api_key, concurrency, timeout, max_retries):
+    try:
+        from distill_cli.stages.generate.openai_backend import OpenAIBackend
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.endswith("openai_backend"):
+            raise StageFailure("openai backend not yet available") from exc
+        raise
+    return OpenAIBackend(model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
+                         timeout=timeout, max_retries=max_retries)
+
+
+class _keep_work:
+    """Create the output directory ourselves, so a failed run keeps its saved chunks (run_map removes a directory
+    it created when no shard is finished); remove it only when this run created it and saved nothing at all."""
+
+    def __init__(self, opts: RunOptions):
+        self.path = opts.out
+        self.created = not self.path.exists()
+
+    def __enter__(self):
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and self.created and self.path.exists():
+            saved = any(self.path.glob("part-*.parquet")) or any(self.path.glob("_work/*/chunk-*.parquet"))
+            if not saved:
+                shutil.rmtree(self.path, ignore_errors=True)
+        return False
+
+
+def _finish_rates(sd: StageDir) -> bool:
+    """Rates are not sums: recompute tokens/s over the whole run once every shard is there."""
+    manifest = sd.read_manifest()
+    if not manifest.get("complete"):
+        return False
+    gen = manifest.get("stats", {}).get("generated", {})
+    secs = gen.get("seconds") or 0
+    rate = round(gen.get("completion_tokens", 0) / secs, 1) if secs else None
+    sd.finish({"tokens_per_s": rate})
+    return True
+
+
+def _summary(stats: list[dict], output: Path, complete: bool) -> None:
+    from distill_cli.progress import console
+
+    samples = sum(s["generated"]["samples"] for s in stats)
+    toks = sum(s["generated"]["completion_tokens"] for s in stats)
+    secs = sum(s["generated"]["seconds"] for s in stats)
+    reasons: dict = {}
+    for s in stats:
+        for k, v in s["finish_reasons"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    rate = f" at {toks / secs:.0f} tok/s" if secs else ""
+    state = "" if complete else " (other shards pending)"
+    console.print(f"generate: {samples} new samples, {toks} completion tokens{rate}; sent "
+                  f"{sum(s['requests_sent'] for s in stats)} requests, resumed {sum(s['resumed'] for s in stats)}; "
+                  f"finish {reasons or 'n/a'} -> {output}{state}")

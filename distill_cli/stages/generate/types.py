@@ -39,6 +39,7 @@ class Result:
     reasoning_content: str | None = None  # a server's separate reasoning field, when it has one
     error: str | None = None  # why this request failed, recorded per row instead of raising
     seed: int | None = None
+    think_open: bool = False  # the rendered prompt ended with <think>: the completion starts inside the thinking
 
 
 class Backend(Protocol):

@@ -1,0 +1,131 @@
+"""The pure part of generate: prompts -> requests, results -> trace rows, rows -> stats. No engine, no files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import polars as pl
+
+from distill_cli.errors import BadInput
+from distill_cli.schema import PROMPTS, TRACES, conform
+from distill_cli.stages.generate.keys import request_key
+from distill_cli.stages.generate.render import render_messages
+from distill_cli.stages.generate.thinking import join_thinking, split_thinking
+from distill_cli.stages.generate.types import Request, Result, Sampling
+
+BackendName = Literal["vllm", "openai"]
+
+# what a checkpoint chunk holds per finished request; the prompt columns are joined back when the shard is whole
+RESULT_SCHEMA: dict[str, pl.DataType] = {
+    "request_key": pl.String,
+    "id": pl.String,
+    "sample": pl.Int64,
+    "completion": pl.String,
+    "reasoning": pl.String,
+    "response": pl.String,
+    "finish_reason": pl.String,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "seed": pl.Int64,
+    "error": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    model: str  # what the backend loads or asks for (a path, a hub name, a served model name)
+    model_name: str  # what the `model` column records
+    backend: BackendName = "vllm"
+    n: int = 8
+    sampling: Sampling = field(default_factory=Sampling)
+    system_prompt: str | None = None
+    prompt_template: str | None = None
+    chat_template_kwargs: dict = field(default_factory=dict)
+    engine: dict = field(default_factory=dict)  # engine options that shape the output (dtype, max_model_len, ...)
+
+    def gen_params(self) -> str:
+        """The `gen_params` column: everything needed to reproduce a row's request."""
+        return json.dumps({"backend": self.backend, "n": self.n, **asdict(self.sampling),
+                           "system_prompt": self.system_prompt, "prompt_template": self.prompt_template,
+                           "chat_template_kwargs": self.chat_template_kwargs, **self.engine}, sort_keys=True)
+
+
+def check_ids(df: pl.DataFrame, where: str) -> None:
+    """Two rows with one id would share request keys and so one trace; collect never makes such input."""
+    dup = df.filter(pl.col("id").is_duplicated())
+    if dup.height:
+        raise BadInput(f"{where}: id {dup['id'][0]!r} appears more than once; generate needs unique prompt ids "
+                       "(make the input with `distill collect`)")
+    nulls = df.filter(pl.col("id").is_null() | pl.col("prompt").is_null())
+    if nulls.height:
+        raise BadInput(f"{where}: a row has no id or no prompt (columns 'id' and 'prompt' must be filled)")
+
+
+def build_requests(df: pl.DataFrame, cfg: GenerateConfig) -> list[Request]:
+    """n requests per prompt, in input order; each keyed by what it asks (the resume key)."""
+    out = []
+    for pid, prompt in zip(df["id"].to_list(), df["prompt"].to_list()):
+        messages = render_messages(prompt, cfg.system_prompt, cfg.prompt_template)
+        for sample in range(cfg.n):
+            key = request_key(pid, sample, messages, cfg.sampling, cfg.model_name, cfg.chat_template_kwargs)
+            out.append(Request(key, pid, sample, messages, cfg.sampling, cfg.chat_template_kwargs))
+    return out
+
+
+def result_row(res: Result) -> dict:
+    """One finished request as a checkpoint row; a failed request is a row with finish_reason 'error'."""
+    req = res.request
+    if res.error is not None:
+        completion, reasoning, response, finish = res.text, None, "", "error"
+    else:
+        reasoning, response = split_thinking(res.text, res.reasoning_content, res.think_open)
+        completion = res.text if res.reasoning_content is None else join_thinking(reasoning, res.text)
+        finish = res.finish_reason or "unknown"
+    return {"request_key": req.key, "id": req.id, "sample": req.sample, "completion": completion,
+            "reasoning": reasoning, "response": response, "finish_reason": finish,
+            "prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
+            "seed": res.seed if res.seed is not None else req.sampling.seed, "error": res.error}
+
+
+def results_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+
+
+def latest_results(saved: pl.DataFrame | None) -> pl.DataFrame:
+    """The newest row per request key (a resumed run re-sends failed requests and appends their new rows)."""
+    if saved is None or saved.height == 0:
+        return results_frame([])
+    return saved.select(list(RESULT_SCHEMA)).cast(RESULT_SCHEMA).unique("request_key", keep="last",
+                                                                       maintain_order=True)
+
+
+def finished_keys(saved: pl.DataFrame) -> set[str]:
+    """Keys not to send again: every saved result except errors, which the next run retries."""
+    return set(saved.filter(pl.col("finish_reason") != "error")["request_key"].to_list())
+
+
+def traces_frame(prompts: pl.DataFrame, results: pl.DataFrame, cfg: GenerateConfig) -> pl.DataFrame:
+    """Prompt rows x samples joined to their results: the traces contract, input order then sample order."""
+    for name, dtype in PROMPTS.items():
+        if name not in prompts.columns:
+            prompts = prompts.with_columns(pl.lit(None, dtype).alias(name))
+    grid = prompts.with_row_index("__row").join(
+        pl.DataFrame({"sample": list(range(cfg.n))}, schema={"sample": pl.Int64}), how="cross")
+    out = grid.join(results, on=["id", "sample"], how="left").sort("__row", "sample").drop("__row")
+    out = out.with_columns(pl.lit(cfg.model_name).alias("model"), pl.lit(cfg.gen_params()).alias("gen_params"))
+    return conform(out, TRACES)
+
+
+def trace_stats(traces: pl.DataFrame) -> dict:
+    """Counters of a whole shard (merge_stats sums them across shards)."""
+    reasons = traces.group_by("finish_reason").len().iter_rows()
+    return {
+        "samples": traces.height,
+        "tokens": {"prompt": int(traces["prompt_tokens"].sum() or 0),
+                   "completion": int(traces["completion_tokens"].sum() or 0)},
+        "finish_reasons": {str(k): int(v) for k, v in reasons},
+        "errors": int((traces["finish_reason"] == "error").sum()),
+        "no_response": int((traces["response"].fill_null("") == "").sum()),
+    }
