@@ -6,7 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import polars as pl
 import typer
@@ -176,20 +176,22 @@ def export(
                                            "(plain strings).")] = "conversational",
     think_tags: Annotated[str, typer.Option(help="OPEN,CLOSE tags around the reasoning in the assistant "
                                             "text.")] = "<think>,</think>",
-    reasoning_field: Annotated[bool, typer.Option(help="Put the reasoning in the assistant message's "
-                                                  "`reasoning_content` field instead of think tags.")] = False,
-    system: Annotated[Optional[str], typer.Option(help="System prompt to add to every conversation.")] = None,
-    no_meta: Annotated[bool, typer.Option(help="Only the training columns; drop id, model, difficulty, ...")]
-    = False,
-    allow_incorrect: Annotated[bool, typer.Option(help="SFT: export traces whose verdict is not `correct` "
-                                                  "(or unverified ones), with a warning count.")] = False,
-    drop_incorrect: Annotated[bool, typer.Option(help="SFT: leave out traces whose verdict is not `correct`, "
-                                                 "with a count.")] = False,
-    card: Annotated[Optional[Path], typer.Option(help="Where to write the dataset card (default: README.md in "
+    reasoning_field: Annotated[bool, typer.Option(
+        "--reasoning-field", help="Put the reasoning in the assistant message's `reasoning_content` field instead "
+        "of think tags.")] = False,
+    system: Annotated[str | None, typer.Option(help="System prompt to add to every conversation.")] = None,
+    no_meta: Annotated[bool, typer.Option(
+        "--no-meta", help="Only the training columns; drop id, model, difficulty, ...")] = False,
+    allow_incorrect: Annotated[bool, typer.Option(
+        "--allow-incorrect", help="SFT: export traces whose verdict is not `correct` (or unverified ones), with a "
+        "warning count.")] = False,
+    drop_incorrect: Annotated[bool, typer.Option(
+        "--drop-incorrect", help="SFT: leave out traces whose verdict is not `correct`, with a count.")] = False,
+    card: Annotated[Path | None, typer.Option(help="Where to write the dataset card (default: README.md in "
                                                  "a directory target, NAME.card.md beside a file).")] = None,
-    public: Annotated[bool, typer.Option(help="hf: targets: make the new dataset repo public "
-                                         "(default private).")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Export at most N records.",
+    public: Annotated[bool, typer.Option(
+        "--public", help="hf: targets: make the new dataset repo public (default private).")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Export at most N records.",
                                                  rich_help_panel=COMMON)] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,

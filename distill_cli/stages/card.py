@@ -110,7 +110,8 @@ def _contents(f: CardFacts) -> list[str]:
     policy = {"refuse": "only correct traces (checked)", "drop": "only correct traces (others dropped)",
               "allow": "all traces, including not-correct ones"}
     if cfg.format == "sft":
-        rows.append(["verdicts admitted", policy[cfg.incorrect]])
+        admitted = "unverified traces (the input has no verdict column)" if "unverified" in f.stats else None
+        rows.append(["verdicts admitted", admitted or policy[cfg.incorrect]])
     for key in ("dropped_not_correct", "kept_not_correct"):
         if f.stats.get(key):
             rows.append([key.replace("_", " "), ", ".join(f"{v}: {n}" for v, n in f.stats[key].items())])
@@ -203,7 +204,7 @@ def _lengths(f: CardFacts) -> list[str]:
     comp = rd.compression_lengths(rd.last(f.stages, "compress"))
     if comp is not None and comp[0].height:
         df, unit = comp
-        out += [f"Compression: mean reasoning length {df['before'].mean():.0f} -> {df['after'].mean():.0f} {unit} "
+        out += [f"Compression: mean length {df['before'].mean():.0f} -> {df['after'].mean():.0f} {unit} "
                 f"({df['after'].sum() / max(1, df['before'].sum()):.0%} kept).", ""]
     return out if len(out) > 2 else [*out, "No token counts in the input.", ""]
 

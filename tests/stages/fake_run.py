@@ -120,8 +120,9 @@ def _dedupe(root: Path, comp_df: pl.DataFrame, compressed: Path) -> Path:
                       stats={"duplicates": 1, "contaminated": 1})
     removed = comp_df.head(2).select("id", "model", "sample")
     removed.head(1).with_columns(reason=pl.lit("exact"), matched=pl.lit("x")).write_parquet(out / "_duplicates.parquet")
-    removed.slice(1, 1).with_columns(reason=pl.lit("ngram"), benchmark=pl.lit("math500"),
-                                     matched=pl.lit("test/algebra/1.json")).write_parquet(out / "_contamination.parquet")
+    contaminated = removed.slice(1, 1).with_columns(reason=pl.lit("ngram"), benchmark=pl.lit("math500"),
+                                                    matched=pl.lit("test/algebra/1.json"))
+    contaminated.write_parquet(out / "_contamination.parquet")
     return out
 
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from distill_cli.io.inputs import MANIFEST
 
+DIFFICULTY_ORDER = ("unsolved", "hard", "medium", "easy", "trivial")
 STAGE_ORDER = ("collect", "generate", "verify", "grade", "select", "compress", "dedupe")
 CONTAMINATION = "_contamination.parquet"
 DUPLICATES = "_duplicates.parquet"
@@ -191,21 +192,33 @@ def token_lengths(stage: Stage | None) -> pl.DataFrame | None:
 
 
 def compression_lengths(stage: Stage | None) -> tuple[pl.DataFrame, str] | None:
-    """Reasoning length before and after compression, in tokens when the stage counted them, else characters."""
-    if stage is None:
+    """Trace length before and after compression, and the unit it is measured in.
+
+    `completion_tokens` is the teacher's count of the original trace. After compression the count is the stage's
+    own `trace_tokens` when it measured one (max-tokens), else compress's documented estimate: the original
+    count scaled by how much the text shrank. Without token counts, reasoning characters.
+    """
+    if stage is None or not {"reasoning_original", "reasoning"} <= set(stage.columns):
         return None
-    cols = stage.columns
-    for before, after in (("reasoning_tokens_original", "reasoning_tokens"),
-                          ("completion_tokens_original", "completion_tokens")):
-        if before in cols and after in cols:
-            df = stage.scan(before, after).collect()
-            return df.rename({before: "before", after: "after"}), "tokens"
-    if {"reasoning_original", "reasoning"} <= set(cols):
-        df = stage.scan("reasoning_original", "reasoning").select(
-            before=pl.col("reasoning_original").str.len_chars().fill_null(0),
-            after=pl.col("reasoning").str.len_chars().fill_null(0)).collect()
-        return df, "characters"
-    return None
+    chars = stage.scan("reasoning_original", "reasoning").select(
+        before=pl.col("reasoning_original").str.len_chars().fill_null(0),
+        after=pl.col("reasoning").str.len_chars().fill_null(0))
+    if "completion_tokens" not in stage.columns:
+        return chars.collect(), "reasoning characters"
+    if "trace_tokens" in stage.columns:
+        df = stage.scan("completion_tokens", "trace_tokens").select(
+            before=pl.col("completion_tokens"), after=pl.col("trace_tokens").fill_null(pl.col("completion_tokens")))
+        return df.collect(), "tokens"
+    response = (pl.col("response").str.len_chars() if "response" in stage.columns else pl.lit(0)).fill_null(0)
+    cols = ["completion_tokens", "reasoning_original", "reasoning", *(["response"] if "response" in stage.columns
+                                                                     else [])]
+    old = pl.col("reasoning_original").str.len_chars().fill_null(0) + response
+    new = pl.col("reasoning").str.len_chars().fill_null(0) + response
+    df = stage.scan(*cols).select(
+        before=pl.col("completion_tokens"),
+        after=pl.when(old > 0).then((pl.col("completion_tokens") * new / old).round(0).cast(pl.Int64))
+        .otherwise(pl.col("completion_tokens")))
+    return df.collect(), "tokens (after: estimated from the character change)"
 
 
 def side_counts(path: Path) -> dict | None:
