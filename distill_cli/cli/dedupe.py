@@ -1,14 +1,140 @@
-"""distill dedupe (not yet available)."""
+"""distill dedupe: remove benchmark-contaminated, exactly duplicated and near-duplicated prompts (or responses)."""
 
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from distill_cli.cli.app import app
-from distill_cli.cli.common import not_yet
+from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.errors import BadInput
+from distill_cli.io.atomic import write_parquet
+from distill_cli.io.inputs import file_digest, open_input
+from distill_cli.io.runner import RunOptions, run_global
+from distill_cli.progress import console
+from distill_cli.stages.dedupe import DedupeConfig, dedupe_frame
+from distill_cli.stages.dedupe.references import BUNDLED, expand_specs, load_references
+from distill_cli.stages.dedupe.units import Keep, On
+
+DUPLICATES = "_duplicates"
+CONTAMINATION = "_contamination"
+EXAMPLE = ("Example: distill dedupe runs/x/verified -o runs/x/deduped --exact --near 0.8 "
+           "--decontaminate all --keep best-score")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def dedupe(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
-    """Not yet available."""
-    not_yet("dedupe")
+def side_name(stem: str, opts: RunOptions) -> str:
+    """One side table per partition under --shard I/N (each partition is deduplicated on its own)."""
+    return f"{stem}.parquet" if opts.shard is None else f"{stem}-part-{opts.shard[0]:05d}.parquet"
+
+
+@app.command(epilog=EXAMPLE)
+def dedupe(
+    input: Annotated[str, typer.Argument(help="Stage directory, Parquet file or glob.", show_default=False)],
+    output: Output,
+    exact: Annotated[bool, typer.Option(
+        "--exact", help="Drop exact duplicates of the normalized text (NFKC, lowercase, punctuation and "
+        "whitespace removed). Implied when no --near or --decontaminate is given.")] = False,
+    near: Annotated[float | None, typer.Option(
+        "--near", max=1.0, metavar="THRESHOLD",
+        help="Drop near duplicates: MinHash LSH, pairs verified at estimated Jaccard >= THRESHOLD (e.g. 0.8).",
+        show_default=False)] = None,
+    on: Annotated[str, typer.Option(
+        help="prompt: rows sharing an id are one prompt, kept or dropped together; response|both: per row.")]
+        = "prompt",
+    keep: Annotated[str, typer.Option(
+        help="Which copy of a duplicate cluster survives: first|longest|shortest|best-score (the `score` "
+        "column, averaged over a prompt's rows).")] = "first",
+    decontaminate: Annotated[list[str] | None, typer.Option(
+        "--decontaminate", metavar="NAME|PATH",
+        help=f"Drop prompts overlapping a benchmark: {', '.join(BUNDLED)}, all, a JSONL/JSON/Parquet file "
+        "with a problem/question/prompt column, or hf:NAME. Repeatable; commas allowed.",
+        show_default=False)] = None,
+    ngram: Annotated[int, typer.Option(min=2, help="Words per n-gram of the decontamination overlap.")] = 8,
+    common_ngram_items: Annotated[int, typer.Option(
+        min=0, help="Ignore n-grams found in this many benchmark problems or more (boilerplate such as 'write a "
+        "python function to find the sum of'); 0 uses all.")] = 3,
+    reference_split: Annotated[str, typer.Option(help="Split of hf: decontamination datasets.")] = "test",
+    shingle: Annotated[int, typer.Option(min=1, help="Words per MinHash shingle.")] = 5,
+    num_perm: Annotated[int, typer.Option(min=8, max=1024, help="MinHash permutations.")] = 128,
+    bands: Annotated[int | None, typer.Option(
+        min=1, help="LSH bands (default: chosen so a pair at the threshold is caught with P >= 0.99).",
+        show_default=False)] = None,
+    rows: Annotated[int | None, typer.Option(min=1, help="MinHash values per LSH band.", show_default=False)]
+        = None,
+    shard: Shard = None,
+    limit: Limit = None,
+    overwrite: Overwrite = False,
+    workers: Workers = 1,
+    quiet: Quiet = False,
+    rows_per_shard: RowsPerShard = 100_000,
+) -> None:
+    """Remove benchmark-contaminated prompts, then exact and near duplicates; list every removed row."""
+    cfg = _config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
+                  bands, rows)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    inp = open_input(input)
+    inp.require("dedupe", {"prompt": pl.String})
+    if cfg.on != "prompt":
+        inp.require("dedupe", {"response": pl.String})
+    if cfg.keep == "best-score" and "score" not in inp.schema:
+        raise BadInput(f"{inp.files[0]}: --keep best-score needs a 'score' column (run `distill verify` first)")
+    refs = load_references(list(cfg.decontaminate), reference_split) if cfg.decontaminate else None
+
+    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame, dict]:
+        result = dedupe_frame(lf.collect(), cfg, refs)
+        # side tables before the shards: a directory whose manifest says complete always has them, whole
+        write_parquet(run.out / side_name(DUPLICATES, run), result.duplicates)
+        write_parquet(run.out / side_name(CONTAMINATION, run), result.contamination)
+        return result.kept, result.stats
+
+    params = {**asdict(cfg), "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split}
+    sd = run_global("dedupe", inp, opts, params=params, compute=compute)
+    if not quiet:
+        _summary(sd.read_manifest().get("stats", {}), output)
+
+
+def _config(exact: bool, near: float | None, on: str, keep: str, decontaminate: list[str], ngram: int,
+            common_ngram_items: int, shingle: int, num_perm: int, bands: int | None,
+            rows: int | None) -> DedupeConfig:
+    if on not in On.__args__:
+        raise BadInput(f"--on {on!r}: expected one of {', '.join(On.__args__)}")
+    if near is not None and near <= 0:
+        raise BadInput(f"--near {near}: the Jaccard threshold must be in (0, 1], e.g. 0.8")
+    if keep not in Keep.__args__:
+        raise BadInput(f"--keep {keep!r}: expected one of {', '.join(Keep.__args__)}")
+    specs = tuple(expand_specs(decontaminate))
+    if decontaminate and not specs:
+        raise BadInput("--decontaminate: give a benchmark name, 'all', a file or hf:NAME")
+    cfg = DedupeConfig(exact=exact or (near is None and not specs), near=near, on=on, keep=keep,  # type: ignore
+                       shingle=shingle, num_perm=num_perm, decontaminate=specs, ngram=ngram,
+                       common_ngram_items=common_ngram_items)
+    if (bands or rows) and near is None:
+        raise BadInput("--bands/--rows tune near-duplicate search: pass --near THRESHOLD too")
+    resolved = cfg.lsh_shape()
+    if resolved[0] * resolved[1] > num_perm:
+        raise BadInput(f"--bands {resolved[0]} x --rows {resolved[1]} = {resolved[0] * resolved[1]} exceeds "
+                       f"--num-perm {num_perm}")
+    return DedupeConfig(**{**asdict(cfg), "bands": resolved[0] or None, "rows": resolved[1] or None})
+
+
+def _fingerprints(specs: tuple[str, ...]) -> list[dict]:
+    """Reference files enter the params by content, so editing one makes a re-run a conflict, not a skip."""
+    out = []
+    for spec in specs:
+        path = Path(spec)
+        out.append({"spec": spec, "digest": file_digest(path)} if path.is_file() else {"spec": spec})
+    return out
+
+
+def _summary(stats: dict, output: Path) -> None:
+    removed = stats.get("removed", {})
+    by_bench = ", ".join(f"{k} {v}" for k, v in stats.get("contaminated_by_benchmark", {}).items())
+    console.print(
+        f"dedupe: {stats.get('rows_in', 0)} rows -> {stats.get('rows_out', 0)} kept -> {output}; removed "
+        f"{removed.get('contaminated', 0)} contaminated{f' ({by_bench})' if by_bench else ''}, "
+        f"{removed.get('exact', 0)} exact and {removed.get('near', 0)} near duplicates"
+    )

@@ -1,0 +1,67 @@
+"""Dedupe units and keep policies.
+
+A unit is what dedupe compares. With `--on prompt` it is a prompt: all rows sharing an `id` (the samples of one
+prompt in a trace dataset) form one unit and are kept or removed together. With `--on response|both` every row
+is its own unit. Side tables list rows, so a removed prompt unit contributes each of its rows (core.py).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+On = Literal["prompt", "response", "both"]
+Keep = Literal["first", "longest", "shortest", "best-score"]
+ROW = "__row"
+UNIT = "__unit"
+
+
+def unit_key(df: pl.DataFrame, on: On) -> pl.Expr:
+    """Rows with the same key form one unit; a null id never groups rows."""
+    if on == "prompt" and "id" in df.columns:
+        return pl.coalesce(pl.col("id").cast(pl.String), pl.lit("\x00row") + pl.col(ROW).cast(pl.String))
+    return pl.col(ROW).cast(pl.String)
+
+
+def unit_text(on: On) -> pl.Expr:
+    prompt = pl.col("prompt").cast(pl.String).fill_null("")
+    if on == "prompt":
+        return prompt
+    response = pl.col("response").cast(pl.String).fill_null("")
+    return response if on == "response" else prompt + "\n" + response
+
+
+def build_units(df: pl.DataFrame, on: On) -> pl.DataFrame:
+    """One row per unit in input order: first_row, text, length (chars), score (mean of the rows' scores)."""
+    score = pl.col("score").cast(pl.Float64).mean() if "score" in df.columns else pl.lit(None, pl.Float64)
+    return (
+        df.group_by(unit_key(df, on).alias(UNIT), maintain_order=True)
+        .agg(pl.col(ROW).first().alias("first_row"), unit_text(on).first().alias("text"), score.alias("score"))
+        .with_columns(pl.col("text").str.len_chars().alias("length"))
+    )
+
+
+def pick_kept(labels: np.ndarray, length: np.ndarray, score: np.ndarray, keep: Keep) -> np.ndarray:
+    """For each unit, the unit its cluster keeps. Units are in input order, so ties go to the earliest.
+
+    labels: cluster label per unit (units with equal labels are duplicates of each other).
+    """
+    n = len(labels)
+    position = np.arange(n)
+    if keep == "first":
+        key = np.zeros(n)
+    elif keep == "longest":
+        key = -length.astype(np.float64)
+    elif keep == "shortest":
+        key = length.astype(np.float64)
+    else:  # best-score: highest score first, units without a score last
+        key = np.where(np.isnan(score), np.inf, -score)
+    order = np.lexsort((position, key, labels))
+    sorted_labels = labels[order]
+    head = np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]
+    winner = order[head]  # the kept unit of each label, labels ascending
+    kept_label_index = np.searchsorted(sorted_labels[head], labels)
+    return winner[kept_label_index]
+
