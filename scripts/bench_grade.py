@@ -1,0 +1,130 @@
+"""Benchmark `distill grade` and `distill select --by difficulty` on synthetic verified rows (make bench-grade).
+
+Writes N verified-like rows (default 10M: 1.25M prompts x 2 models x 4 samples, i.e. 8 samples per prompt) as
+Parquet shards to a temporary directory, then times, each in its own process so peak RSS is that process's own:
+
+  baseline   a hand-written polars group_by(id, model).agg(...) of the same statistics (lazy, streaming)
+  baseline+  the same group_by joined back onto the rows and written out (what grade's output costs by hand)
+  grade      `distill grade DATA -o GRADED -q`
+  select     `distill select GRADED -o SELECTED --by difficulty --model teacher --distribution ... --per-prompt 1`
+
+and prints rows/s, peak RSS and the ratio of each to the baseline. `--rows 1000000` runs a quick check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+MODELS = ("teacher", "student")
+SAMPLES = 4  # per (prompt, model): 8 per prompt over the two models
+
+BASELINE = """
+import sys, polars as pl
+s, t = pl.col("score"), pl.col("completion_tokens")
+lf = pl.scan_parquet(sys.argv[1] + "/part-*.parquet")
+stats = lf.group_by("id", "model").agg(pl.len().alias("n"), s.mean().alias("pass_rate"),
+    s.std(ddof=0).alias("s_std"), t.mean().alias("len_mean"), t.std(ddof=0).alias("t_std"))
+if sys.argv[2] == "join":
+    out = lf.join(stats, on=["id", "model"], how="left").collect(engine="streaming")
+    out.write_parquet(sys.argv[3] + "/out.parquet", compression="zstd")
+else:
+    stats.collect(engine="streaming")
+"""
+
+MEASURE = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+rc = subprocess.run(sys.argv[1:]).returncode
+print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def generate(out: Path, rows: int, shards: int, seed: int = 0) -> int:
+    """Verified-like shards, each holding whole prompts (all models and samples), like verify's output."""
+    rng = np.random.default_rng(seed)
+    prompts = max(1, rows // (len(MODELS) * SAMPLES))
+    ids = np.char.mod("%016x", rng.integers(0, 2**63 - 1, prompts, dtype=np.int64))
+    bounds = np.linspace(0, prompts, shards + 1).astype(int)
+    for k in range(shards):
+        chunk = ids[bounds[k]:bounds[k + 1]]
+        frames = []
+        for model in MODELS:
+            p = rng.beta(0.7, 0.7, size=(len(chunk), 1))
+            score = (rng.random((len(chunk), SAMPLES)) < p).astype(np.float64).ravel()
+            frames.append(pl.DataFrame({
+                "id": np.repeat(chunk, SAMPLES),
+                "model": model,
+                "sample": np.tile(np.arange(SAMPLES), len(chunk)),
+                "verdict": np.where(score > 0, "correct", "incorrect"),
+                "score": score,
+                "completion_tokens": rng.integers(200, 16_000, len(score)),
+                "domain": "math",
+            }))
+        pl.concat(frames).write_parquet(out / f"part-{k:05d}.parquet", compression="zstd")
+    return prompts * len(MODELS) * SAMPLES
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (GB) of one command, measured by a fresh parent so the peak is its own."""
+    done = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True)
+    last = done.stdout.strip().splitlines()[-1].split()
+    if done.returncode != 0 or last[0] != "0":
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{done.stderr}")
+    return float(last[1]), int(last[2]) / 1e6  # ru_maxrss is in KiB on Linux
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--shards", type=int, default=10)
+    ap.add_argument("--keep", action="store_true", help="Keep the temporary directory.")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_grade_"))
+    data = tmp / "verified"
+    data.mkdir()
+    started = time.perf_counter()
+    rows = generate(data, args.rows, args.shards)
+    print(f"generated {rows:,} rows in {args.shards} shards in {time.perf_counter() - started:.1f}s -> {data}")
+
+    distill = [sys.executable, "-m", "distill_cli"]
+    graded, selected = tmp / "graded", tmp / "selected"
+    runs = {
+        "baseline": [sys.executable, "-c", BASELINE, str(data), "agg", str(tmp)],
+        "baseline+": [sys.executable, "-c", BASELINE, str(data), "join", str(tmp)],
+        "grade": [*distill, "grade", str(data), "-o", str(graded), "-q"],
+        "select": [*distill, "select", str(graded), "-o", str(selected), "-q", "--by", "difficulty",
+                   "--model", "teacher", "--distribution", "hard=0.5,medium=0.3,easy=0.2", "--per-prompt", "1"],
+    }
+    results = {name: measure(cmd) for name, cmd in runs.items()}
+    base = results["baseline"][0]
+    print(f"\n{'step':<10} {'seconds':>8} {'rows/s':>12} {'peak RSS':>9} {'x baseline':>11}")
+    for name, (secs, rss) in results.items():
+        print(f"{name:<10} {secs:8.2f} {rows / secs:12,.0f} {rss:7.2f}GB {secs / base:10.2f}x")
+    both = results["grade"][0] + results["select"][0]
+    print(f"{'grade+sel':<10} {both:8.2f} {rows / both:12,.0f} {'':>9} {both / base:10.2f}x")
+    for stage, path in (("grade", graded), ("select", selected)):
+        stats = json.loads((path / "_stats.json").read_text())
+        print(f"{stage} core (compute only, from _stats.json): {stats['seconds']:.2f}s "
+              f"= {stats['seconds'] / base:.2f}x baseline; rows out {stats['rows_out']:,}")
+    sel = json.loads((selected / "_stats.json").read_text())
+    print(f"select: difficulty_out {sel.get('difficulty_out')}, shortfall {sel.get('shortfall')}")
+    print("note: process times include Python start-up and imports; the machine's 2 cores are shared, so compare "
+          "ratios measured in this one run.")
+    if args.keep:
+        print(f"kept {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
