@@ -82,3 +82,47 @@ def test_an_error_in_a_task_is_the_stage_error(tmp_path, local_ray):
     with pytest.raises(BadInput, match=r"^row \d: cannot use this row$"):
         run_map_ray("toy", inp, RunOptions(out=tmp_path / "bad", rows_per_shard=100, quiet=True), {}, refuse)
     assert not (tmp_path / "bad").exists()  # nothing that looks like output is left
+
+
+def _traces(tmp_path: Path) -> Path:
+    """GSM8K test prompts with right, wrong, missing and unparsable answers: every verdict path of math verify."""
+    from conftest import BENCHMARKS
+
+    gold = pl.read_ndjson(BENCHMARKS / "gsm8k_test.jsonl").head(40)
+    answers = [a.split("####")[-1].strip().replace(",", "") for a in gold["answer"]]
+    responses = []
+    for i, a in enumerate(answers):
+        responses.append([f"So the answer is $\\boxed{{{a}}}$.", f"The answer is \\boxed{{{int(a) + 1}}}",
+                          "I am not sure.", f"Thus \\boxed{{{a}.0}}"][i % 4])
+    df = pl.DataFrame({"id": [f"{i:04x}" for i in range(40)], "prompt": gold["question"], "answer": answers,
+                       "domain": ["math"] * 40, "response": responses, "finish_reason": ["stop"] * 40})
+    path = tmp_path / "traces"
+    path.mkdir()
+    df.head(25).write_parquet(path / "part-00000.parquet")
+    df.tail(15).write_parquet(path / "part-00001.parquet")
+    return path
+
+
+def test_verify_through_ray_gets_the_local_verdicts(tmp_path, local_ray):
+    from conftest import distill
+
+    from distill_cli.scaleout.ray_executor import run_map_ray
+    from distill_cli.scaleout.verify import RayVerify
+    from distill_cli.stages.verify import VerifyConfig
+
+    traces = _traces(tmp_path)
+    res = distill("verify", traces, "-o", tmp_path / "local", "--rows-per-shard", "10", "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    cfg = VerifyConfig(workers=1)
+    params = json.loads((tmp_path / "local" / "_manifest.json").read_text())["params"]
+    params = {k: v for k, v in params.items() if k not in ("limit", "rows_per_shard")}
+    sd = run_map_ray("verify", open_input(str(traces)), RunOptions(out=tmp_path / "ray", rows_per_shard=10,
+                     quiet=True), params, RayVerify(cfg))
+    local = pl.read_parquet(tmp_path / "local" / "part-*.parquet")
+    remote = pl.read_parquet(sd.path / "part-*.parquet")
+    assert remote.equals(local)
+    assert local["verdict"].value_counts().sort("verdict").rows() == [("correct", 20), ("incorrect", 10),
+                                                                       ("no_answer", 10)]
+    m_local = json.loads((tmp_path / "local" / "_manifest.json").read_text())
+    assert sd.read_manifest()["params_hash"] == m_local["params_hash"]  # a local run resumes a Ray run and back
+    assert sd.read_manifest()["stats"]["verdicts"] == m_local["stats"]["verdicts"]
