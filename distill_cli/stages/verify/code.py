@@ -51,7 +51,7 @@ def verify_code(response: str | None, tests: str | None, cfg: VerifyConfig) -> V
     if not program or not program.strip():
         return Verdict("no_answer", 0.0, None, CODE, "no_code_found")
     limits = Limits(wall=cfg.code_timeout, memory_mb=cfg.memory_mb, output_bytes=cfg.max_output_kb << 10,
-                    mode=getattr(cfg, "sandbox", "auto"))
+                    mode=cfg.sandbox)
     run = run_program({**spec, "program": program}, n, limits)
     score = sum(run.passed) / n
     shown = program if len(program) <= 4000 else program[:4000] + "\n# ... (truncated)"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Domain = Literal["auto", "math", "code", "choice", "text"]
+Sandbox = Literal["auto", "namespaces", "rlimits"]
 VerdictName = Literal["correct", "incorrect", "no_answer", "unverifiable", "timeout", "error"]
 
 
@@ -21,6 +22,7 @@ class VerifyConfig:
     memory_mb: int = 1024
     batch_size: int = 16
     max_output_kb: int = 8192
+    sandbox: Sandbox = "auto"  # auto: namespaces when root and the kernel allows, else rlimits (docs/stages/verify.md)
 
     def item_deadline(self, domain: str) -> float:
         """How long the pool lets a worker spend on one item before killing it.

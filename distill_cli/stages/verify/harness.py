@@ -1,12 +1,13 @@
-"""Runs inside the sandbox (`python -I harness.py spec.json`): the program, then each test, one result per line.
+"""Runs inside the sandbox (`python -I -S harness.py spec.bin`): the program, then each test, one result per line.
 
-Standard library only, nothing from distill: this file is executed by a fresh interpreter in a temporary directory.
+Built-in modules only (no json: importing it costs more than a small program's tests), nothing from distill:
+this file is executed by a fresh interpreter, the one that wrote the marshal'd spec, in a temporary directory.
 Results go to a file opened before the program runs, one flushed line per test, so a program that is killed
 half-way still leaves the results of the tests it finished.
 """
 
 import io
-import json
+import marshal
 import os
 import sys
 
@@ -123,8 +124,8 @@ def _run_asserts(code, spec, report):
 
 
 def main():
-    with open(sys.argv[1]) as fh:
-        spec = json.load(fh)
+    with open(sys.argv[1], "rb") as fh:
+        spec = marshal.load(fh)
     out = open(spec["results"], "w", buffering=1)
 
     def report(i, ok, why):

@@ -13,7 +13,7 @@ Layers (see docs/stages/verify.md):
 from __future__ import annotations
 
 import ctypes
-import json
+import marshal
 import os
 import resource
 import shutil
@@ -157,8 +157,8 @@ def run_program(spec: dict, n_tests: int, limits: Limits) -> RunResult:
     work = Path(tempfile.mkdtemp(prefix="distill-sbx-"))
     try:
         (work / "harness.py").write_text(HARNESS)
-        (work / "spec.json").write_text(json.dumps({**spec, "results": "results.txt",
-                                                    "output_cap": limits.output_bytes}))
+        (work / "spec.bin").write_bytes(marshal.dumps({**spec, "results": "results.txt",
+                                                       "output_cap": limits.output_bytes}))
         if mode == "namespaces":
             os.chown(work, uid, uid)
         with open(work / "stdout.txt", "wb") as out, open(work / "stderr.txt", "wb") as err:
@@ -169,7 +169,7 @@ def run_program(spec: dict, n_tests: int, limits: Limits) -> RunResult:
 
 
 def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int) -> RunResult:
-    proc = subprocess.Popen([_python()[0], "-I", "-S", "harness.py", "spec.json"], cwd=work, env=ENV,
+    proc = subprocess.Popen([_python()[0], "-I", "-S", "harness.py", "spec.bin"], cwd=work, env=ENV,
                             stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
                             preexec_fn=_preexec(limits, mode, uid, work))
     result = RunResult(passed=[])
@@ -194,10 +194,21 @@ def _kill_group(pgid: int) -> None:
 
 
 def _sweep(uid: int) -> None:
-    """Kill every process still running as the sandbox's uid, even ones that left the process group."""
-    kill = shutil.which("kill", path=ENV["PATH"]) or "/bin/kill"
-    subprocess.run([kill, "-9", "-1"], user=uid, group=uid, extra_groups=[], env=ENV, cwd="/",
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    """Kill every process still running as the sandbox's uid, even ones that left the process group.
+
+    kill(-1) signals every process the caller may signal, i.e. (as `uid`) exactly the sandbox's leftovers. The
+    forked child only calls setuid/kill/_exit, which is safe even in a threaded parent.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _collect(work: Path, n_tests: int, result: RunResult) -> RunResult:

@@ -1,0 +1,130 @@
+"""Sandbox attacks, run as one verify_frame call with normal rows mixed in: each is contained, the rest go on.
+
+Several attacks come twice: through Python's API (stopped by the harness's audit hook) and through raw libc calls
+via ctypes (which skip the hook, so only the OS-level limits can stop them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import uuid
+
+import polars as pl
+import pytest
+from verify_fixtures import mbpp, mbpp_program
+
+from distill_cli.stages.verify import VerifyConfig, verify_frame
+from distill_cli.stages.verify.sandbox import resolve_mode
+
+SECRET = "DISTILL_TEST_SECRET"
+# a refused libc call raises, as Python's own wrappers do, so a contained attack fails its tests
+LIBC = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "def ok(rc):\n    if rc < 0:\n        raise OSError(ctypes.get_errno(), 'refused')\n    return rc\n")
+
+
+def _listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    hits: list = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                hits.append(server.accept())
+            except (TimeoutError, OSError):
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    return server, hits, stop, thread
+
+
+def _attacks(tmp_path, port: int) -> dict[str, str]:
+    outside = tmp_path / "escaped.txt"
+    shared_tmp = f"/tmp/distill-escape-{uuid.uuid4().hex}"
+    connect = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+    raw_connect = LIBC + (
+        "import socket, struct\nfd = libc.socket(2, 1, 0)\n"
+        f"addr = struct.pack('HH4s8x', 2, socket.htons({port}), bytes([127, 0, 0, 1]))\n"
+        "ok(libc.connect(ok(fd), addr, len(addr)))\n")
+    return {
+        "infinite_loop": "while True:\n    pass\n",
+        "fork_bomb": "import os\nwhile True:\n    os.fork()\n",
+        "raw_fork_bomb": LIBC + "while True:\n    libc.fork()\n",
+        "memory_bomb": "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 2**20))\n",
+        "huge_output": "while True:\n    print('x' * 65536)\n",
+        "write_outside": f"open({str(outside)!r}, 'w').write('x')\nopen({shared_tmp!r}, 'w').write('x')\n",
+        "raw_write_outside": LIBC + f"fd = libc.open({shared_tmp.encode()!r}, 0o101, 0o644)\n"
+                                    "libc.write(ok(fd), b'x', 1)\n"
+                                    f"ok(libc.write(ok(libc.open({str(outside).encode()!r}, 0o101, 0o644)), b'x', 1))\n",
+        "network": connect,
+        "raw_network": raw_connect,
+        "kill_parent": "import os\nos.kill(os.getppid(), 9)\n",
+        "raw_kill_parent": LIBC + "import os\nok(libc.kill(os.getppid(), 9))\n",
+        "_paths": json.dumps([str(outside), shared_tmp]),
+    }
+
+
+SECRET_TESTS = [
+    f"import os\nassert {SECRET!r} not in os.environ",
+    "assert b'hunter2' not in open('/proc/self/environ', 'rb').read()",
+    "import os\ntry:\n    leaked = b'hunter2' in open(f'/proc/{os.getppid()}/environ', 'rb').read()\n"
+    "except OSError:\n    leaked = False\nassert not leaked",
+]
+
+
+@pytest.mark.slow
+def test_attacks_are_contained_and_normal_rows_still_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET, "hunter2")  # before the pool starts, so workers inherit it
+    server, hits, stop, thread = _listener()
+    attacks = _attacks(tmp_path, server.getsockname()[1])
+    paths = json.loads(attacks.pop("_paths"))
+    normal = mbpp()[:4]
+    rows = [(f"normal-{r['task_id']}", mbpp_program(r), json.dumps(r["test_list"])) for r in normal[:2]]
+    rows += [(name, code, '["assert True", "assert 1 + 1 == 2"]') for name, code in attacks.items()]
+    rows += [("secrets", "x = 1", json.dumps(SECRET_TESTS))]
+    rows += [(f"normal-{r['task_id']}", mbpp_program(r), json.dumps(r["test_list"])) for r in normal[2:]]
+    df = pl.DataFrame({"id": [r[0] for r in rows], "response": [f"```python\n{r[1]}\n```" for r in rows],
+                       "answer": [None] * len(rows), "domain": ["code"] * len(rows), "tests": [r[2] for r in rows]},
+                      schema_overrides={"answer": pl.String})
+    try:
+        out, stats = verify_frame(df, VerifyConfig(workers=2, code_timeout=3.0, memory_mb=512))
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    verdicts = dict(zip(out["id"], out["verdict"]))
+    for name in attacks:
+        assert verdicts[name] in ("timeout", "error", "incorrect"), name
+    assert all(v == "correct" for k, v in verdicts.items() if k.startswith("normal-")), verdicts
+    assert verdicts["secrets"] == "correct", out.filter(pl.col("id") == "secrets").to_dicts()
+    assert hits == [], "a sandboxed program reached the loopback listener"
+    assert [p for p in paths if os.path.exists(p)] == []
+    assert stats["verdicts"]["correct"] == 5
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the namespaces mode needs root")
+def test_root_uses_namespaces():
+    assert resolve_mode("auto") == "namespaces"
+
+
+def test_rlimits_fallback_still_blocks_python_level_attacks(tmp_path):
+    """The mode used without root: no namespaces, but the audit hook and rlimits still hold."""
+    outside = tmp_path / "fallback.txt"
+    codes = {"net": "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n",
+             "write": f"open({str(outside)!r}, 'w').write('x')\n", "fork": "import os\nos.fork()\n",
+             "ok": "def f():\n    return 2\n"}
+    df = pl.DataFrame({"id": list(codes), "response": [f"```python\n{c}\n```" for c in codes.values()],
+                       "answer": [None] * 4, "domain": ["code"] * 4, "tests": ['["assert f() == 2"]'] * 4},
+                      schema_overrides={"answer": pl.String})
+    cfg = VerifyConfig(workers=1, code_timeout=3.0, sandbox="rlimits")
+    out, _ = verify_frame(df, cfg)
+    assert dict(zip(out["id"], out["verdict"])) == {"net": "incorrect", "write": "incorrect", "fork": "incorrect",
+                                                    "ok": "correct"}
+    assert not outside.exists()
