@@ -125,9 +125,26 @@ def test_unreachable_server_fails_check_with_the_url():
 def test_server_lost_during_generate_stops_the_stage():
     backend = fast_backend(f"http://127.0.0.1:{free_port()}/v1", max_retries=2)
     seen = []
-    with pytest.raises(StageFailure, match="could not connect after 3 attempts"):
+    with pytest.raises(StageFailure, match="cannot reach .* could not connect after 3 attempts"):
         backend.generate(make_requests(5), seen.append)
     assert seen == []  # no fake error rows for a server that is simply down
+
+
+def test_server_dying_mid_run_stops_the_stage_after_delivering_what_finished():
+    with fault_server(latency=0.05) as server:
+        backend = fast_backend(server.base_url, concurrency=2, max_retries=2)
+        seen = []
+
+        def on_result(result: Result) -> None:
+            seen.append(result)
+            if len(seen) == 3:
+                server.proc.kill()
+                server.proc.wait()
+
+        with pytest.raises(StageFailure, match="lost the server at .*re-run to resume"):
+            backend.generate(make_requests(20), on_result)
+    assert len(seen) >= 3 and len({r.request.key for r in seen}) == len(seen)
+    assert all(r.finish_reason == "stop" for r in seen)  # no error rows for a server that went away
 
 
 def test_unknown_model_fails_check():

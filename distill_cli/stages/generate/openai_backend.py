@@ -307,10 +307,10 @@ class OpenAIBackend:
                     retry_delay(attempt, outcome.retry_after, self.backoff_base, self.backoff_max, self._rng)
                 )
         if outcome.cause == "connect":
-            raise _Fatal(
-                f"lost the server at {self.base_url}: could not connect after {self.max_retries + 1} attempts "
-                f"({outcome.detail}); finished rows are saved, re-run to resume"
-            )
+            tries = f"could not connect after {self.max_retries + 1} attempts ({outcome.detail})"
+            if not self._ok:
+                raise _Fatal(f"cannot reach the OpenAI-compatible server at {self.base_url}: {tries}; is it running?")
+            raise _Fatal(f"lost the server at {self.base_url}: {tries}; finished rows are saved, re-run to resume")
         out.put(self._error(req, "retries_exhausted", f"gave up after {attempt + 1} attempts: "
                                                      f"{outcome.cause}: {outcome.detail}"))
 
