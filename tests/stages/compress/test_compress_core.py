@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import sys
+from pathlib import Path
 
-from distill_cli.errors import BadInput
-from distill_cli.stages.compress import CompressConfig, compress_frame
-from distill_cli.stages.compress.budget import estimate
-from distill_cli.stages.compress.text import paragraphs
-from tests.stages.compress.compress_traces import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # `tests.*` helpers (no tests/__init__.py)
+
+import pytest  # noqa: E402
+
+from distill_cli.errors import BadInput  # noqa: E402
+from distill_cli.stages.compress import CompressConfig, compress_frame  # noqa: E402
+from distill_cli.stages.compress.budget import estimate  # noqa: E402
+from distill_cli.stages.compress.text import paragraphs  # noqa: E402
+from tests.stages.compress import compress_fixtures  # noqa: E402
+from tests.stages.compress.compress_traces import (  # noqa: E402
     FRACTION_PARAS,
     FRACTION_RESPONSE,
     JANET_PARAS,
@@ -21,6 +27,8 @@ from tests.stages.compress.compress_traces import (
     row,
     wobble,
 )
+
+equal = compress_fixtures.equal
 
 
 def _run(df, equal, **kw):

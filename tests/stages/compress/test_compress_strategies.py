@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from distill_cli.stages.compress.first_correct import first_correct
-from distill_cli.stages.compress.reflections import dedupe_reflections, drop_repeats, is_reflection
-from distill_cli.stages.compress.text import paragraphs
-from distill_cli.stages.compress.trim import is_filler, trim
-from tests.stages.compress.compress_traces import (
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # `tests.*` helpers (no tests/__init__.py)
+
+from distill_cli.stages.compress.first_correct import first_correct  # noqa: E402
+from distill_cli.stages.compress.reflections import dedupe_reflections, drop_repeats, is_reflection  # noqa: E402
+from distill_cli.stages.compress.text import paragraphs  # noqa: E402
+from distill_cli.stages.compress.trim import is_filler, trim  # noqa: E402
+from tests.stages.compress import compress_fixtures  # noqa: E402
+from tests.stages.compress.compress_traces import (  # noqa: E402
     DIVISORS_PARAS,
     FRACTION_PARAS,
     JANET_PARAS,
 )
+
+equal = compress_fixtures.equal
 
 
 def _r(paras: list[str]) -> str:

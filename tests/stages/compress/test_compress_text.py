@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import sys
+from pathlib import Path
 
-from distill_cli.stages.compress.text import conclusion, paragraphs, rebuild_completion, stated_answer
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # `tests.*` helpers (no tests/__init__.py)
+
+import pytest  # noqa: E402
+
+from distill_cli.stages.compress.text import conclusion, paragraphs, rebuild_completion, stated_answer  # noqa: E402
 
 
 def test_paragraphs_split_on_blank_lines_and_drop_whitespace():
