@@ -42,6 +42,8 @@ def collect(
     split: Annotated[Optional[str], typer.Option(help="Split of hf: datasets (default train).")] = None,
     streaming: Annotated[bool, typer.Option(help="Stream hf: datasets instead of caching them whole.")] = True,
     rejects: Annotated[Optional[Path], typer.Option(help="Write dropped rows and why to this .jsonl/.parquet.")] = None,
+    max_prompt_chars: Annotated[int, typer.Option(min=1, help="Drop prompts longer than this (prompt_too_long).")
+                                ] = 1_000_000,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -55,7 +57,7 @@ def collect(
     if domain not in Domain.__args__:
         raise BadInput(f"--domain {domain!r}: expected one of {', '.join(Domain.__args__)}")
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
-    cfg = CollectConfig(prompt_field, answer_field, answer_format, domain, tests_field)  # type: ignore[arg-type]
+    cfg = CollectConfig(prompt_field, answer_field, answer_format, domain, tests_field, max_prompt_chars)  # type: ignore[arg-type]
     srcs = [make_source(s, split) for s in sources]
     fingerprints = [s.fingerprint() for s in srcs]
 

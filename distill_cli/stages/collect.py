@@ -33,6 +33,7 @@ class CollectConfig:
     answer_format: AnswerFormat = "auto"
     domain: Domain = "auto"
     tests_field: str | None = None
+    max_prompt_chars: int = 1_000_000  # a longer "prompt" is a broken row (a whole file pasted in), not a task
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
                                pl.Series("answer", [a for _, a in pairs], pl.String))
     reason = (
         pl.when(pl.col("prompt").is_null() | (pl.col("prompt").str.len_chars() == 0)).then(pl.lit("empty_prompt"))
+        .when(pl.col("prompt").str.len_chars() > cfg.max_prompt_chars).then(pl.lit("prompt_too_long"))
         .when(pl.lit(fields.domain in ("math", "choice")) & pl.col("answer").is_null()).then(pl.lit("unusable_answer"))
         .when(pl.lit(fields.domain == "code") & pl.col("tests").is_null()).then(pl.lit("missing_tests"))
     )
