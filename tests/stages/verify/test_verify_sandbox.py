@@ -99,7 +99,7 @@ def test_attacks_are_contained_and_normal_rows_still_pass(tmp_path, monkeypatch)
         stop.set()
         thread.join()
         server.close()
-    verdicts = dict(zip(out["id"], out["verdict"]))
+    verdicts = dict(zip(out["id"], out["verdict"], strict=False))
     for name in attacks:
         assert verdicts[name] in ("timeout", "error", "incorrect"), name
     assert all(v == "correct" for k, v in verdicts.items() if k.startswith("normal-")), verdicts
@@ -125,6 +125,6 @@ def test_rlimits_fallback_still_blocks_python_level_attacks(tmp_path):
                       schema_overrides={"answer": pl.String})
     cfg = VerifyConfig(workers=1, code_timeout=3.0, sandbox="rlimits")
     out, _ = verify_frame(df, cfg)
-    assert dict(zip(out["id"], out["verdict"])) == {"net": "incorrect", "write": "incorrect", "fork": "incorrect",
+    assert dict(zip(out["id"], out["verdict"], strict=False)) == {"net": "incorrect", "write": "incorrect", "fork": "incorrect",
                                                     "ok": "correct"}
     assert not outside.exists()

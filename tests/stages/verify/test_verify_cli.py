@@ -1,0 +1,112 @@
+"""`distill verify` end to end on real Parquet files, and resume from checkpointed chunks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+from verify_fixtures import mbpp, mbpp_program
+
+from distill_cli.cli.verify import REASON, _LazyPool, verify_shard
+from distill_cli.io.checkpoint import ShardCheckpoint
+from distill_cli.io.runner import ShardTask
+from distill_cli.stages.verify import VerifyConfig
+
+
+def distill(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "distill_cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def _traces(n_math: int = 6) -> pl.DataFrame:
+    code = mbpp()[0]
+    rows = [{"id": f"m{i}", "model": "teacher", "sample": 0, "response": f"<think>\\boxed{{0}}</think>\\boxed{{{i}}}",
+             "answer": str(i if i % 2 else i + 1), "domain": "math", "tests": None, "finish_reason": "stop"}
+            for i in range(n_math)]
+    rows += [
+        {"id": "c1", "model": "teacher", "sample": 0, "response": f"```python\n{mbpp_program(code)}\n```",
+         "answer": None, "domain": "code", "tests": json.dumps(code["test_list"]), "finish_reason": "stop"},
+        {"id": "q1", "model": "student", "sample": 1, "response": "The answer is (D)", "answer": "D",
+         "domain": "choice", "tests": None, "finish_reason": "stop"},
+        {"id": "t1", "model": "student", "sample": 0, "response": "A poem.", "answer": None, "domain": "text",
+         "tests": None, "finish_reason": "stop"},
+        {"id": "m9", "model": "student", "sample": 0, "response": "<think>Let me think... 2 + 2", "answer": "4",
+         "domain": "math", "tests": None, "finish_reason": "length"},
+    ]
+    return pl.DataFrame(rows, schema_overrides={"answer": pl.String, "tests": pl.String})
+
+
+@pytest.mark.slow
+def test_verify_command_end_to_end(tmp_path):
+    src = tmp_path / "traces.parquet"
+    _traces().write_parquet(src)
+    out = tmp_path / "verified"
+    done = distill("verify", src, "-o", out, "--workers", "2", "--timeout", "5", "-q")
+    assert done.returncode == 0, done.stderr
+    df = pl.read_parquet(out / "part-00000.parquet")
+    assert df.columns[:len(_traces().columns)] == _traces().columns  # nothing dropped, order kept
+    verdicts = dict(zip(df["id"], df["verdict"], strict=True))
+    assert verdicts == {"m0": "incorrect", "m1": "correct", "m2": "incorrect", "m3": "correct", "m4": "incorrect",
+                        "m5": "correct", "c1": "correct", "q1": "correct", "t1": "unverifiable", "m9": "no_answer"}
+    assert REASON not in df.columns
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert manifest["stats"]["by_model"]["student"] == {"correct": 1, "unverifiable": 1, "no_answer": 1}
+    assert manifest["stats"]["by_domain"]["code"] == {"correct": 1}
+    again = distill("verify", src, "-o", out, "--workers", "2", "--timeout", "5")
+    assert again.returncode == 0 and "correct" in again.stderr
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(tmp_path):
+    src = tmp_path / "prompts.parquet"
+    pl.DataFrame({"prompt": ["hi"], "answer": ["1"]}).write_parquet(src)
+    done = distill("verify", src, "-o", tmp_path / "out")
+    assert done.returncode == 2
+    assert done.stderr.startswith("Error: ") and "response" in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "out" / "_manifest.json").exists() or not json.loads(
+        (tmp_path / "out" / "_manifest.json").read_text())["complete"]
+    bad = distill("verify", src, "-o", tmp_path / "out2", "--domain", "poetry")
+    assert bad.returncode == 2 and "--domain" in bad.stderr
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _Progress:
+    """Counts verified rows; raises after `stop_after` of them to play a kill half-way through a shard."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.rows, self.notes, self.stop_after = 0, [], stop_after
+
+    def advance(self, n: int, note: str | None = None) -> None:
+        if note:
+            self.notes.append((note, n))
+            return
+        self.rows += n
+        if self.stop_after is not None and self.rows >= self.stop_after:
+            raise _Interrupted
+
+
+def test_resume_skips_checkpointed_chunks(tmp_path):
+    df = _traces(n_math=10).filter(pl.col("domain") != "code")
+    cfg = VerifyConfig(workers=1, timeout=5.0)
+    checkpoint = ShardCheckpoint(tmp_path / "_work" / "part-00000")
+    pool = _LazyPool(cfg)
+    try:
+        first = _Progress(stop_after=7)  # dies in the 2nd chunk of 4: one chunk saved
+        with pytest.raises(_Interrupted):
+            verify_shard(df, ShardTask(0, None, checkpoint, first), cfg, pool, chunk_rows=4)
+        assert len(checkpoint.chunks()) == 1
+        second = _Progress()
+        out, stats = verify_shard(df, ShardTask(0, None, checkpoint, second), cfg, pool, chunk_rows=4)
+    finally:
+        pool.close()
+    assert second.notes == [("resumed", 4)] and second.rows == df.height - 4
+    assert out["id"].to_list() == df["id"].to_list()
+    assert out.columns == df.columns + ["verdict", "score", "extracted", "verifier"]
+    assert sum(stats["verdicts"].values()) == df.height
+    assert stats["reasons"] == {"reasoning_unfinished": 1, "no_reference": 1}
