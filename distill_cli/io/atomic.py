@@ -66,7 +66,8 @@ def write_parquet(path: Path, df: pl.DataFrame, metadata: dict[str, str] | None 
         table = table.replace_schema_metadata(merged)
     tmp = temp_name(path)
     try:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=50_000)
+        with open(tmp, "wb") as fh:  # Python file objects raise OSError with an errno (ENOSPC, EROFS)
+            pq.write_table(table, fh, compression="zstd", row_group_size=50_000)
         _commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
