@@ -122,12 +122,22 @@ def test_unreachable_server_fails_check_with_the_url():
         backend.check()
 
 
-def test_server_lost_during_generate_stops_the_stage():
+def test_unreachable_server_fails_generate_before_any_row():
     backend = fast_backend(f"http://127.0.0.1:{free_port()}/v1", max_retries=2)
+    seen = []
+    with pytest.raises(StageFailure, match="cannot reach the OpenAI-compatible server"):
+        backend.generate(make_requests(5), seen.append)
+    assert seen == [] and backend.requests_sent == 0  # no fake error rows for a server that is simply down
+
+
+def test_server_gone_after_check_stops_the_stage():
+    with fault_server() as server:
+        backend = fast_backend(server.base_url, max_retries=2)
+        backend.check()
     seen = []
     with pytest.raises(StageFailure, match="cannot reach .* could not connect after 3 attempts"):
         backend.generate(make_requests(5), seen.append)
-    assert seen == []  # no fake error rows for a server that is simply down
+    assert seen == [] and 3 <= backend.requests_sent <= 15  # it stopped at the first request out of retries
 
 
 def test_server_dying_mid_run_stops_the_stage_after_delivering_what_finished():

@@ -101,11 +101,15 @@ class OpenAIBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task | None = None
         self._stop = threading.Event()
+        self._checked = False
 
     # ---- public -------------------------------------------------------------------------------------------
 
     def check(self, attempts: int = 3) -> None:
-        """Fail fast, before any work is sent, when the server is unreachable, refuses us or lacks the model."""
+        """Fail fast, before any work is sent, when the server is unreachable, refuses us or lacks the model.
+
+        generate() runs it once by itself; calling it earlier just moves the failure before other set-up.
+        """
         url = f"{self.base_url}/models"
         last = ""
         for attempt in range(attempts):
@@ -118,17 +122,19 @@ class OpenAIBackend:
                 continue
             if resp.status_code in (401, 403):
                 raise StageFailure(f"{url} refused the API key (HTTP {resp.status_code}); set DISTILL_API_KEY")
-            if resp.status_code != 200:
+            if is_retryable_status(resp.status_code):
                 last = f"HTTP {resp.status_code}: {_server_message(resp)}"
-                if not is_retryable_status(resp.status_code):
-                    break
                 continue
-            self._check_model(resp)
+            if resp.status_code == 200:  # some proxies have no model list: reachable is enough then
+                self._check_model(resp)
+            self._checked = True
             return
         raise StageFailure(f"cannot reach the OpenAI-compatible server at {url} ({last}); is it running?")
 
     def generate(self, requests: Iterable[Request], on_result: Callable[[Result], None]) -> None:
         """Run every request; call on_result in this thread once per request, in completion order."""
+        if not self._checked:
+            self.check()
         out: queue.Queue = queue.Queue()
         self._stop.clear()
         thread = threading.Thread(target=self._thread_main, args=(iter(requests), out), daemon=True)
