@@ -1,14 +1,77 @@
-"""distill report (not yet available)."""
+"""distill report: a run directory in, report.html with its figures out, and a summary table in the terminal."""
 
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from distill_cli.cli.app import app
-from distill_cli.cli.common import not_yet
+from distill_cli.cli.common import Quiet
+from distill_cli.errors import BadInput
+from distill_cli.stages.report import html, plots
+from distill_cli.stages.report.summary import RunReport, gather
+
+PAGE = "report.html"
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def report(args: Annotated[list[str] | None, typer.Argument(help="Not yet available.")] = None) -> None:
-    """Not yet available."""
-    not_yet("report")
+def write_report(rep: RunReport, out: Path) -> dict[str, Path]:
+    """Draw into a temp directory beside `out` and swap it in whole: a report is never half old, half new."""
+    if out.exists() and any(out.iterdir()) and not (out / PAGE).exists():
+        raise BadInput(f"{out}: exists and is not a distill report directory; choose another -o")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        images = plots.render_all(rep, tmp)
+        (tmp / PAGE).write_text(html.render(rep, images), encoding="utf-8")
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return {name: out / path.name for name, path in images.items()}
+
+
+def summary_table(rep: RunReport) -> Table:
+    table = Table(title=f"distill run: {rep.run_dir}", title_justify="left")
+    for name, justify in (("directory", "left"), ("stage", "left"), ("rows", "right"), ("note", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for s in rep.stages:
+        table.add_row(s.path.name, s.stage, f"{s.rows:,}", rep.notes.get(s.path, ""),
+                      style=None if s.complete else "yellow")
+    return table
+
+
+@app.command(epilog="Example: distill report runs/demo   (writes runs/demo/report/report.html and its PNGs)")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding stage directories (any names), or one "
+                                            "stage directory (its upstream chain is reported).",
+                                            show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Report directory (default: "
+                                                "RUN_DIR/report).", show_default=False)] = None,
+    quiet: Quiet = False,
+) -> None:
+    """HTML report of a run: verdicts, pass rates, difficulty, lengths, compression, dedupe, rows per stage."""
+    if not run_dir.is_dir():
+        raise BadInput(f"{run_dir}: no such directory")
+    rep = gather(run_dir)
+    if not rep.stages:
+        raise BadInput(f"{run_dir}: no stage directories found (no _manifest.json in it or one or two levels down)")
+    out = output if output is not None else (run_dir / "report")
+    images = write_report(rep, out)
+    if quiet:
+        return
+    console = Console()
+    console.print(summary_table(rep))
+    if rep.missing:
+        console.print(f"[yellow]not in this run:[/yellow] {', '.join(rep.missing)}")
+    console.print(f"report: {out / PAGE} ({len(images)} figures: {', '.join(images) or 'none'})")

@@ -117,7 +117,7 @@ def _dedupe(root: Path, comp_df: pl.DataFrame, compressed: Path) -> Path:
     """Drop the first row as a duplicate and the second as contaminated by MATH-500, with the side files."""
     out = write_stage(root / "deduped", "dedupe", comp_df.slice(2),
                       {"exact": True, "near": 0.8, "decontaminate": ["math500", "gsm8k"]}, compressed,
-                      stats={"duplicates": 1, "contaminated": 1})
+                      stats={"rows_in": comp_df.height, "duplicates": 1, "contaminated": 1})
     removed = comp_df.head(2).select("id", "model", "sample")
     removed.head(1).with_columns(reason=pl.lit("exact"), matched=pl.lit("x")).write_parquet(out / "_duplicates.parquet")
     contaminated = removed.slice(1, 1).with_columns(reason=pl.lit("ngram"), benchmark=pl.lit("math500"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from distill_cli.io.inputs import MANIFEST
 
@@ -36,7 +37,10 @@ class Stage:
 
     @property
     def rows(self) -> int:
-        return int(self.manifest.get("rows") or 0)
+        """Rows out; for an unfinished run, the rows of the shards that exist so far."""
+        if self.complete:
+            return int(self.manifest.get("rows") or 0)
+        return sum(pq.read_metadata(f).num_rows for f in self.files)
 
     @property
     def complete(self) -> bool:
