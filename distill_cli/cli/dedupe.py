@@ -57,8 +57,11 @@ def dedupe(
     common_ngram_items: Annotated[int, typer.Option(
         min=0, help="Ignore n-grams found in this many benchmark problems or more (boilerplate such as 'write a "
         "python function to find the sum of'); 0 uses all.")] = 3,
+    min_ngrams: Annotated[int, typer.Option(
+        min=1, help="Shared n-grams with one benchmark problem that make a prompt a copy of it (1: open-r1's "
+        "rule; problems with fewer n-grams need all of theirs).")] = 3,
     reference_split: Annotated[str, typer.Option(help="Split of hf: decontamination datasets.")] = "test",
-    shingle: Annotated[int, typer.Option(min=1, help="Words per MinHash shingle.")] = 5,
+    shingle: Annotated[int, typer.Option(min=1, help="Words per MinHash shingle.")] = 3,
     num_perm: Annotated[int, typer.Option(min=8, max=1024, help="MinHash permutations.")] = 128,
     bands: Annotated[int | None, typer.Option(
         min=1, help="LSH bands (default: chosen so a pair at the threshold is caught with P >= 0.99).",
@@ -74,7 +77,7 @@ def dedupe(
 ) -> None:
     """Remove benchmark-contaminated prompts, then exact and near duplicates; list every removed row."""
     cfg = _config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
-                  bands, rows)
+                  bands, rows, min_ngrams)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
     inp = open_input(input)
     inp.require("dedupe", {"prompt": pl.String})
@@ -99,7 +102,7 @@ def dedupe(
 
 def _config(exact: bool, near: float | None, on: str, keep: str, decontaminate: list[str], ngram: int,
             common_ngram_items: int, shingle: int, num_perm: int, bands: int | None,
-            rows: int | None) -> DedupeConfig:
+            rows: int | None, min_ngrams: int = 3) -> DedupeConfig:
     if on not in On.__args__:
         raise BadInput(f"--on {on!r}: expected one of {', '.join(On.__args__)}")
     if near is not None and near <= 0:
@@ -111,7 +114,7 @@ def _config(exact: bool, near: float | None, on: str, keep: str, decontaminate: 
         raise BadInput("--decontaminate: give a benchmark name, 'all', a file or hf:NAME")
     cfg = DedupeConfig(exact=exact or (near is None and not specs), near=near, on=on, keep=keep,  # type: ignore
                        shingle=shingle, num_perm=num_perm, decontaminate=specs, ngram=ngram,
-                       common_ngram_items=common_ngram_items)
+                       common_ngram_items=common_ngram_items, min_ngrams=min_ngrams)
     if (bands or rows) and near is None:
         raise BadInput("--bands/--rows tune near-duplicate search: pass --near THRESHOLD too")
     resolved = cfg.lsh_shape()

@@ -21,7 +21,7 @@ DUPLICATES_SCHEMA = {"row": pl.Int64, "id": pl.String, "sample": pl.Int64, "mode
                      "similarity": pl.Float64, "kept_row": pl.Int64, "kept_id": pl.String}
 CONTAMINATION_SCHEMA = {"row": pl.Int64, "id": pl.String, "sample": pl.Int64, "model": pl.String,
                         "benchmark": pl.String, "bench_index": pl.Int64, "bench_text": pl.String,
-                        "match": pl.String, "ngram": pl.String}
+                        "match": pl.String, "ngram": pl.String, "shared_ngrams": pl.Int64}
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class DedupeConfig:
     near: float | None = None  # Jaccard threshold of near duplicates; None: no near dedupe
     on: On = "prompt"
     keep: Keep = "first"
-    shingle: int = 5  # words per MinHash shingle
+    shingle: int = 3  # words per MinHash shingle (measured: docs/stages/dedupe.md)
     num_perm: int = 128
     bands: int | None = None  # None: chosen from the threshold (lsh.choose_bands)
     rows: int | None = None
@@ -38,6 +38,7 @@ class DedupeConfig:
     decontaminate: tuple[str, ...] = ()
     ngram: int = 8
     common_ngram_items: int = 3  # an n-gram in this many benchmark problems is boilerplate; 0: use all
+    min_ngrams: int = 3  # shared n-grams (with one benchmark problem) that make a copy; 1: open-r1's rule
 
     def lsh_shape(self) -> tuple[int, int]:
         if self.bands and self.rows:
@@ -135,11 +136,11 @@ def _duplicate_rows(df: pl.DataFrame, on: On, found: list[pl.DataFrame]) -> pl.D
 
 
 def _decontaminate(df: pl.DataFrame, cfg: DedupeConfig, refs: pl.DataFrame, stats: dict) -> pl.DataFrame:
-    index = decontam.build_index(refs, cfg.ngram, cfg.common_ngram_items)
+    index = decontam.build_index(refs, cfg.ngram, cfg.common_ngram_items, cfg.min_ngrams)
     prompts = build_units(df, "prompt")
     hits = decontam.find_contamination(normalize(prompts["text"]), index)
     unit_level = decontam.describe(hits, index).with_columns(
-        prompts[UNIT].gather(hits["doc"]).alias(UNIT)).drop("doc")
+        prompts[UNIT].gather(hits["doc"]).alias(UNIT)).drop("doc").rename({"shared": "shared_ngrams"})
     rows = _rows_of(df, "prompt", unit_level)
     stats["contaminated_by_benchmark"] = dict(rows.group_by("benchmark").len().sort("benchmark").iter_rows())
     stats["reference_items"] = refs.height

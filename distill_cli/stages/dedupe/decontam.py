@@ -1,15 +1,20 @@
 """Benchmark decontamination: word n-gram overlap (open-r1) plus an exact match that ignores numbers (Light-R1).
 
 The reference side (a few thousand benchmark problems) is hashed once into a sorted array of n-gram hashes; each
-prompt's n-grams are hashed the same way and looked up with one vectorized binary search. A prompt is
-contaminated when it shares an n-gram with a benchmark problem, or when it equals one after removing digits,
-punctuation and whitespace (the same problem with its numbers changed). Both sides are normalized first (NFKC,
-lowercase, punctuation, `$` and LaTeX spacing removed), so re-spacing and re-casing do not hide a copy.
+prompt's n-grams are hashed the same way and looked up with one vectorized binary search. Both sides are
+normalized first (NFKC, lowercase, punctuation, `$` and LaTeX spacing removed), so re-spacing and re-casing do not
+hide a copy. A prompt is contaminated by a benchmark problem when
 
-Boilerplate n-grams that occur in `common_items` or more different benchmark problems ("where m and n are
-relatively prime positive integers", "write a python function to find the sum of") are not used: a training
-prompt sharing only such a phrase with the benchmarks is not a copy of any one problem. Benchmark problems
-shorter than n words have no n-gram and are matched by the exact check only.
+- it shares at least `min_ngrams` distinct n-grams with that problem (or all of the problem's n-grams, when it
+  has fewer), or
+- it equals the problem after removing digits, punctuation and whitespace (the problem with its numbers changed).
+
+Two guards keep competition boilerplate from counting as a copy. N-grams found in `common_items` or more
+benchmark problems ("where m and n are relatively prime positive integers", "write a python function to find the
+sum of") are not used at all; and requiring a few shared n-grams (a shared span of n + min_ngrams - 1 words)
+rejects the single n-gram that straddles such a phrase and one word before it ("is m n where m and n are"). A
+real copy of a problem of w words shares w - n + 1 of them. Benchmark problems shorter than n words have no
+n-gram and are matched by the exact check only.
 """
 
 from __future__ import annotations
@@ -30,38 +35,44 @@ class ReferenceIndex:
     """Hashed benchmark problems: items (benchmark, index, text), n-gram hashes sorted with their item."""
 
     items: pl.DataFrame
-    hashes: np.ndarray  # uint64, sorted
-    item_of: np.ndarray  # int64, item of each hash
+    hashes: np.ndarray  # uint64, sorted, unique
+    item_of: np.ndarray  # int64: the (first) benchmark problem holding each hash
+    need: np.ndarray  # int64 per item: shared n-grams needed to call a prompt a copy of it
     keys: pl.DataFrame  # key (stripped text) -> item, first item per key
     n: int
     dropped_common: int
 
 
-def build_index(refs: pl.DataFrame, n: int, common_items: int) -> ReferenceIndex:
+def build_index(refs: pl.DataFrame, n: int, common_items: int, min_ngrams: int = 3) -> ReferenceIndex:
     """refs: columns benchmark, index, text (one row per benchmark problem)."""
     items = refs.select("benchmark", pl.col("index").cast(pl.Int64), pl.col("text").cast(pl.String).fill_null(""))
     norm = normalize(items["text"])
     hashes, doc, _ = ngram_hashes(word_hashes(norm), n)
     pairs = pl.DataFrame({"h": hashes, "item": doc}).unique(maintain_order=True)
-    n_items = pairs.group_by("h").agg(pl.len().alias("n_items"), pl.col("item").min())
+    by_hash = pairs.group_by("h").agg(pl.len().alias("n_items"), pl.col("item").min())
     dropped = 0
     if common_items > 0:
-        dropped = int((n_items["n_items"] >= common_items).sum())
-        n_items = n_items.filter(pl.col("n_items") < common_items)
-    n_items = n_items.sort("h")
+        dropped = int((by_hash["n_items"] >= common_items).sum())
+        by_hash = by_hash.filter(pl.col("n_items") < common_items)
+    by_hash = by_hash.sort("h")
+    per_item = np.bincount(pairs.join(by_hash.select("h"), on="h")["item"].to_numpy(), minlength=items.height)
     keys = (
         pl.DataFrame({"key": stripped_key(norm), "item": np.arange(len(norm), dtype=np.int64)})
         .filter(pl.col("key") != "")
         .unique("key", keep="first", maintain_order=True)
     )
-    return ReferenceIndex(items, n_items["h"].to_numpy(), n_items["item"].to_numpy().astype(np.int64),
-                          keys, n, dropped)
+    return ReferenceIndex(items, by_hash["h"].to_numpy(), by_hash["item"].to_numpy().astype(np.int64),
+                          np.minimum(per_item, max(1, min_ngrams)).astype(np.int64), keys, n, dropped)
+
+
+_SCHEMA = {"doc": pl.Int64, "item": pl.Int64, "match": pl.String, "start": pl.Int64, "shared": pl.Int64}
 
 
 def find_contamination(norm: pl.Series, index: ReferenceIndex) -> pl.DataFrame:
-    """Contaminated documents: doc (position in norm), item, match ('exact' or 'ngram'), ngram (text or null).
+    """Contaminated documents: doc (position in norm), item, match ('exact' or 'ngram'), shared (n-grams shared
+    with the item), ngram (the earliest shared n-gram's text, or null).
 
-    An exact match is reported in preference to an n-gram; among n-grams, the earliest in the prompt.
+    An exact match is reported in preference to an n-gram match; among items, the one sharing the most n-grams.
     """
     found = [_exact_matches(norm, index)]
     for start in range(0, len(norm), DOCS_PER_CHUNK):
@@ -75,14 +86,11 @@ def find_contamination(norm: pl.Series, index: ReferenceIndex) -> pl.DataFrame:
     ).drop("start")
 
 
-_SCHEMA = {"doc": pl.Int64, "item": pl.Int64, "match": pl.String, "start": pl.Int64}
-
-
 def _exact_matches(norm: pl.Series, index: ReferenceIndex) -> pl.DataFrame:
     keys = pl.DataFrame({"key": stripped_key(norm)}).with_row_index("doc")
     joined = keys.join(index.keys, on="key", how="inner")
     return joined.select(pl.col("doc").cast(pl.Int64), "item", pl.lit("exact").alias("match"),
-                         pl.lit(None, pl.Int64).alias("start")).cast(_SCHEMA)  # type: ignore[arg-type]
+                         pl.lit(None).alias("start"), pl.lit(None).alias("shared")).cast(_SCHEMA)  # type: ignore
 
 
 def _ngram_matches(chunk: pl.Series, index: ReferenceIndex, offset: int) -> pl.DataFrame:
@@ -92,11 +100,18 @@ def _ngram_matches(chunk: pl.Series, index: ReferenceIndex, offset: int) -> pl.D
     pos = np.searchsorted(index.hashes, hashes)
     pos[pos == len(index.hashes)] = 0
     hit = index.hashes[pos] == hashes
-    # windows come in document order and position order, so the first hit of each document is its earliest
-    doc, first = np.unique(doc[hit], return_index=True)
-    return pl.DataFrame({
-        "doc": doc + offset, "item": index.item_of[pos[hit][first]], "match": "ngram", "start": start[hit][first],
-    }, schema=_SCHEMA)
+    if not hit.any():
+        return pl.DataFrame(schema=_SCHEMA)
+    shared = (
+        pl.DataFrame({"doc": doc[hit] + offset, "item": index.item_of[pos[hit]], "h": hashes[hit],
+                      "start": start[hit]})
+        .group_by("doc", "item")
+        .agg(pl.col("h").n_unique().alias("shared"), pl.col("start").min())
+        .filter(pl.col("shared") >= pl.col("item").map_batches(lambda s: pl.Series(index.need[s.to_numpy()])))
+        .sort(["doc", "shared", "item"], descending=[False, True, False])
+        .unique("doc", keep="first", maintain_order=True)
+    )
+    return shared.select("doc", "item", pl.lit("ngram").alias("match"), "start", "shared").cast(_SCHEMA)  # type: ignore
 
 
 def _ngram_text(norm: pl.Series, docs: pl.Series, starts: pl.Series, n: int) -> pl.Series:
