@@ -1,0 +1,102 @@
+"""distill compress through the real command: stage directories, chains, stats, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.*` helpers (no tests/__init__.py)
+
+import polars as pl  # noqa: E402
+
+from distill_cli.stages.compress.text import paragraphs  # noqa: E402
+from tests.stages.compress.compress_traces import (  # noqa: E402
+    FRACTION_PARAS,
+    JANET_PARAS,
+    SUM_PARAS,
+    divisors,
+    fraction,
+    frame,
+    janet,
+    wobble,
+)
+
+
+def _verified(tmp_path: Path) -> Path:
+    """A verified stage directory of four R1-style rows: three correct, one incorrect."""
+    src = tmp_path / "verified.parquet"
+    frame(janet(), fraction(), wobble(), divisors(verdict="incorrect", sample=1)).write_parquet(src)
+    return src
+
+
+def test_chain_end_to_end(tmp_path, run_distill):
+    src, out = _verified(tmp_path), tmp_path / "compressed"
+    res = run_distill("compress", src, "-o", out, "--strategy", "dedupe-reflections,trim",
+                      "-s", "first-correct", "--allowance", "2", "--extra-steps", "1")
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["complete"] and manifest["stage"] == "compress" and manifest["rows"] == 4
+    assert manifest["params"]["compress"]["strategies"] == ["dedupe-reflections", "trim", "first-correct"]
+    df = pl.read_parquet(out / "part-*.parquet")
+    assert df["compression"].to_list() == [
+        "dedupe-reflections+trim+first-correct",
+        "dedupe-reflections+first-correct",  # trim's cut (settled answer + 2) keeps all that dedupe left
+        "reverted:first-correct",  # the other two leave the wobble whole; first-correct + 1 would end on 13
+        "none",  # incorrect: passed through
+    ]
+    assert paragraphs(df["reasoning"][0]) == [JANET_PARAS[0]] + JANET_PARAS[2:6]
+    assert paragraphs(df["reasoning"][1]) == FRACTION_PARAS[:6]
+    assert df["reasoning"][2] == "\n\n".join(SUM_PARAS)
+    assert (df["compression_ratio"] < 1).to_list() == [True, True, False, False]
+    stats = json.loads((out / "_stats.json").read_text())
+    assert stats["rows_in"] == 4 and stats["rows_out"] == 4
+    assert stats["passthrough"] == {"incorrect": 1} and stats["reverted"] == {"first-correct": 1}
+    assert "compress: 2 of 3 eligible traces shortened" in res.stderr
+    assert df.columns[:-3] == pl.read_parquet(src).columns
+
+
+def test_rerun_skips_and_other_params_conflict(tmp_path, run_distill):
+    src, out = _verified(tmp_path), tmp_path / "compressed"
+    assert run_distill("compress", src, "-o", out, "-s", "trim", "-q").returncode == 0
+    before = (out / "part-00000.parquet").stat().st_mtime_ns
+    again = run_distill("compress", src, "-o", out, "-s", "trim", "-q")
+    assert again.returncode == 0 and (out / "part-00000.parquet").stat().st_mtime_ns == before
+    other = run_distill("compress", src, "-o", out, "-s", "trim", "--allowance", "3")
+    assert other.returncode == 2
+    assert "changed: compress" in other.stderr and "--overwrite" in other.stderr
+    assert run_distill("compress", src, "-o", out, "-s", "trim", "--allowance", "3", "--overwrite",
+                       "-q").returncode == 0
+
+
+def test_on_fail_drop_and_all(tmp_path, run_distill):
+    src, out = _verified(tmp_path), tmp_path / "compressed"
+    res = run_distill("compress", src, "-o", out, "-s", "first-correct", "--extra-steps", "1", "--on-fail", "drop",
+                      "--all", "-q")
+    assert res.returncode == 0, res.stderr
+    df = pl.read_parquet(out / "part-*.parquet")
+    assert df.height == 3 and "What is 5 + 7?" not in df["prompt"].to_list()
+    assert df["compression"].to_list() == ["first-correct"] * 3  # --all: the incorrect row is cut too
+    stats = json.loads((out / "_stats.json").read_text())
+    assert stats["dropped"] == {"reverify_failed:first-correct": 1}
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, run_distill):
+    src = tmp_path / "traces.parquet"
+    frame(janet()).drop("verdict").write_parquet(src)
+    cases = [
+        ([src, "-s", "trim"], "missing column 'verdict' needed by compress"),
+        ([_verified(tmp_path), "-s", "shorten"], "--strategy 'shorten'"),
+        ([_verified(tmp_path), "-s", "max-tokens"], "--strategy max-tokens needs --budget"),
+        ([_verified(tmp_path), "-s", "trim", "--on-fail", "ignore"], "--on-fail 'ignore'"),
+        ([_verified(tmp_path), "-s", "rewrite", "--backend", "openai"], "--strategy rewrite needs --model"),
+        ([_verified(tmp_path), "-s", "rewrite", "--model", "m", "--template", tmp_path / "none.txt"],
+         "--template"),
+    ]
+    for args, message in cases:
+        out = tmp_path / "out"
+        res = run_distill("compress", *args, "-o", out)
+        assert res.returncode == 2, (args, res.stderr)
+        assert res.stderr.startswith("Error: ") and message in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+        assert not out.exists()
