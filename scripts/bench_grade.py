@@ -45,7 +45,8 @@ MEASURE = """
 import resource, subprocess, sys, time
 t = time.perf_counter()
 rc = subprocess.run(sys.argv[1:]).returncode
-print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(rc, time.perf_counter() - t, r.ru_utime + r.ru_stime, r.ru_maxrss)
 """
 
 
@@ -74,13 +75,13 @@ def generate(out: Path, rows: int, shards: int, seed: int = 0) -> int:
     return prompts * len(MODELS) * SAMPLES
 
 
-def measure(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GB) of one command, measured by a fresh parent so the peak is its own."""
+def measure(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (GB) of one command, measured by a fresh parent so they are its own."""
     done = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True)
     last = done.stdout.strip().splitlines()[-1].split()
     if done.returncode != 0 or last[0] != "0":
         raise SystemExit(f"failed: {' '.join(cmd)}\n{done.stderr}")
-    return float(last[1]), int(last[2]) / 1e6  # ru_maxrss is in KiB on Linux
+    return float(last[1]), float(last[2]), int(last[3]) / 1e6  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
@@ -106,12 +107,15 @@ def main() -> None:
                    "--model", "teacher", "--distribution", "hard=0.5,medium=0.3,easy=0.2", "--per-prompt", "1"],
     }
     results = {name: measure(cmd) for name, cmd in runs.items()}
-    base = results["baseline"][0]
-    print(f"\n{'step':<10} {'seconds':>8} {'rows/s':>12} {'peak RSS':>9} {'x baseline':>11}")
-    for name, (secs, rss) in results.items():
-        print(f"{name:<10} {secs:8.2f} {rows / secs:12,.0f} {rss:7.2f}GB {secs / base:10.2f}x")
+    base, base_cpu = results["baseline"][:2]
+    print(f"\n{'step':<10} {'wall s':>7} {'rows/s':>11} {'x base':>7} {'CPU s':>7} {'x base':>7} {'peak RSS':>9}")
+    for name, (secs, cpu, rss) in results.items():
+        print(f"{name:<10} {secs:7.2f} {rows / secs:11,.0f} {secs / base:6.2f}x {cpu:7.2f} {cpu / base_cpu:6.2f}x "
+              f"{rss:7.2f}GB")
     both = results["grade"][0] + results["select"][0]
-    print(f"{'grade+sel':<10} {both:8.2f} {rows / both:12,.0f} {'':>9} {both / base:10.2f}x")
+    both_cpu = results["grade"][1] + results["select"][1]
+    print(f"{'grade+sel':<10} {both:7.2f} {rows / both:11,.0f} {both / base:6.2f}x {both_cpu:7.2f} "
+          f"{both_cpu / base_cpu:6.2f}x")
     for stage, path in (("grade", graded), ("select", selected)):
         stats = json.loads((path / "_stats.json").read_text())
         print(f"{stage} core (compute only, from _stats.json): {stats['seconds']:.2f}s "

@@ -138,7 +138,8 @@ def needed_columns(cfg: SelectConfig, schema: list[str]) -> dict[str, type[pl.Da
         need["verdict"] = pl.String
     if cfg.by == "difficulty" or cfg.keep or cfg.distribution:
         need["difficulty"] = pl.String
-    if cfg.by == "pass-rate" or cfg.pass_rate is not None:
+    ranks_rate = cfg.by == "pass-rate" or (cfg.by == "difficulty" and cfg.total is not None and not cfg.distribution)
+    if ranks_rate or cfg.pass_rate is not None:
         need[rate_column(schema)] = pl.Float64
     if cfg.by == "cv" or cfg.max_cv is not None:
         need["score_cv"] = pl.Float64
@@ -202,6 +203,9 @@ def select_frame(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dic
     """The selected rows (all input columns, plus pair_role/pair_id with --pairs), stats and warnings."""
     cfg.check()
     schema = lf.collect_schema().names()
+    missing = [c for c in needed_columns(cfg, schema) if c not in schema]
+    if missing:
+        raise BadInput(f"select: the input lacks column(s) {', '.join(missing)} that these options read")
     check_models(lf, cfg)
     checks = row_filters(cfg, schema)
     stats = count_drops(lf, checks)
@@ -221,6 +225,8 @@ def select_frame(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dic
     out = base.with_row_index(ROW).join(keep.lazy(), on=ROW, how="inner", maintain_order="right")
     out = out.drop(ROW).collect(engine="streaming")
     stats.update(output_mix(out))
+    if out.height == 0:
+        warnings.append("no rows selected; see the dropped counts in _stats.json")
     return out, stats, warnings
 
 

@@ -93,8 +93,18 @@ def test_unknown_model_and_domain_filter():
     lf = graded([("a", "m", "correct", 0.5, "medium", 0.2, 1)])
     with pytest.raises(BadInput, match="models present: m"):
         run(lf, models=("x",))
-    out, stats, _ = run(lf, domains=("code",))
+    out, stats, warnings = run(lf, domains=("code",))
     assert out.height == 0 and stats["dropped"]["domain"] == 1
+    assert warnings == ["no rows selected; see the dropped counts in _stats.json"]
+
+
+def test_options_name_the_columns_they_miss():
+    lf = graded([("a", "m", "correct", 0.5, "medium", 0.2, 1)])
+    with pytest.raises(BadInput, match="lacks column.*pass_rate"):
+        run(lf.drop("pass_rate"), total=1)
+    with pytest.raises(BadInput, match="lacks column.*completion_tokens"):
+        run(lf.drop("completion_tokens"), per_prompt=1)
+    assert run(lf.drop("completion_tokens"), per_prompt=1, prefer="first")[0].height == 1
 
 
 def test_distribution_hits_the_mix_exactly_with_supply():
