@@ -118,10 +118,12 @@ def _dedupe(root: Path, comp_df: pl.DataFrame, compressed: Path) -> Path:
     out = write_stage(root / "deduped", "dedupe", comp_df.slice(2),
                       {"exact": True, "near": 0.8, "decontaminate": ["math500", "gsm8k"]}, compressed,
                       stats={"rows_in": comp_df.height, "duplicates": 1, "contaminated": 1})
-    removed = comp_df.head(2).select("id", "model", "sample")
-    removed.head(1).with_columns(reason=pl.lit("exact"), matched=pl.lit("x")).write_parquet(out / "_duplicates.parquet")
-    contaminated = removed.slice(1, 1).with_columns(reason=pl.lit("ngram"), benchmark=pl.lit("math500"),
-                                                    matched=pl.lit("test/algebra/1.json"))
+    removed = comp_df.head(2).select("id", "sample", "model").with_row_index("row").cast({"row": pl.Int64})
+    removed.head(1).with_columns(kind=pl.lit("exact"), similarity=pl.lit(1.0), kept_row=pl.lit(5),
+                                 kept_id=pl.lit("x")).write_parquet(out / "_duplicates.parquet")
+    contaminated = removed.slice(1, 1).with_columns(benchmark=pl.lit("math500"), bench_index=pl.lit(17),
+                                                    bench_text=pl.lit("What is 1+1?"), match=pl.lit("ngram"),
+                                                    ngram=pl.lit("what is 1"), shared_ngrams=pl.lit(3))
     contaminated.write_parquet(out / "_contamination.parquet")
     return out
 

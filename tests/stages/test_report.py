@@ -53,7 +53,8 @@ def test_metrics_match_the_pattern_the_run_was_built_with(fake):
     df, unit = rep.compression
     assert unit.startswith("tokens") and (df["after"] < df["before"]).all()
     assert rep.dedupe["contamination"] == {"rows": 1, "by": "benchmark", "split": {"math500": 1}}
-    assert rep.dedupe["duplicates"]["rows"] == 1 and rep.dedupe["rows_in"] == rep.dedupe["rows_out"] + 2
+    assert rep.dedupe["duplicates"] == {"rows": 1, "by": "kind", "split": {"exact": 1}}
+    assert rep.dedupe["rows_in"] == rep.dedupe["rows_out"] + 2
     assert rep.missing == [] and rep.notes[fake.verified.resolve()].startswith("correct ")
 
 
@@ -79,3 +80,13 @@ def test_histogram_bins_include_both_ends():
     hist = rd.histogram([0.0, 0.05, 0.5, 1.0, None], 0.0, 1.0, 10)
     assert [c for *_, c in hist] == [2, 0, 0, 0, 0, 1, 0, 0, 0, 1]
     assert rd.flat_params({"a": {"b": 1, "c": None}, "rows_per_shard": 5, "d": "x"}) == {"a.b": 1, "d": "x"}
+
+
+def test_side_tables_of_sharded_dedupe_runs_are_summed(fake, tmp_path):
+    """Under --shard I/N dedupe writes one side table per partition: _contamination-part-0000I.parquet."""
+    side = pl.read_parquet(fake.deduped / "_contamination.parquet")
+    side.write_parquet(tmp_path / "_contamination-part-00000.parquet")
+    side.with_columns(benchmark=pl.lit("aime2024")).write_parquet(tmp_path / "_contamination-part-00001.parquet")
+    assert rd.side_counts(tmp_path, rd.CONTAMINATION) == {"rows": 2, "by": "benchmark",
+                                                          "split": {"math500": 1, "aime2024": 1}}
+    assert rd.side_counts(tmp_path, rd.DUPLICATES) is None

@@ -18,10 +18,10 @@ from distill_cli.io.inputs import MANIFEST
 
 DIFFICULTY_ORDER = ("unsolved", "hard", "medium", "easy", "trivial")
 STAGE_ORDER = ("collect", "generate", "verify", "grade", "select", "compress", "dedupe")
-CONTAMINATION = "_contamination.parquet"
-DUPLICATES = "_duplicates.parquet"
-# columns of the side files that name what a removed row matched, most specific first
-MATCH_COLUMNS = ("benchmark", "matched_benchmark", "reference", "against", "matched_source", "source", "reason")
+CONTAMINATION = "_contamination"
+DUPLICATES = "_duplicates"
+# columns of the side files that say what a removed row matched or why, most specific first
+MATCH_COLUMNS = ("benchmark", "kind", "match", "reason")
 
 
 @dataclass(frozen=True)
@@ -225,11 +225,12 @@ def compression_lengths(stage: Stage | None) -> tuple[pl.DataFrame, str] | None:
     return df.collect(), "tokens (after: estimated from the character change)"
 
 
-def side_counts(path: Path) -> dict | None:
-    """Rows of a dedupe side file and their split by what they matched."""
-    if not path.is_file():
+def side_counts(stage_dir: Path, stem: str) -> dict | None:
+    """Rows of a dedupe side table (`STEM.parquet`, or one per partition under --shard) split by what they matched."""
+    paths = sorted([*stage_dir.glob(f"{stem}.parquet"), *stage_dir.glob(f"{stem}-part-*.parquet")])
+    if not paths:
         return None
-    df = pl.read_parquet(path)
+    df = pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")
     by = next((c for c in MATCH_COLUMNS if c in df.columns and df[c].dtype == pl.String), None)
     split = {} if by is None else dict(df.group_by(by).len().sort("len", descending=True).iter_rows())
     return {"rows": df.height, "by": by, "split": {str(k): int(v) for k, v in split.items()}}
@@ -243,8 +244,8 @@ def dedupe_summary(stage: Stage | None) -> dict | None:
         "rows_in": stage.stats.get("rows_in"),
         "rows_out": stage.rows,
         "params": flat_params(stage.params),
-        "duplicates": side_counts(stage.path / DUPLICATES),
-        "contamination": side_counts(stage.path / CONTAMINATION),
+        "duplicates": side_counts(stage.path, DUPLICATES),
+        "contamination": side_counts(stage.path, CONTAMINATION),
     }
 
 
