@@ -70,6 +70,7 @@ class VerifyPool:
             self.ctx.set_forkserver_preload(["distill_cli.stages.verify.preload"])
         self.slots: list[_Slot] = []
         self.restarts = 0
+        self.max_latency = 0.0  # longest time any item held a worker, seconds (bench and stats)
 
     def __enter__(self) -> VerifyPool:
         self.slots = [self._spawn() for _ in range(max(1, self.cfg.workers))]
@@ -150,7 +151,9 @@ class VerifyPool:
                 item = slot.pending.popleft()
                 assert item.index == index, "worker answered out of order"
                 on_result(index, Verdict(*verdict))
-                slot.since = time.monotonic()
+                now = time.monotonic()
+                self.max_latency = max(self.max_latency, now - slot.since)
+                slot.since = now
         except (EOFError, OSError):
             pass
         if slot.pending and not slot.proc.is_alive():
@@ -165,6 +168,7 @@ class VerifyPool:
         for i, slot in enumerate(self.slots):
             if slot.pending and now - slot.since > self.cfg.item_deadline(slot.pending[0].domain):
                 slot.proc.kill()
+                self.max_latency = max(self.max_latency, now - slot.since)
                 item = slot.pending.popleft()
                 on_result(item.index, timeout_verdict(item.domain))
                 queue.extendleft(reversed(slot.pending))
