@@ -26,7 +26,8 @@ def _frame(rows: list[dict], broken: bool = False) -> pl.DataFrame:
     programs = [_broken(mbpp_program(r)) if broken else mbpp_program(r) for r in rows]
     return pl.DataFrame({
         "id": [str(r["task_id"]) for r in rows],
-        "response": [f"<think>```python\nprint('draft')\n```</think>\nHere it is:\n```python\n{p}\n```" for p in programs],
+        "response": [f"<think>```python\nprint('draft')\n```</think>\nHere it is:\n```python\n{p}\n```"
+                     for p in programs],
         "answer": [None] * len(rows),
         "domain": ["code"] * len(rows),
         "tests": [json.dumps(r["test_list"]) for r in rows],

@@ -62,7 +62,8 @@ def _attacks(tmp_path, port: int) -> dict[str, str]:
         "write_outside": f"open({str(outside)!r}, 'w').write('x')\nopen({shared_tmp!r}, 'w').write('x')\n",
         "raw_write_outside": LIBC + f"fd = libc.open({shared_tmp.encode()!r}, 0o101, 0o644)\n"
                                     "libc.write(ok(fd), b'x', 1)\n"
-                                    f"ok(libc.write(ok(libc.open({str(outside).encode()!r}, 0o101, 0o644)), b'x', 1))\n",
+                                    f"fd = ok(libc.open({str(outside).encode()!r}, 0o101, 0o644))\n"
+                                    "ok(libc.write(fd, b'x', 1))\n",
         "network": connect,
         "raw_network": raw_connect,
         "kill_parent": "import os\nos.kill(os.getppid(), 9)\n",
@@ -125,6 +126,6 @@ def test_rlimits_fallback_still_blocks_python_level_attacks(tmp_path):
                       schema_overrides={"answer": pl.String})
     cfg = VerifyConfig(workers=1, code_timeout=3.0, sandbox="rlimits")
     out, _ = verify_frame(df, cfg)
-    assert dict(zip(out["id"], out["verdict"], strict=False)) == {"net": "incorrect", "write": "incorrect", "fork": "incorrect",
-                                                    "ok": "correct"}
+    verdicts = dict(zip(out["id"], out["verdict"], strict=True))
+    assert verdicts == {"net": "incorrect", "write": "incorrect", "fork": "incorrect", "ok": "correct"}
     assert not outside.exists()
