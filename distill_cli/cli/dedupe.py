@@ -94,7 +94,8 @@ def dedupe(
         write_parquet(run.out / side_name(CONTAMINATION, run), result.contamination)
         return result.kept, result.stats
 
-    params = {**asdict(cfg), "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split}
+    params = {**asdict(cfg), "decontaminate": list(cfg.decontaminate),
+              "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split}
     sd = run_global("dedupe", inp, opts, params=params, compute=compute)
     if not quiet:
         _summary(sd.read_manifest().get("stats", {}), output)
@@ -113,7 +114,7 @@ def _config(exact: bool, near: float | None, on: str, keep: str, decontaminate: 
     if decontaminate and not specs:
         raise BadInput("--decontaminate: give a benchmark name, 'all', a file or hf:NAME")
     cfg = DedupeConfig(exact=exact or (near is None and not specs), near=near, on=on, keep=keep,  # type: ignore
-                       shingle=shingle, num_perm=num_perm, decontaminate=specs, ngram=ngram,
+                       shingle=shingle, num_perm=num_perm, bands=bands, rows=rows, decontaminate=specs, ngram=ngram,
                        common_ngram_items=common_ngram_items, min_ngrams=min_ngrams)
     if (bands or rows) and near is None:
         raise BadInput("--bands/--rows tune near-duplicate search: pass --near THRESHOLD too")
