@@ -200,34 +200,41 @@ def export(
     cfg = _config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
                   drop_incorrect, limit)
     target = parse_target(output)
+    records, used, stats = _read(input, cfg)
+    n = records.select(pl.len()).collect().item()
+    if n == 0:
+        raise BadInput(f"{input}: nothing to export ({_stats_note(stats) or 'no rows'})")
+    _check_target(target, overwrite)
+    location = target.spec if target.kind == "hub" else str(target.path)
+    facts = cards.gather(Path(location).name, cfg, n, stats, input, used, cards.load_line(target.kind, location))
+    card_path = _write(records, target, cards.render_card(facts), card, public)
+    if not quiet:
+        where = f"hf:{target.spec} ({'public' if public else 'private'})" if target.kind == "hub" else target.path
+        _summary(n, cfg, where, card_path, stats)
+
+
+def _read(input: str, cfg: ExportConfig):
+    """The input's records, source rows and stats; refuse an input that is not what this format reads."""
     inp = open_input(input)
     if cfg.format == "dpo" and not {"pair_id", "pair_role"} <= set(inp.schema):
         origin = f" (it is the output of `{inp.upstream['stage']}`)" if inp.upstream else ""
         raise BadInput(f"{input}: no pair_id/pair_role columns{origin}; DPO export reads the chosen/rejected rows "
                        "that `distill select --pairs` tags")
     inp.require("export", required_columns(cfg))
-    records, used, stats = export_frame(inp.scan(), cfg, where=input)
-    n = records.select(pl.len()).collect().item()
-    if n == 0:
-        raise BadInput(f"{input}: nothing to export ({_stats_note(stats) or 'no rows'})")
-    _check_target(target, overwrite)
-    card_path = card or target.card
-    location = target.spec if target.kind == "hub" else str(target.path)
-    facts = cards.gather(Path(location).name, cfg, n, stats, input, used, cards.load_line(target.kind, location))
-    text = cards.render_card(facts)
+    return export_frame(inp.scan(), cfg, where=input)
+
+
+def _write(records: pl.LazyFrame, target: Target, text: str, card: Path | None, public: bool) -> Path:
+    """Data first, then the card: a card never describes data that is not there. Returns the card's path."""
     if target.kind == "dir":
         write_dir(records, target, text)
-        if card is not None:
-            write_text(card_path, text)
     elif target.kind == "hub":
         push_hub(records, target, private=not public)
-        write_text(card_path, text)
     else:
         write_file(records, target)
-        write_text(card_path, text)
-    if not quiet:
-        where = f"hf:{target.spec} ({'public' if public else 'private'})" if target.kind == "hub" else target.path
-        _summary(n, cfg, where, card_path, stats)
+    if target.kind != "dir" or card is not None:
+        write_text(card or target.card, text)
+    return card or target.card
 
 
 def _stats_note(stats: dict) -> str:

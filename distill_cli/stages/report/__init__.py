@@ -1,0 +1,1 @@
+"""distill report: a run's numbers from its stage directories (data, summary), drawn (plots), paged (html)."""
