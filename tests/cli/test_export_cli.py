@@ -52,9 +52,9 @@ def tokenizer():
 @pytest.mark.slow
 def test_sft_jsonl_loads_with_datasets_and_renders_with_the_chat_template(fake, tmp_path):
     out = tmp_path / "sft.jsonl"
-    res = export(str(fake.deduped), "-o", str(out), "--system", "Think step by step.")
-    assert res.returncode == 0, res.stderr
-    assert f"export: {rows_of(fake.deduped)} SFT records" in res.stderr
+    res = invoke(str(fake.deduped), "-o", str(out), "--system", "Think step by step.")
+    assert res.exit_code == 0, res.output
+    assert f"export: {rows_of(fake.deduped)} SFT records" in res.output
 
     from datasets import load_dataset
 
