@@ -2,9 +2,11 @@
 
 Builds ~4000 MATH-style responses from MATH-500 gold answers (half correct, half wrong, each with a decoy boxed
 answer inside </think> reasoning), then times, in one run:
-  naive: one process, `math_verify.parse(gold)`, `parse(response)`, `verify(...)` per response (its default
-         SIGALRM timeouts on, as a naive script would have them);
-  pool:  `verify_frame` with --workers N (numeric fast path + math-verify, killable workers, per-item deadline).
+  naive:      one process, `math_verify.parse(gold)`, `parse(response)`, `verify(...)` per response (its default
+              SIGALRM timeouts on, as a naive script would have them);
+  verify_one: the stage's own checks in a plain loop (numeric fast path, cached gold parses), no parallelism;
+  pool:       `verify_frame` with --workers N (the same checks in killable workers with per-item deadlines).
+The three alternate over slices of the rows so that load from other users hits them alike.
 Also reports the worst per-item latency seen by the pool against the timeout, and sandboxed code executions per
 second on MBPP reference solutions. The 2 cores are shared: numbers are noisy, the ratio is the fair figure.
 """
@@ -19,7 +21,7 @@ from importlib.resources import files
 
 import polars as pl
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame
+from distill_cli.stages.verify import VerifyConfig, verify_frame, verify_one
 from distill_cli.stages.verify.pool import VerifyPool
 
 BENCH = files("distill_cli") / "benchmarks"
@@ -47,14 +49,43 @@ def naive(df: pl.DataFrame) -> tuple[float, int]:
     return time.perf_counter() - started, correct
 
 
-def pooled(df: pl.DataFrame, cfg: VerifyConfig) -> tuple[float, int, float]:
-    """Time only the verification (a long run starts its workers once); the pool tracks per-item latency."""
+def in_process(df: pl.DataFrame, cfg: VerifyConfig) -> tuple[float, int]:
+    """verify_one in a plain loop: the same checks as the pool without parallelism or time bounds."""
+    started, correct = time.perf_counter(), 0
+    for response, answer in df.select("response", "answer").iter_rows():
+        correct += verify_one(response, answer, "math", None, cfg).verdict == "correct"
+    return time.perf_counter() - started, correct
+
+
+def side_by_side(df: pl.DataFrame, cfg: VerifyConfig, rounds: int) -> dict:
+    """Alternate the three contenders over slices of the rows, so load from other users of the machine lands on
+    all of them alike; times and correct counts are summed."""
+    totals = {"naive": [0.0, 0], "in_process": [0.0, 0], "pool": [0.0, 0]}
+    size = -(-df.height // rounds)
     with VerifyPool(cfg) as pool:
-        started = time.perf_counter()
-        out, _ = verify_frame(df, cfg, pool=pool)
-        elapsed = time.perf_counter() - started
-        worst = pool.max_latency
-    return elapsed, int((out["verdict"] == "correct").sum()), worst
+        for start in range(0, df.height, size):
+            part = df.slice(start, size)
+            for name, run, run_args in (("naive", naive, (part,)), ("in_process", in_process, (part, cfg)),
+                                        ("pool", _pooled, (part, cfg, pool))):
+                _clear_math_verify_caches()  # each contender meets every response string cold
+                seconds, correct = run(*run_args)
+                totals[name][0] += seconds
+                totals[name][1] += correct
+        totals["max_latency"] = pool.max_latency
+    return totals
+
+
+def _clear_math_verify_caches() -> None:
+    from math_verify.parser import parse_expr_cached, parse_latex_cached
+
+    parse_latex_cached.cache_clear()
+    parse_expr_cached.cache_clear()
+
+
+def _pooled(df: pl.DataFrame, cfg: VerifyConfig, pool: VerifyPool) -> tuple[float, int]:
+    started = time.perf_counter()
+    out, _ = verify_frame(df, cfg, pool=pool)
+    return time.perf_counter() - started, int((out["verdict"] == "correct").sum())
 
 
 def code_rate(n: int, workers: int) -> tuple[float, int, int]:
@@ -77,17 +108,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--code-rows", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
     df = math_rows(args.rows)
     cfg = VerifyConfig(workers=args.workers, timeout=args.timeout)
-    t_naive, ok_naive = naive(df)
-    t_pool, ok_pool, worst = pooled(df, cfg)
-    print(f"math: {df.height} responses (half correct)")
-    print(f"  naive math-verify loop, 1 process : {t_naive:7.2f} s  {df.height / t_naive:7.1f}/s  correct={ok_naive}")
-    print(f"  verify_frame pool, {args.workers} workers      : {t_pool:7.2f} s  {df.height / t_pool:7.1f}/s  "
-          f"correct={ok_pool}")
-    print(f"  speed-up: {t_naive / t_pool:.2f}x (target >= 1.7x on 2 cores)")
-    print(f"  max per-item latency: {worst:.3f} s (timeout {args.timeout:.1f} s)")
+    r = side_by_side(df, cfg, args.rounds)
+    n = df.height
+    print(f"math: {n} MATH-500-style responses (half correct), {args.rounds} interleaved rounds")
+    for name, label in (("naive", "naive math-verify loop, 1 process"), ("in_process", "verify_one loop, 1 process"),
+                        ("pool", f"verify_frame pool, {args.workers} workers")):
+        seconds, correct = r[name]
+        print(f"  {label:36}: {seconds:7.2f} s  {n / seconds:7.1f}/s  correct={correct}")
+    print(f"  speed-up pool vs naive: {r['naive'][0] / r['pool'][0]:.2f}x (target >= 1.7x on 2 cores); "
+          f"pool vs verify_one loop: {r['in_process'][0] / r['pool'][0]:.2f}x")
+    print(f"  max per-item latency in the pool: {r['max_latency']:.3f} s (timeout {args.timeout:.1f} s)")
     t_code, ok_code, n_code = code_rate(args.code_rows, args.workers)
     print(f"code: {n_code} MBPP reference solutions in the sandbox, {args.workers} workers: {t_code:.2f} s  "
           f"{n_code / t_code:.1f} executions/s  correct={ok_code}/{n_code}")

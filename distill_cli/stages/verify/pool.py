@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
+from distill_cli.errors import StageFailure
 from distill_cli.stages.verify.config import Verdict, VerifyConfig, error_verdict, timeout_verdict
 
 START_TIMEOUT = 120.0  # a fresh worker imports sympy and math-verify; not charged to any item
@@ -104,7 +105,7 @@ class VerifyPool:
             ready = False
         if not ready:
             proc.kill()
-            raise RuntimeError("verify worker did not start (a script that calls verify_frame must guard its "
+            raise StageFailure("verify worker did not start (a script that calls verify_frame must guard its "
                                "entry point with `if __name__ == '__main__':`)")
         return _Slot(proc, parent)
 
