@@ -66,13 +66,18 @@ def dedupe_frame(df: pl.DataFrame, cfg: DedupeConfig, refs: pl.DataFrame | None 
     df = df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
     stats: dict = {"rows_in": df.height, "seconds_by_step": {}}
     contamination = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
+    units = build_units(df, "prompt")
+    norm = normalize(units["text"])
     if cfg.decontaminate and refs is not None:
         started = time.perf_counter()
-        contamination = _decontaminate(df, cfg, refs, stats)
+        contamination = _decontaminate(df, units, norm, cfg, refs, stats)
         df = df.filter(~pl.col(ROW).is_in(contamination["row"].implode()))
+        clean = ~units["first_row"].is_in(contamination["row"].implode())
+        units, norm = units.filter(clean), norm.filter(clean)
         stats["seconds_by_step"]["decontaminate"] = round(time.perf_counter() - started, 3)
-    units = build_units(df, cfg.on)
-    norm = normalize(units["text"])
+    if cfg.on != "prompt":
+        units = build_units(df, cfg.on)
+        norm = normalize(units["text"])
     stats["units"] = units.height
     found: list[pl.DataFrame] = []
     if cfg.exact:
@@ -135,10 +140,11 @@ def _duplicate_rows(df: pl.DataFrame, on: On, found: list[pl.DataFrame]) -> pl.D
     return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA)  # type: ignore[arg-type]
 
 
-def _decontaminate(df: pl.DataFrame, cfg: DedupeConfig, refs: pl.DataFrame, stats: dict) -> pl.DataFrame:
+def _decontaminate(df: pl.DataFrame, prompts: pl.DataFrame, norm: pl.Series, cfg: DedupeConfig,
+                   refs: pl.DataFrame, stats: dict) -> pl.DataFrame:
+    """prompts: the prompt units of df, norm: their normalized text."""
     index = decontam.build_index(refs, cfg.ngram, cfg.common_ngram_items, cfg.min_ngrams)
-    prompts = build_units(df, "prompt")
-    hits = decontam.find_contamination(normalize(prompts["text"]), index)
+    hits = decontam.find_contamination(norm, index)
     unit_level = decontam.describe(hits, index).with_columns(
         prompts[UNIT].gather(hits["doc"]).alias(UNIT)).drop("doc").rename({"shared": "shared_ngrams"})
     rows = _rows_of(df, "prompt", unit_level)

@@ -27,7 +27,8 @@ import polars as pl
 from distill_cli.stages.dedupe.text import ngram_hashes, normalize, stripped_key, word_hashes
 
 PREFIX_CHARS = 200
-DOCS_PER_CHUNK = 50_000
+DOCS_PER_CHUNK = 20_000
+FILTER_BITS = 24  # a 16 MB presence table over the top hash bits screens out ~99.5% of lookups
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ReferenceIndex:
     hashes: np.ndarray  # uint64, sorted, unique
     item_of: np.ndarray  # int64: the (first) benchmark problem holding each hash
     need: np.ndarray  # int64 per item: shared n-grams needed to call a prompt a copy of it
+    present: np.ndarray  # bool[2^FILTER_BITS]: some reference hash has these top bits
     keys: pl.DataFrame  # key (stripped text) -> item, first item per key
     n: int
     dropped_common: int
@@ -61,8 +63,11 @@ def build_index(refs: pl.DataFrame, n: int, common_items: int, min_ngrams: int =
         .filter(pl.col("key") != "")
         .unique("key", keep="first", maintain_order=True)
     )
-    return ReferenceIndex(items, by_hash["h"].to_numpy(), by_hash["item"].to_numpy().astype(np.int64),
-                          np.minimum(per_item, max(1, min_ngrams)).astype(np.int64), keys, n, dropped)
+    sorted_hashes = by_hash["h"].to_numpy()
+    present = np.zeros(1 << FILTER_BITS, bool)
+    present[sorted_hashes >> np.uint64(64 - FILTER_BITS)] = True
+    return ReferenceIndex(items, sorted_hashes, by_hash["item"].to_numpy().astype(np.int64),
+                          np.minimum(per_item, max(1, min_ngrams)).astype(np.int64), present, keys, n, dropped)
 
 
 _SCHEMA = {"doc": pl.Int64, "item": pl.Int64, "match": pl.String, "start": pl.Int64, "shared": pl.Int64}
@@ -97,13 +102,15 @@ def _ngram_matches(chunk: pl.Series, index: ReferenceIndex, offset: int) -> pl.D
     if len(index.hashes) == 0:
         return pl.DataFrame(schema=_SCHEMA)
     hashes, doc, start = ngram_hashes(word_hashes(chunk), index.n)
-    pos = np.searchsorted(index.hashes, hashes)
+    maybe = np.flatnonzero(index.present[hashes >> np.uint64(64 - FILTER_BITS)])
+    pos = np.searchsorted(index.hashes, hashes[maybe])
     pos[pos == len(index.hashes)] = 0
-    hit = index.hashes[pos] == hashes
-    if not hit.any():
+    found = index.hashes[pos] == hashes[maybe]
+    if not found.any():
         return pl.DataFrame(schema=_SCHEMA)
+    hit, pos = maybe[found], pos[found]
     shared = (
-        pl.DataFrame({"doc": doc[hit] + offset, "item": index.item_of[pos[hit]], "h": hashes[hit],
+        pl.DataFrame({"doc": doc[hit] + offset, "item": index.item_of[pos], "h": hashes[hit],
                       "start": start[hit]})
         .group_by("doc", "item")
         .agg(pl.col("h").n_unique().alias("shared"), pl.col("start").min())

@@ -16,12 +16,15 @@ import polars as pl
 # LaTeX spacing commands (\, \! \; \: \  \quad \qquad), `$` math delimiters, any Unicode punctuation (\p{P})
 # and whitespace all become one space. Math symbols (+ = < > ^ |) are not punctuation in Unicode, so "2+3" and
 # "2=3" stay different, while "x , y" and "x, y" become equal.
-_SEPARATORS = r"(?:\\q?quad\b|[\p{P}\s$])+"
+_SEP = r"\\q?quad\b|[\p{P}$\s]"
+# matches every separator run except a lone space (the common case, which needs no rewrite): 6x faster than
+# rewriting every space
+_SEPARATORS = rf"(?:{_SEP})*(?:\\q?quad\b|[\p{{P}}$\t\n\r\x0b\x0c])(?:{_SEP})*|\s{{2,}}"
 # then spaces around the remaining symbols go, so "2 + 2" and "2+2" are the same word
 _SYMBOL_SPACE = r" ?(\p{S}) ?"
 # The exact-match key of Light-R1's decontamination: the normalized text without digits, punctuation and spaces,
 # so a benchmark problem with its numbers changed still matches.
-_NOT_KEY = r"[\p{N}\s]+"
+_NOT_KEY = r"\p{N}+"
 
 WORD_SEED = 0x5EED_D15
 SHORT_SEED = 0x5EED_D16
@@ -43,7 +46,7 @@ def normalize(texts: pl.Series) -> pl.Series:
 
 def stripped_key(norm: pl.Series) -> pl.Series:
     """Light-R1's exact-match key from normalized text (punctuation is already gone)."""
-    return norm.str.replace_all(_NOT_KEY, "")
+    return norm.str.split(" ").list.join("").str.replace_all(_NOT_KEY, "")
 
 
 @dataclass(frozen=True)
