@@ -15,8 +15,22 @@ if TYPE_CHECKING:
     from distill_cli.stages.verify import VerifyConfig
 
 
+CACHE_SIZE = 200_000
+
+
 def _key(text: str) -> str:
     return "".join(text.split()).strip("$").rstrip(".")
+
+
+def _numbers_equal(candidate: str, reference: str) -> bool | None:
+    """The verifier's own numeric path (plain-number references: GSM8K, AIME), run here: it is a regular
+    expression and a float comparison that cannot hang, so it needs no worker. None: not two plain numbers."""
+    from distill_cli.stages.verify.extract import as_number, same_number
+
+    ref, cand = as_number(reference), as_number(candidate)
+    if ref is None or cand is None:
+        return None
+    return same_number(cand, ref)
 
 
 def as_response(candidate: str) -> str:
@@ -36,6 +50,7 @@ class VerifierEqual:
 
         self.cfg = cfg or VerifyConfig()
         self._pool = None
+        self._known: dict[tuple, bool] = {}  # answers already given: chained strategies ask the same questions
         self.asked = 0
 
     def __enter__(self) -> VerifierEqual:
@@ -48,6 +63,9 @@ class VerifierEqual:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+    def clear_cache(self) -> None:
+        self._known.clear()
 
     def _verdicts(self, todo: list[tuple[str, str, str]]) -> list[str]:
         from distill_cli.stages.verify import VerifyPool, verify_frame
@@ -64,7 +82,9 @@ class VerifierEqual:
         return out["verdict"].to_list()
 
     def __call__(self, items: list[tuple[str | None, str | None, str]]) -> list[bool]:
-        answers: dict[tuple, bool] = {}
+        answers = self._known
+        if len(answers) > CACHE_SIZE:
+            answers.clear()
         todo: list[tuple[str, str, str]] = []
         for item in items:
             cand, ref, _ = item
@@ -72,8 +92,12 @@ class VerifierEqual:
                 continue
             answers[item] = _key(cand) == _key(ref)  # the same text is the same answer under any verifier
             if not answers[item]:
-                todo.append(item)  # type: ignore[arg-type]
+                same = _numbers_equal(cand, ref) if item[2] == "math" else None
+                if same is None:
+                    todo.append(item)  # type: ignore[arg-type]
+                else:
+                    answers[item] = same
         if todo:
-            for item, verdict in zip(todo, self._verdicts(todo), strict=False):
+            for item, verdict in zip(todo, self._verdicts(todo), strict=True):
                 answers[item] = verdict == "correct"
         return [answers.get(item, False) for item in items]

@@ -18,6 +18,8 @@ _ANSWER_IS = re.compile(
 )
 _EQUALS_END = re.compile(r"=\s*(\S+?)\s*[.!]?\s*$")
 _STRIP = " \t$*.,;:!"
+_LATEX_CMD = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
 MAX_ANSWER_CHARS = 60
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
@@ -35,6 +37,8 @@ def join(paras: list[str]) -> str:
 
 def _clean(candidate: str) -> str | None:
     value = candidate.strip().strip(_STRIP).strip()
+    if " " in value and _WORD.search(_LATEX_CMD.sub("", value)):
+        value = value.split()[0].strip(_STRIP)  # "18 after all", "18 dollars": the answer is the first token
     if value.startswith("\\(") and value.endswith("\\)"):
         value = value[2:-2].strip()
     if not value or len(value) > MAX_ANSWER_CHARS:

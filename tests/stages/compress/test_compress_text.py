@@ -24,6 +24,8 @@ def test_paragraphs_split_on_blank_lines_and_drop_whitespace():
     ("So the answer is 18.", "18"),
     ("Hmm, so the answer is $\\frac{14}{3}$.", "\\frac{14}{3}"),
     ("Final answer: 3.5", "3.5"),
+    ("No, that case cannot happen. So the answer is 18 after all.", "18"),  # words after the answer
+    ("So the answer is 2 + 3i.", "2 + 3i"),
     ("The answer should be (B). Let me move on.", "(B)"),
     ("She sells each egg for $2, so 9 * 2 = 18.", "18"),
     ("Adding: 2 + 5/3 + 1 = 3 + 5/3 = \\frac{14}{3}.", "\\frac{14}{3}"),
