@@ -1,9 +1,9 @@
 """max-tokens: measure each completion in tokens and drop (or mark) the ones over budget.
 
 With `--tokenizer DIR` the count is exact for that model (transformers' AutoTokenizer, loaded from a local
-directory, special tokens excluded). Without it the count is an estimate, and says so in the `token_count`
-column's origin (stats `token_count`): the row's own `completion_tokens` scaled by how much the completion's
-character length changed, or, for rows without a token count, 1.3 tokens per whitespace-separated word.
+directory, special tokens excluded). Without it the count is an estimate (stats `token_counter: estimate`): the
+row's own `completion_tokens` scaled by how much the completion's character length changed, or, for rows
+without a token count, 1.3 tokens per whitespace-separated word. The count lands in `trace_tokens`.
 """
 
 from __future__ import annotations
