@@ -12,7 +12,7 @@ import time
 import polars as pl
 import pytest
 
-from conftest import BENCHMARKS, distill
+from support.cli import BENCHMARKS, distill
 
 
 def _rows(path) -> pl.DataFrame:

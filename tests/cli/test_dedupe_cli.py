@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from conftest import BENCHMARKS, distill
+from support.cli import BENCHMARKS, distill
 
 from distill_cli.stages.dedupe import CONTAMINATION_SCHEMA, DUPLICATES_SCHEMA
 

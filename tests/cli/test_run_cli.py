@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import polars as pl
-from conftest import DEMO_DATA, distill
+import pytest
+from support.cli import DEMO_DATA, distill
 
 GSM8K = DEMO_DATA / "demo_gsm8k.jsonl"
 MATH = DEMO_DATA / "demo_math500.jsonl"
@@ -132,3 +138,79 @@ def test_failing_stage_stops_the_run_with_its_exit_code(tmp_path):
     assert "nope.jsonl: no such file" in res.stderr
     assert f"Error: {pipe}: stage 1 (collect) failed (exit 2)" in res.stderr
     assert not (tmp_path / "run" / "math").exists()
+
+
+def _start(*args: str | Path) -> subprocess.Popen:
+    """`distill run` as the leader of its own process group, so a kill reaches the stage and the engine too."""
+    return subprocess.Popen([sys.executable, "-m", "distill_cli", "run", *map(str, args)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_group_when(proc: subprocess.Popen, ready, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"run ended before the kill point: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "kill point never reached"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    for _ in range(200):  # every process of the group (stage, engine core, verify workers) is gone
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("processes of the killed run are still alive")
+
+
+def _export(path: Path) -> list[str]:
+    return sorted(path.read_text().splitlines())
+
+
+SMALL = f"""stages:
+  - collect: {{sources: [{GSM8K}], domain: math, limit: 6}}
+  - generate: {{model: tiny, n: 2, temperature: 0, max_tokens: 48, seed: 0, dtype: float32, enforce_eager: true,
+                max_model_len: 512, gpu_memory_utilization: 0.1, checkpoint_every: 2, rows_per_shard: 3}}
+  - verify: {{workers: 1}}
+  - grade: {{}}
+  - select: {{correct_only: false}}
+  - dedupe: {{exact: true}}
+  - export: {{format: sft, allow_incorrect: true, output: "{{run_dir}}/sft.jsonl"}}
+"""
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
+    """Issue 8: SIGKILL the whole run mid-generate and again after generate, re-run: same export as no kill.
+
+    Three engine starts: the uninterrupted run, the run killed inside generate, and its resume of generate (the
+    last re-run finds generate complete and skips it). Greedy sampling makes the teacher's output deterministic.
+    """
+    pipe = _write(tmp_path, SMALL)
+    whole = distill("run", pipe, "--run-dir", tmp_path / "whole", timeout=900)
+    assert whole.returncode == 0, whole.stderr
+    expected = _export(tmp_path / "whole" / "sft.jsonl")
+    assert len(expected) == 12
+
+    run = tmp_path / "killed"
+    gen = run / "generate"
+    _kill_group_when(_start(pipe, "--run-dir", run), lambda: any(gen.glob("_work/part-*/chunk-*.parquet")))
+    assert not _manifest(gen)["complete"]
+    saved = pl.concat([pl.read_parquet(f) for f in sorted(gen.glob("_work/part-*/chunk-*.parquet"))
+                       + sorted(gen.glob("part-*.parquet"))], how="diagonal_relaxed")
+    assert 0 < saved.height < 12
+
+    _kill_group_when(_start(pipe, "--run-dir", run), lambda: (run / "verify").exists())
+    assert _manifest(gen)["complete"]
+    final = distill("run", pipe, "--run-dir", run, timeout=900)
+    assert final.returncode == 0, final.stderr
+    assert "skip  2/7 generate: complete" in final.stderr  # no third engine start
+    assert _export(run / "sft.jsonl") == expected
+    # every sample saved before the kill is in the final traces unchanged: nothing paid for was generated twice
+    traces = pl.read_parquet(gen / "part-*.parquet")
+    kept = saved.select("id", "sample", "completion").join(traces.select("id", "sample", "completion"),
+                                                           on=["id", "sample"], how="left", suffix="_final")
+    assert kept["completion"].to_list() == kept["completion_final"].to_list()

@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from conftest import distill
+from support.cli import distill
 from damage import graded_rows, write_stage_dir
 
 # stage -> (argv after IN and -o OUT, the column whose loss or damage it must notice)

@@ -9,7 +9,7 @@ import subprocess
 import polars as pl
 import pytest
 
-from conftest import distill
+from support.cli import distill
 
 
 @contextlib.contextmanager

@@ -86,7 +86,7 @@ def test_an_error_in_a_task_is_the_stage_error(tmp_path, local_ray):
 
 def _traces(tmp_path: Path) -> Path:
     """GSM8K test prompts with right, wrong, missing and unparsable answers: every verdict path of math verify."""
-    from conftest import BENCHMARKS
+    from support.cli import BENCHMARKS
 
     gold = pl.read_ndjson(BENCHMARKS / "gsm8k_test.jsonl").head(40)
     answers = [a.split("####")[-1].strip().replace(",", "") for a in gold["answer"]]
@@ -104,7 +104,7 @@ def _traces(tmp_path: Path) -> Path:
 
 
 def test_verify_through_ray_gets_the_local_verdicts(tmp_path, local_ray):
-    from conftest import distill
+    from support.cli import distill
 
     from distill_cli.scaleout.ray_executor import run_map_ray
     from distill_cli.scaleout.verify import RayVerify
