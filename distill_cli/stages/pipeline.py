@@ -132,7 +132,12 @@ def _split_entry(entry: object, file: str, index: int) -> tuple[str, dict]:
         raise BadInput(f"{file}: stage {index}: unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     if not isinstance(options, dict):
         raise BadInput(f"{file}: stage {index} ({stage}): options must be a mapping, found {options!r}"[:300])
-    return stage, {str(k): v for k, v in options.items()}
+    return stage, {_key(k): v for k, v in options.items()}
+
+
+def _key(key: object) -> str:
+    """YAML 1.1 reads a bare `on:` key as true; `on` is the only such option name (dedupe --on)."""
+    return "on" if key is True else "off" if key is False else str(key)
 
 
 def _make_step(index: int, stage: str, options: dict, spec: CommandSpec, before: list[Step], run_dir: str,

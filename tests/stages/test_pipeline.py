@@ -86,6 +86,13 @@ stages:
     assert dpo.input == ("r/checked",) and dpo.output == "r/dpo.jsonl"
 
 
+def test_yaml_reads_on_as_true_but_it_is_still_the_on_option():
+    spec = {**SPECS["dedupe"], "on": Param("on", "value", "--on")}
+    pipe = parse_pipeline("run_dir: r\nstages: [{collect: {sources: a}}, {dedupe: {on: response}}]", "p.yaml",
+                          {**SPECS, "dedupe": spec})
+    assert pipe.steps[1].argv[-2:] == ("--on", "response")
+
+
 def test_kebab_case_keys_and_null_values():
     args = option_args({"max-tokens": 12, "temperature": None}, SPECS["generate"], "w")
     assert args == ["--max-tokens", "12"]
