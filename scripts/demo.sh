@@ -25,7 +25,5 @@ head -n 1 "$RUN_DIR/sft.jsonl" | python3 -c "import sys; print(sys.stdin.readlin
 echo
 echo "demo finished in $(( $(date +%s) - start )) s"
 echo "  training data: $RUN_DIR/sft.jsonl (card: $RUN_DIR/sft.card.md)"
-for report in "$RUN_DIR"/report.html "$RUN_DIR"/report/index.html; do
-  [ -f "$report" ] && echo "  report:        $report"
-done
+echo "  report:        $RUN_DIR/report/report.html"
 echo "  every stage:   $RUN_DIR/<stage>/ (distill inspect $RUN_DIR/verify)"

@@ -177,7 +177,7 @@ def _is_done(step: Step, record: dict, digest: str) -> bool:
 def _argv(step: Step, record: dict, digest: str, overwrite: bool, quiet: bool) -> list[str]:
     """The stage's argv, plus --overwrite only where the old output is not a resumable run of this very step."""
     argv = list(step.argv)
-    if quiet and "--quiet" not in argv and step.stage != "report":
+    if quiet and "--quiet" not in argv:
         argv.append("--quiet")
     resumable = record.get("argv") == list(step.argv) and record.get("input_digest") == digest
     if overwrite and not resumable and "--overwrite" not in argv:
