@@ -95,7 +95,7 @@ def _group_exprs(cfg: GradeConfig, has_tokens: bool) -> list[pl.Expr]:
         tokens.count().over(KEYS).alias("_t_n"),
         tokens.mean().over(KEYS).alias("len_mean"),
         tokens.std(ddof=0).over(KEYS).alias("_t_std"),
-        (pl.int_range(pl.len()).over(KEYS) == 0).alias(FIRST),
+        (pl.col(FIRST) == pl.col(FIRST).min().over(KEYS)).alias(FIRST),  # a min is far cheaper than int_range
     ]
     if cfg.reference_model is not None:
         mine = pl.when(pl.col("model") == cfg.reference_model).then(score)
@@ -110,6 +110,7 @@ def grade_rows(lf: pl.LazyFrame, cfg: GradeConfig) -> pl.LazyFrame:
     rate = pl.col("ref_pass_rate" if cfg.reference_model else "pass_rate")
     return (
         lf.drop(old)
+        .with_row_index(FIRST)
         .with_columns(_group_exprs(cfg, "completion_tokens" in names))
         .with_columns(
             _cv("n_samples", "_s_std", "pass_rate").alias("score_cv"),
@@ -141,13 +142,15 @@ def check_reference(lf: pl.LazyFrame, cfg: GradeConfig) -> None:
 
 
 def summary(stats: pl.DataFrame) -> pl.DataFrame:
-    """One row per prompt, one pass-rate column per model (`pass_rate__<model>`), plus the prompt's grade."""
+    """One row per prompt (in input order), one pass-rate column per model (`pass_rate__<model>`), the prompt's
+    grade; a conditional max picks each model's single row without a pivot or a sort."""
     models = stats.get_column("model").unique().drop_nulls().sort().to_list()
-    cols = [pl.col("pass_rate").filter(pl.col("model") == m).first().alias(f"pass_rate__{m}") for m in models]
-    cols += [pl.col("n_samples").sum().alias("n_samples"), pl.col("pass_rate").mean().alias("pass_rate_mean")]
+    rate = pl.col("pass_rate")
+    cols = [pl.when(pl.col("model") == m).then(rate).max().alias(f"pass_rate__{m}") for m in models]
+    cols += [pl.col("n_samples").sum(), rate.mean().alias("pass_rate_mean")]
     if "ref_pass_rate" in stats.columns:
         cols += [pl.col("ref_pass_rate").first(), pl.col("difficulty").first()]
-    return stats.group_by("id").agg(cols).sort("id")
+    return stats.group_by("id", maintain_order=True).agg(cols)
 
 
 def grade_frame(lf: pl.LazyFrame, cfg: GradeConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
