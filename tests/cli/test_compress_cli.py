@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.*` helpers (no tests/__init__.py)
 
 import polars as pl  # noqa: E402
+import pytest  # noqa: E402
 
 from distill_cli.stages.compress.text import paragraphs  # noqa: E402
 from tests.stages.compress.compress_traces import (  # noqa: E402
@@ -56,6 +57,7 @@ def test_chain_end_to_end(tmp_path, run_distill):
     assert df.columns[:-3] == pl.read_parquet(src).columns
 
 
+@pytest.mark.slow  # four runs of the command
 def test_rerun_skips_and_other_params_conflict(tmp_path, run_distill):
     src, out = _verified(tmp_path), tmp_path / "compressed"
     assert run_distill("compress", src, "-o", out, "-s", "trim", "-q").returncode == 0
@@ -81,14 +83,13 @@ def test_on_fail_drop_and_all(tmp_path, run_distill):
     assert stats["dropped"] == {"reverify_failed:first-correct": 1}
 
 
+@pytest.mark.slow  # four runs of the command
 def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, run_distill):
     src = tmp_path / "traces.parquet"
     frame(janet()).drop("verdict").write_parquet(src)
     cases = [
         ([src, "-s", "trim"], "missing column 'verdict' needed by compress"),
-        ([_verified(tmp_path), "-s", "shorten"], "--strategy 'shorten'"),
-        ([_verified(tmp_path), "-s", "max-tokens"], "--strategy max-tokens needs --budget"),
-        ([_verified(tmp_path), "-s", "trim", "--on-fail", "ignore"], "--on-fail 'ignore'"),
+        ([_verified(tmp_path), "-s", "trim,shorten"], "--strategy 'shorten'"),
         ([_verified(tmp_path), "-s", "rewrite", "--backend", "openai"], "--strategy rewrite needs --model"),
         ([_verified(tmp_path), "-s", "rewrite", "--model", "m", "--template", tmp_path / "none.txt"],
          "--template"),
