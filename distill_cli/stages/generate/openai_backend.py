@@ -118,7 +118,8 @@ class OpenAIBackend:
                     resp = client.get(url)
             except httpx.HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                time.sleep(min(self.backoff_max, self.backoff_base * 2**attempt))
+                if attempt + 1 < attempts:
+                    time.sleep(min(self.backoff_max, self.backoff_base * 2**attempt))
                 continue
             if resp.status_code in (401, 403):
                 raise StageFailure(f"{url} refused the API key (HTTP {resp.status_code}); set DISTILL_API_KEY")
