@@ -46,7 +46,8 @@ def test_gguf_is_found_without_importing_the_package():
 
 def test_resolve_passes_other_models_through(tmp_path, monkeypatch):
     monkeypatch.setenv("DISTILL_HOME", str(tmp_path))
-    assert tiny.resolve_model("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    hub = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+    assert tiny.resolve_model(hub) == hub
     assert tiny.tiny_model_dir() == tmp_path / "models" / tiny.TINY_NAME
 
 

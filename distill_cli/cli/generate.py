@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import polars as pl
 import typer
@@ -36,35 +36,35 @@ def generate(
     backend: Annotated[str, typer.Option(help="vllm (offline engine) | openai (any OpenAI-compatible server).")
                        ] = "vllm",
     n: Annotated[int, typer.Option("-n", "--samples", min=1, help="Samples per prompt.")] = 8,
-    model_name: Annotated[Optional[str], typer.Option(help="Name recorded in the `model` column (default: "
+    model_name: Annotated[str | None, typer.Option(help="Name recorded in the `model` column (default: "
                                                       "derived from --model).")] = None,
     temperature: Annotated[float, typer.Option(min=0.0, rich_help_panel=SAMPLING)] = 0.6,
     top_p: Annotated[float, typer.Option(min=0.0, max=1.0, rich_help_panel=SAMPLING)] = 0.95,
     top_k: Annotated[int, typer.Option(min=-1, help="-1: off.", rich_help_panel=SAMPLING)] = -1,
     max_tokens: Annotated[int, typer.Option(min=1, help="Completion token budget per sample.",
                                             rich_help_panel=SAMPLING)] = 4096,
-    seed: Annotated[Optional[int], typer.Option(help="vllm: the engine seed (default 0); openai: sent per "
+    seed: Annotated[int | None, typer.Option(help="vllm: the engine seed (default 0); openai: sent per "
                                                 "request.", rich_help_panel=SAMPLING)] = None,
-    system_prompt: Annotated[Optional[str], typer.Option(help="System message before each prompt.",
+    system_prompt: Annotated[str | None, typer.Option(help="System message before each prompt.",
                                                          rich_help_panel=SAMPLING)] = None,
-    prompt_template: Annotated[Optional[str], typer.Option(help="User message with {prompt} in it.",
+    prompt_template: Annotated[str | None, typer.Option(help="User message with {prompt} in it.",
                                                            rich_help_panel=SAMPLING)] = None,
-    chat_template_kwargs: Annotated[Optional[str], typer.Option(help="JSON passed to the chat template, e.g. "
+    chat_template_kwargs: Annotated[str | None, typer.Option(help="JSON passed to the chat template, e.g. "
                                                                 "'{\"enable_thinking\": true}'.",
                                                                 rich_help_panel=SAMPLING)] = None,
     dtype: Annotated[str, typer.Option(help="auto (float32 on CPU), float32, bfloat16, float16.",
                                        rich_help_panel=ENGINE)] = "auto",
-    max_model_len: Annotated[Optional[int], typer.Option(min=16, help="Context length; longer prompts become "
+    max_model_len: Annotated[int | None, typer.Option(min=16, help="Context length; longer prompts become "
                                                          "error rows.", rich_help_panel=ENGINE)] = None,
     tensor_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
-    gpu_memory_utilization: Annotated[Optional[float], typer.Option(min=0.05, max=1.0, rich_help_panel=ENGINE)
+    gpu_memory_utilization: Annotated[float | None, typer.Option(min=0.05, max=1.0, rich_help_panel=ENGINE)
                                       ] = None,
     enforce_eager: Annotated[bool, typer.Option(help="No CUDA graphs / compilation: faster start.",
                                                 rich_help_panel=ENGINE)] = False,
-    max_num_seqs: Annotated[Optional[int], typer.Option(min=1, help="Sequences batched at once.",
+    max_num_seqs: Annotated[int | None, typer.Option(min=1, help="Sequences batched at once.",
                                                         rich_help_panel=ENGINE)] = None,
     base_url: Annotated[str, typer.Option(help="Server URL.", rich_help_panel=HTTP)] = "http://127.0.0.1:8000/v1",
-    api_key: Annotated[Optional[str], typer.Option(envvar="OPENAI_API_KEY", show_default=False,
+    api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", show_default=False,
                                                    help="API key (env OPENAI_API_KEY).", rich_help_panel=HTTP)
                        ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.", rich_help_panel=HTTP)] = 64,

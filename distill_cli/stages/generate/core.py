@@ -66,7 +66,7 @@ def check_ids(df: pl.DataFrame, where: str) -> None:
 def build_requests(df: pl.DataFrame, cfg: GenerateConfig) -> list[Request]:
     """n requests per prompt, in input order; each keyed by what it asks (the resume key)."""
     out = []
-    for pid, prompt in zip(df["id"].to_list(), df["prompt"].to_list()):
+    for pid, prompt in zip(df["id"].to_list(), df["prompt"].to_list(), strict=True):
         messages = render_messages(prompt, cfg.system_prompt, cfg.prompt_template)
         for sample in range(cfg.n):
             key = request_key(pid, sample, messages, cfg.sampling, cfg.model_name, cfg.chat_template_kwargs)

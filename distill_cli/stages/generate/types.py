@@ -6,8 +6,9 @@ finished, so the stage can checkpoint finished samples while the rest are still 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
