@@ -68,6 +68,7 @@ def dedupe_frame(df: pl.DataFrame, cfg: DedupeConfig, refs: pl.DataFrame | None 
     contamination = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
     units = build_units(df, "prompt")
     norm = normalize(units["text"])
+    units = units.drop("text")
     if cfg.decontaminate and refs is not None:
         started = time.perf_counter()
         contamination = _decontaminate(df, units, norm, cfg, refs, stats)
@@ -78,6 +79,7 @@ def dedupe_frame(df: pl.DataFrame, cfg: DedupeConfig, refs: pl.DataFrame | None 
     if cfg.on != "prompt":
         units = build_units(df, cfg.on)
         norm = normalize(units["text"])
+        units = units.drop("text")
     stats["units"] = units.height
     found: list[pl.DataFrame] = []
     if cfg.exact:

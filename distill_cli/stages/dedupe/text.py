@@ -30,12 +30,19 @@ WORD_SEED = 0x5EED_D15
 SHORT_SEED = 0x5EED_D16
 
 
-def normalize(texts: pl.Series) -> pl.Series:
+def normalize(texts: pl.Series, chunk: int = 100_000) -> pl.Series:
     """NFKC, lowercase, punctuation/`$`/LaTeX spacing to spaces, whitespace collapsed and dropped around math
     symbols, trimmed; null -> "".
 
-    NFKC runs only on rows with a non-ASCII character: it is the identity on ASCII and costs more than the rest.
+    Runs a chunk of rows at a time: each step makes a full copy of its input, and on 1M prompts the copies of
+    the whole column would triple the stage's peak memory.
     """
+    parts = [_normalize(texts.slice(start, chunk)) for start in range(0, len(texts), chunk)]
+    return pl.concat(parts, rechunk=True) if parts else texts.cast(pl.String)
+
+
+def _normalize(texts: pl.Series) -> pl.Series:
+    """NFKC runs only on rows with a non-ASCII character: it is the identity on ASCII and costs more than the rest."""
     s = texts.cast(pl.String).fill_null("")
     wide = s.str.contains(r"[^\x00-\x7f]")
     if wide.any():
