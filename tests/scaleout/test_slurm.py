@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import BENCHMARKS, distill
+from support.cli import BENCHMARKS, distill
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "slurm_example.sh"
 
