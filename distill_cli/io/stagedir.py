@@ -143,8 +143,12 @@ class StageDir:
         return True
 
     def abandon(self) -> None:
-        """After a failure: remove the directory if this run created it and finished nothing in it."""
-        if self._created and not any(self.path.glob("part-*.parquet")):
+        """After a failure: remove the directory if this run created it and saved nothing in it.
+
+        Checkpoint chunks count as saved work: a first run interrupted before its first whole shard keeps them.
+        """
+        saved = any(self.path.glob("part-*.parquet")) or any((self.path / WORK).glob("*/chunk-*.parquet"))
+        if self._created and not saved:
             shutil.rmtree(self.path, ignore_errors=True)
 
     def _write_manifest(self, complete: bool, shards: dict | None = None, stats: dict | None = None) -> None:

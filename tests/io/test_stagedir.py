@@ -109,3 +109,13 @@ def test_run_global_partitions_by_id(tmp_path):
         seen += pl.read_parquet(sd.shard_path(i))["x"].to_list()
     assert sorted(seen) == list(range(50))
     assert json.loads((sd.path / "_manifest.json").read_text())["complete"]
+
+
+def test_failure_after_a_checkpoint_keeps_the_saved_chunks(tmp_path):
+    def save_then_crash(df, task):
+        task.checkpoint.append(df.head(3))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_map("x", _input(tmp_path), RunOptions(out=tmp_path / "out"), {}, save_then_crash)
+    assert ShardCheckpoint(tmp_path / "out/_work/part-00000").load().height == 3
