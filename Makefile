@@ -5,8 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
-.PHONY: setup demo test test-fast bench bench-collect bench-generate bench-verify bench-grade bench-compress \
-        bench-dedupe chaos lint clean
+.PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-grade \
+        bench-compress bench-dedupe bench-export chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,14 @@ test:
 test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
-bench: bench-collect bench-generate bench-verify bench-grade bench-compress bench-dedupe
+bench: bench-collect bench-generate bench-http bench-verify bench-grade bench-compress bench-dedupe bench-export
 
 bench-collect:
 	$(BIN)/python scripts/bench_collect.py
 bench-generate:
 	$(BIN)/python scripts/bench_generate.py
+bench-http:
+	$(BIN)/python scripts/bench_http.py
 bench-verify:
 	$(BIN)/python scripts/bench_verify.py
 bench-grade:
@@ -41,6 +43,9 @@ bench-compress:
 	$(BIN)/python scripts/bench_compress.py
 bench-dedupe:
 	$(BIN)/python scripts/bench_dedupe.py
+
+bench-export:
+	$(BIN)/python scripts/bench_export.py
 
 chaos:
 	$(BIN)/python scripts/chaos.py
