@@ -83,7 +83,6 @@ def generate(
     rows_per_shard: RowsPerShard = 10_000,
 ) -> None:
     """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
-    from distill_cli.model import resolve_model
     from distill_cli.stages.generate.shard import generate_shard
 
     if backend not in ("vllm", "openai"):
@@ -103,27 +102,16 @@ def generate(
         prompt_template=prompt_template, chat_template_kwargs=kwargs,
         engine={k: v for k, v in engine.items() if v is not None})
 
-    holder: dict = {}
-
-    def get_backend():
-        if "backend" not in holder:
-            if backend == "vllm":
-                from distill_cli.stages.generate.vllm_backend import VLLMBackend
-
-                holder["backend"] = VLLMBackend(resolve_model(model), seed=seed or 0, dtype=dtype,
-                                                tensor_parallel_size=tensor_parallel_size,
-                                                max_model_len=max_model_len,
-                                                gpu_memory_utilization=gpu_memory_utilization,
-                                                enforce_eager=enforce_eager, max_num_seqs=max_num_seqs, quiet=quiet)
-            else:
-                holder["backend"] = _openai_backend(model, base_url, api_key, concurrency, request_timeout,
-                                                    max_retries)
-        return holder["backend"]
-
+    if backend == "vllm":
+        lazy = LazyBackend(lambda: _vllm_backend(model, seed or 0, dtype, tensor_parallel_size, max_model_len,
+                                                 gpu_memory_utilization, enforce_eager, max_num_seqs, quiet))
+    else:
+        lazy = LazyBackend(lambda: _openai_backend(model, base_url, api_key, concurrency, request_timeout,
+                                                   max_retries))
     shard_stats: list[dict] = []
 
     def process(df, task):
-        out, stats = generate_shard(df, task, cfg, get_backend, checkpoint_every, checkpoint_seconds)
+        out, stats = generate_shard(df, task, cfg, lazy.get, checkpoint_every, checkpoint_seconds)
         shard_stats.append(stats)
         return out, stats
 
@@ -132,8 +120,7 @@ def generate(
         with _keep_work(opts):
             sd = run_map("generate", inp, opts, params=params, process=process)
     finally:
-        if "backend" in holder:
-            holder["backend"].close()
+        lazy.close()
     complete = _finish_rates(sd)
     if not quiet:
         _summary(shard_stats, output, complete)
@@ -176,6 +163,32 @@ def _params(cfg: GenerateConfig) -> dict:
             "sampling": asdict(cfg.sampling), "system_prompt": cfg.system_prompt,
             "prompt_template": cfg.prompt_template, "chat_template_kwargs": cfg.chat_template_kwargs,
             "engine": cfg.engine}
+
+
+class LazyBackend:
+    """Start the engine at the first shard with work, once; a fully resumed run never pays the start."""
+
+    def __init__(self, make):
+        self.make, self.backend = make, None
+
+    def get(self):
+        if self.backend is None:
+            self.backend = self.make()
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+
+def _vllm_backend(model, seed, dtype, tensor_parallel_size, max_model_len, gpu_memory_utilization, enforce_eager,
+                  max_num_seqs, quiet):
+    from distill_cli.model import resolve_model
+    from distill_cli.stages.generate.vllm_backend import VLLMBackend
+
+    return VLLMBackend(resolve_model(model), seed=seed, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
+                       max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
+                       enforce_eager=enforce_eager, max_num_seqs=max_num_seqs, quiet=quiet)
 
 
 def _openai_backend(model, base_url, api_key, concurrency, timeout, max_retries):

@@ -9,7 +9,7 @@ same rendering as `LLM.chat`), with the model's own template and `chat_template_
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from distill_cli.errors import StageFailure, require
 from distill_cli.stages.generate.thinking import ends_with_open_think
@@ -71,6 +71,8 @@ class VLLMBackend:
                 (rid,) = self.llm.enqueue_chat([list(req.messages)], self._params(req.sampling), use_tqdm=False,
                                                chat_template_kwargs=req.chat_template_kwargs or None)
             except Exception as exc:  # e.g. a prompt longer than the context: a row-level failure
+                if "chat template" in str(exc).lower():  # the same for every row: stop instead
+                    raise StageFailure(f"--model {self.model}: {one_line(exc)}") from exc
                 on_result(Result(req, "", "error", 0, 0, error=one_line(exc), seed=self.seed))
                 continue
             pending[_external_id(rid)] = req
@@ -98,7 +100,14 @@ class VLLMBackend:
             return Result(req, comp.text if comp else "", "error", prompt_tokens, len(comp.token_ids) if comp else 0,
                           error="aborted by the engine", seed=self.seed)
         return Result(req, comp.text, str(comp.finish_reason), prompt_tokens, len(comp.token_ids),
-                      seed=self.seed, think_open=ends_with_open_think(out.prompt))
+                      seed=self.seed, think_open=ends_with_open_think(self._prompt_tail(out)))
+
+    def _prompt_tail(self, out) -> str:
+        """The end of the rendered prompt, to see whether the template opened a <think> block."""
+        if out.prompt:
+            return out.prompt[-64:]
+        ids = list(out.prompt_token_ids or [])[-8:]
+        return self.llm.get_tokenizer().decode(ids) if ids else ""
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
