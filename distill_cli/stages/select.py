@@ -221,13 +221,22 @@ def select_frame(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dic
         keep, dropped = pick_per_prompt(rows, sample, cfg.per_prompt)
         if cfg.per_prompt is not None:
             stats["dropped"]["per_prompt"] = dropped
-    base = lf.drop([c for c in PAIR_COLUMNS if c in schema]) if cfg.pairs else lf
-    out = base.with_row_index(ROW).join(keep.lazy(), on=ROW, how="inner", maintain_order="right")
-    out = out.drop(ROW).collect(engine="streaming")
+    out = final_rows(lf, keep, cfg, schema)
     stats.update(output_mix(out))
     if out.height == 0:
         warnings.append("no rows selected; see the dropped counts in _stats.json")
     return out, stats, warnings
+
+
+def final_rows(lf: pl.LazyFrame, keep: pl.DataFrame, cfg: SelectConfig, schema: list[str]) -> pl.DataFrame:
+    """Every input column of the chosen rows: a row-number filter keeps input order; pairs join their roles on."""
+    numbered = lf.with_row_index(ROW)
+    if cfg.pairs:
+        base = numbered.drop([c for c in PAIR_COLUMNS if c in schema])
+        out = base.join(keep.lazy(), on=ROW, how="inner", maintain_order="right")
+    else:
+        out = numbered.filter(pl.col(ROW).is_in(keep.get_column(ROW).implode()))
+    return out.drop(ROW).collect(engine="streaming")
 
 
 def output_mix(out: pl.DataFrame) -> dict:

@@ -49,32 +49,34 @@ def exact_total(dist: tuple[tuple[str, float], ...], supply: dict[str, int]) -> 
     return n
 
 
+KEYS_BY = {"difficulty": ("_rate", False), "pass-rate": ("_rate", False), "cv": ("_cv", True),
+           "length": ("_len", True), "random": (RAND, False)}
+
+
 def prompt_table(rows: pl.DataFrame, cfg: SampleConfig) -> pl.DataFrame:
-    """One row per prompt with the key --by ranks on and a seeded random tie-breaker."""
-    aggs = []
-    if "difficulty" in rows.columns:
-        aggs += [pl.col("difficulty").n_unique().alias("_bands"), pl.col("difficulty").first()]
-    if cfg.rate in rows.columns:
-        aggs.append(pl.col(cfg.rate).mean().alias("_rate"))
-    if "score_cv" in rows.columns:
-        aggs.append(pl.col("score_cv").mean().alias("_cv"))
-    if "completion_tokens" in rows.columns:
-        aggs.append(pl.col("completion_tokens").mean().alias("_len"))
-    table = rows.group_by("id").agg(aggs) if aggs else rows.select("id").unique()
+    """One row per prompt with only what the mode reads (the band, or the key --by ranks on) and a seeded hash."""
+    if cfg.distribution is not None:
+        band = pl.col("difficulty")
+        aggs = [band.min().alias("difficulty"), (band.max() != band.min()).alias("_mixed")]
+    else:
+        source = {"_rate": cfg.rate, "_cv": "score_cv", "_len": "completion_tokens"}.get(KEYS_BY[cfg.by][0])
+        aggs = [pl.col(source).mean().alias(KEYS_BY[cfg.by][0])] if source else []
+    # the streaming engine's group-by is several times cheaper than the eager one on string keys
+    grouped = rows.lazy().group_by("id").agg(aggs) if aggs else rows.lazy().select("id").unique()
+    table = grouped.collect(engine="streaming")
     return table.with_columns(pl.col("id").hash(cfg.seed).alias(RAND))
 
 
 def rank_prompts(table: pl.DataFrame, by: str) -> pl.DataFrame:
     """Hardest (lowest pass rate), most variable (highest CV), longest, or seeded-random first."""
-    key, descending = {"difficulty": ("_rate", False), "pass-rate": ("_rate", False), "cv": ("_cv", True),
-                       "length": ("_len", True), "random": (RAND, False)}[by]
+    key, descending = KEYS_BY[by]
     return table.sort([key, RAND, "id"], descending=[descending, False, False], nulls_last=True)
 
 
 def sample_mix(table: pl.DataFrame, cfg: SampleConfig) -> tuple[pl.DataFrame, dict, list[str]]:
     """Prompts drawn per band to the requested mix; a band short of supply is reported, never back-filled."""
     assert cfg.distribution is not None
-    mixed = table.filter(pl.col("_bands") > 1)
+    mixed = table.filter(pl.col("_mixed"))
     if mixed.height:
         raise BadInput(f"--distribution: prompt {mixed['id'][0]} has a different difficulty per model; "
                        "pass --model M, or grade with --reference-model so every row shares one difficulty")
@@ -123,10 +125,10 @@ def _prefer_order(rows: pl.DataFrame, cfg: SampleConfig) -> tuple[list[pl.Expr],
 
 
 def _best(rows: pl.DataFrame, group: list[str], k: int, cfg: SampleConfig) -> pl.DataFrame:
+    """The first k rows of each group in preference order (an order-keeping group-by head: no string sort)."""
     keys, descending = _prefer_order(rows, cfg)
-    ranked = rows.sort([*(pl.col(g) for g in group), *keys], descending=[False] * len(group) + descending,
-                       nulls_last=True)
-    return ranked.filter(pl.int_range(pl.len()).over(group) < k)
+    ranked = rows.sort(keys, descending=descending, nulls_last=True)
+    return ranked.group_by(group, maintain_order=True).head(k)
 
 
 def pick_per_prompt(rows: pl.DataFrame, cfg: SampleConfig, k: int | None) -> tuple[pl.DataFrame, int]:
