@@ -49,6 +49,8 @@ def pick_kept(labels: np.ndarray, length: np.ndarray, score: np.ndarray, keep: K
     labels: cluster label per unit (units with equal labels are duplicates of each other).
     """
     n = len(labels)
+    if n == 0:
+        return np.empty(0, np.int64)
     position = np.arange(n)
     if keep == "first":
         key = np.zeros(n)

@@ -111,3 +111,11 @@ def test_bad_reference_names_are_user_errors(tmp_path):
     bad.write_text('{"answer": 1}\n')
     with pytest.raises(BadInput, match="no problem column"):
         load_references([str(bad)])
+
+
+def test_every_row_contaminated_leaves_an_empty_result(refs):
+    prompts = refs.filter(pl.col("benchmark") == "aime2024")["text"].head(3).to_list()
+    df = pl.DataFrame({"id": ["a", "b", "c"], "prompt": prompts})
+    result = dedupe_frame(df, DedupeConfig(exact=True, near=0.8, decontaminate=("aime2024",)), refs)
+    assert result.kept.height == 0 and result.kept.columns == ["id", "prompt"]
+    assert result.contamination["id"].to_list() == ["a", "b", "c"] and result.duplicates.height == 0
