@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from support.cli import DEMO_DATA, distill
+from support.cli import BENCHMARKS, DEMO_DATA, distill
 
 GSM8K = DEMO_DATA / "demo_gsm8k.jsonl"
 MATH = DEMO_DATA / "demo_math500.jsonl"
@@ -25,7 +25,7 @@ def _write(tmp_path: Path, body: str, name: str = "p.yaml") -> Path:
     return path
 
 
-CHAIN = f"""stages:
+COLLECTS = f"""stages:
   - collect: {{sources: [{GSM8K}], domain: math, rows_per_shard: 10}}
   - collect: {{name: math, sources: {MATH}, streaming: false}}
 """
@@ -35,24 +35,66 @@ def _manifest(d: Path) -> dict:
     return json.loads((d / "_manifest.json").read_text())
 
 
-def test_second_run_skips_finished_stages(tmp_path):
-    pipe = _write(tmp_path, CHAIN)
+def _traces(path: Path) -> Path:
+    """GSM8K prompts with right, wrong and missing final answers: what generate would hand to verify."""
+    gold = pl.read_ndjson(BENCHMARKS / "gsm8k_test.jsonl").head(12)
+    answers = [a.split("####")[-1].strip().replace(",", "") for a in gold["answer"]]
+    rows = [{"id": f"{i // 2:04x}", "prompt": gold["question"][i // 2], "answer": answers[i // 2], "domain": "math",
+             "source": "gsm8k", "model": "teacher", "sample": i % 2,
+             "response": [f"\\boxed{{{answers[i // 2]}}}", "\\boxed{0}", "no idea"][i % 3],
+             "completion_tokens": 10 + i, "finish_reason": "stop"} for i in range(24)]
+    pl.DataFrame(rows).write_parquet(path)
+    return path
+
+
+CHAIN = """stages:
+  - verify: {input: "%s", workers: 1}
+  - grade: {}
+  - select: {correct_only: false, per_prompt: 2}
+  - dedupe: {exact: true}
+  - export: {format: sft, allow_incorrect: true}
+"""
+
+
+@pytest.mark.slow
+def test_second_run_skips_finished_stages_and_overwrite_redoes_only_what_changed(tmp_path):
+    pipe = _write(tmp_path, CHAIN % _traces(tmp_path / "traces.parquet"))
     first = distill("run", pipe)
     assert first.returncode == 0, first.stderr
     run = tmp_path / "run"
-    assert _manifest(run / "collect")["complete"] and _manifest(run / "math")["complete"]
-    assert pl.read_parquet(run / "collect" / "part-*.parquet").height == 24
-    stamps = {d: (run / d / "_manifest.json").stat().st_mtime_ns for d in ("collect", "math")}
+    assert all(_manifest(run / d)["complete"] for d in ("verify", "grade", "select", "dedupe"))
+    assert len((run / "export.jsonl").read_text().splitlines()) == 24
+    stamps = {d: (run / d / "_manifest.json").stat().st_mtime_ns for d in ("verify", "grade", "select", "dedupe")}
 
     again = distill("run", pipe)
     assert again.returncode == 0, again.stderr
-    assert "skip  1/2 collect: complete" in again.stderr and "skip  2/2 math: complete" in again.stderr
-    assert "0 stage(s) ran, 2 skipped" in again.stderr
+    assert "skip  1/5 verify: complete" in again.stderr and "skip  5/5 export: complete" in again.stderr
+    assert "0 stage(s) ran, 5 skipped" in again.stderr
     assert {d: (run / d / "_manifest.json").stat().st_mtime_ns for d in stamps} == stamps
     state = json.loads((run / "_pipeline.json").read_text())
-    assert state["order"] == ["collect", "math"] and state["stages"]["math"]["done"] is True
+    assert state["order"] == ["verify", "grade", "select", "dedupe", "export"]
+
+    pipe.write_text(pipe.read_text().replace("per_prompt: 2", "per_prompt: 1"))  # an edited stage
+    refused = distill("run", pipe)
+    assert refused.returncode == 2 and "holds a select run with other params" in refused.stderr
+    assert "stage 3 (select) failed (exit 2)" in refused.stderr
+    redo = distill("run", pipe, "--overwrite")
+    assert redo.returncode == 0, redo.stderr
+    assert "skip  1/5 verify" in redo.stderr and "skip  2/5 grade" in redo.stderr
+    assert "--per-prompt 1 --overwrite" in redo.stderr  # the edited stage, and the ones after it, are redone
+    assert "dedupe --exact --overwrite" in redo.stderr
+    assert len((run / "export.jsonl").read_text().splitlines()) == 12
+    assert (run / "verify" / "_manifest.json").stat().st_mtime_ns == stamps["verify"]
 
 
+def test_collect_stages_run_and_are_skipped_the_second_time(tmp_path):
+    pipe = _write(tmp_path, COLLECTS)
+    assert distill("run", pipe).returncode == 0
+    again = distill("run", pipe)
+    assert again.returncode == 0 and "0 stage(s) ran, 2 skipped" in again.stderr
+
+
+@pytest.mark.slow
 def test_deleted_output_is_made_again_and_changed_input_reruns(tmp_path):
     src = tmp_path / "p.jsonl"
     src.write_text("".join(GSM8K.read_text().splitlines(keepends=True)[:5]))
@@ -75,8 +117,9 @@ def test_deleted_output_is_made_again_and_changed_input_reruns(tmp_path):
     assert pl.read_parquet(out / "part-*.parquet").height == 24
 
 
+@pytest.mark.slow
 def test_from_and_to_run_a_slice(tmp_path):
-    pipe = _write(tmp_path, CHAIN)
+    pipe = _write(tmp_path, COLLECTS)
     res = distill("run", pipe, "--to", "collect")
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "run" / "collect").is_dir() and not (tmp_path / "run" / "math").exists()
@@ -88,7 +131,7 @@ def test_from_and_to_run_a_slice(tmp_path):
 
 
 def test_dry_run_prints_commands_and_runs_nothing(tmp_path):
-    pipe = _write(tmp_path, CHAIN)
+    pipe = _write(tmp_path, COLLECTS)
     res = distill("run", pipe, "--dry-run", "--run-dir", tmp_path / "other")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
@@ -99,7 +142,7 @@ def test_dry_run_prints_commands_and_runs_nothing(tmp_path):
 
 
 def test_run_dir_override_writes_elsewhere(tmp_path):
-    pipe = _write(tmp_path, CHAIN)
+    pipe = _write(tmp_path, COLLECTS)
     res = distill("run", pipe, "--run-dir", tmp_path / "other", "-q")
     assert res.returncode == 0, res.stderr
     assert res.stderr == "" and res.stdout == ""
