@@ -91,11 +91,21 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="Keep the temporary directory.")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_grade_"))
+    try:
+        run(tmp, args.rows, args.shards)
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp: Path, n_rows: int, shards: int) -> None:
     data = tmp / "verified"
     data.mkdir()
     started = time.perf_counter()
-    rows = generate(data, args.rows, args.shards)
-    print(f"generated {rows:,} rows in {args.shards} shards in {time.perf_counter() - started:.1f}s -> {data}")
+    rows = generate(data, n_rows, shards)
+    print(f"generated {rows:,} rows in {shards} shards in {time.perf_counter() - started:.1f}s -> {data}")
 
     distill = [sys.executable, "-m", "distill_cli"]
     graded, selected = tmp / "graded", tmp / "selected"
@@ -124,10 +134,6 @@ def main() -> None:
     print(f"select: difficulty_out {sel.get('difficulty_out')}, shortfall {sel.get('shortfall')}")
     print("note: process times include Python start-up and imports; the machine's 2 cores are shared, so compare "
           "ratios measured in this one run.")
-    if args.keep:
-        print(f"kept {tmp}")
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
