@@ -191,9 +191,11 @@ def _execute(pipe: Pipeline, step: Step, argv: list[str]) -> None:
     previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
     try:
         code = proc.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C reached the stage too (same process group): let it stop cleanly
         proc.wait()
-        raise
+        console.print(f"run: interrupted in stage {step.index} ({step.name}); re-run `distill run {pipe.file}` "
+                      "to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     if code != 0:
