@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-FAULT_SERVER = Path(__file__).with_name("fault_server.py")
+FAULT_SERVER = Path(__file__).with_name("openai_fault_server.py")
 
 
 @dataclass
@@ -59,7 +59,7 @@ def _cli_args(options: dict) -> list[str]:
 
 @contextlib.contextmanager
 def fault_server(max_lifetime: float = 300.0, **options) -> Iterator[FaultServer]:
-    """Start tests/support/fault_server.py on a free loopback port; options are its flags (rate_429=0.1, ...)."""
+    """Start tests/support/openai_fault_server.py on a free loopback port; options are its flags (rate_429=0.1, ...)."""
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [sys.executable, str(FAULT_SERVER), "--port", "0", "--max-lifetime", str(max_lifetime), *_cli_args(options)],

@@ -19,7 +19,7 @@ from distill_cli.stages.compress import RewriteConfig, RewriteOutcome  # noqa: E
 from distill_cli.stages.compress.rewrite import make_job, parse_output, target_words  # noqa: E402
 from tests.stages.compress.compress_traces import fraction, frame, janet  # noqa: E402
 from tests.support import distill_env, fault_server  # noqa: E402
-from tests.support.fault_server import completion  # noqa: E402
+from tests.support.openai_fault_server import completion  # noqa: E402
 
 TEMPLATE = "Rewrite this in {target_length} (difficulty: {difficulty}).\n\nProblem: {problem}\n\n{reasoning}\n"
 MODEL = "fault-model"

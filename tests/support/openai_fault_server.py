@@ -1,6 +1,6 @@
 """A fault-injecting OpenAI-compatible chat server, run as its own process by tests and benchmarks.
 
-    python tests/support/fault_server.py --port 0 --seed 1 --rate-429 0.1 --rate-drop 0.05 ...
+    python tests/support/openai_fault_server.py --port 0 --seed 1 --rate-429 0.1 --rate-drop 0.05 ...
 
 Prints `READY http://127.0.0.1:PORT` once listening. Answers GET /v1/models and POST /v1/chat/completions with
 a deterministic completion built from the request ("<think>...</think> The answer is \\boxed{N}"), and injects
