@@ -199,9 +199,9 @@ def _execute(pipe: Pipeline, step: Step, argv: list[str]) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if code != 0:
-        why = f"was killed by signal {-code}" if code < 0 else f"failed (exit {code})"
-        exc = StageFailure(f"{pipe.file}: stage {step.index} ({step.name}) {why}; fix the cause and re-run "
-                           f"`distill run {pipe.file}` to resume from it")
+        why = f"was stopped by signal {-code};" if code < 0 else f"failed (exit {code}); fix the cause and"
+        exc = StageFailure(f"{pipe.file}: stage {step.index} ({step.name}) {why} re-run `distill run {pipe.file}` "
+                           "to resume from it")
         exc.exit_code = 128 - code if code < 0 else code
         raise exc
 

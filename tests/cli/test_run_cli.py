@@ -257,3 +257,31 @@ def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
     kept = saved.select("id", "sample", "completion").join(traces.select("id", "sample", "completion"),
                                                            on=["id", "sample"], how="left", suffix="_final")
     assert kept["completion"].to_list() == kept["completion_final"].to_list()
+
+
+@pytest.mark.slow
+def test_sigterm_to_run_stops_the_running_stage_too(tmp_path):
+    n = 6000  # enough rows that verify is still busy when the signal comes
+    traces = tmp_path / "big.parquet"
+    pl.DataFrame({"id": [f"{i:05x}" for i in range(n)], "prompt": ["p"] * n, "answer": [str(i) for i in range(n)],
+                  "domain": ["math"] * n, "response": [f"\\boxed{{\\frac{{{i}}}{{{i % 7 + 1}}}}}" for i in range(n)],
+                  "finish_reason": ["stop"] * n}).write_parquet(traces)
+    pipe = _write(tmp_path, f"stages:\n  - verify: {{input: {traces}, workers: 1}}\n  - grade: {{}}\n")
+    proc = _start(pipe)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "run" / "verify" / "_manifest.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGTERM)  # to `distill run` alone, as a scheduler's cancel would
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    err = proc.stderr.read()
+    assert "stage 1 (verify) was stopped by signal 15; re-run" in err
+    for _ in range(100):  # the stage and its workers are gone too
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("stage processes outlived `distill run`")
+    assert not (tmp_path / "run" / "grade").exists()
