@@ -38,7 +38,7 @@ class Progress:
         )
         self._task = self._bar.add_task(label, total=total, note="")
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         self._bar.__enter__()
         return self
 

@@ -19,6 +19,6 @@ def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float
 
 
 def table(rows: list[tuple], header: tuple) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*map(str, r)) for r in [header, *rows])

@@ -8,8 +8,6 @@ import sys
 import typer
 
 from distill_cli import __version__
-from distill_cli.cli.app import app
-from distill_cli.errors import DistillError
 
 # each module registers its command on `app`
 from distill_cli.cli import (  # noqa: E402,F401
@@ -26,6 +24,8 @@ from distill_cli.cli import (  # noqa: E402,F401
     select,
     verify,
 )
+from distill_cli.cli.app import app
+from distill_cli.errors import DistillError
 
 
 def _version(value: bool) -> None:

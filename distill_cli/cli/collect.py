@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import polars as pl
 import typer
@@ -31,17 +31,17 @@ def collect(
     sources: Annotated[list[str], typer.Argument(help="JSONL/JSON/CSV/Parquet files or hf:NAME[:CONFIG].",
                                                  show_default=False)],
     output: Output,
-    prompt_field: Annotated[Optional[str], typer.Option(help="Column holding the prompt (auto: problem, "
+    prompt_field: Annotated[str | None, typer.Option(help="Column holding the prompt (auto: problem, "
                                                         "question, prompt, ...).")] = None,
-    answer_field: Annotated[Optional[str], typer.Option(help="Column holding the answer or worked solution "
+    answer_field: Annotated[str | None, typer.Option(help="Column holding the answer or worked solution "
                                                         "(auto: answer, gt, solution, ...).")] = None,
     answer_format: Annotated[str, typer.Option(help="auto|boxed|gsm8k|raw: how to read the final answer.")] = "auto",
-    tests_field: Annotated[Optional[str], typer.Option(help="Column holding code tests (auto: test_list, "
+    tests_field: Annotated[str | None, typer.Option(help="Column holding code tests (auto: test_list, "
                                                        "tests, input_output).")] = None,
     domain: Annotated[str, typer.Option(help="auto|math|code|choice|text.")] = "auto",
-    split: Annotated[Optional[str], typer.Option(help="Split of hf: datasets (default train).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split of hf: datasets (default train).")] = None,
     streaming: Annotated[bool, typer.Option(help="Stream hf: datasets instead of caching them whole.")] = True,
-    rejects: Annotated[Optional[Path], typer.Option(help="Write dropped rows and why to this .jsonl/.parquet.")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Write dropped rows and why to this .jsonl/.parquet.")] = None,
     max_prompt_chars: Annotated[int, typer.Option(min=1, help="Drop prompts longer than this (prompt_too_long).")
                                 ] = 1_000_000,
     shard: Shard = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,10 +12,10 @@ from distill_cli.io.runner import RunOptions, parse_shard
 COMMON = "Common options"
 
 Output = Annotated[Path, typer.Option("-o", "--output", help="Output stage directory.", show_default=False)]
-Shard = Annotated[Optional[str], typer.Option(
+Shard = Annotated[str | None, typer.Option(
     "--shard", help="Do only shard I of N of the input (0-based I/N), e.g. 3/8 in a Slurm array task.",
     rich_help_panel=COMMON)]
-Limit = Annotated[Optional[int], typer.Option(
+Limit = Annotated[int | None, typer.Option(
     "--limit", min=1, help="Use only the first N input rows.", rich_help_panel=COMMON)]
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing output made with other params or inputs.", rich_help_panel=COMMON)]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
-
 
 _HOST = socket.gethostname().replace("-", "_")
 
@@ -59,24 +58,27 @@ def write_json(path: Path, data: Any) -> None:
 
 def write_parquet(path: Path, df: pl.DataFrame, metadata: dict[str, str] | None = None) -> None:
     """zstd Parquet with optional key-value metadata in the footer (used for per-shard stats)."""
-    table = df.to_arrow()
-    if metadata:
-        merged = dict(table.schema.metadata or {})
-        merged.update({k.encode(): v.encode() for k, v in metadata.items()})
-        table = table.replace_schema_metadata(merged)
     tmp = temp_name(path)
     try:
-        with open(tmp, "wb") as fh:  # Python file objects raise OSError with an errno (ENOSPC, EROFS)
-            pq.write_table(table, fh, compression="zstd", row_group_size=50_000)
+        with open(tmp, "wb") as fh:
+            try:
+                df.write_parquet(fh, compression="zstd", row_group_size=50_000, metadata=metadata or None)
+            except pl.exceptions.ComputeError as exc:
+                raise _as_os_error(exc, path) from exc
         _commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _as_os_error(exc: Exception, path: Path) -> Exception:
+    """polars reports a failed write (disk full) as ComputeError "... (os error 28)": give it its errno back."""
+    found = re.search(r"os error (\d+)", str(exc))
+    if not found:
+        return exc
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code), str(path))
+
+
 def read_footer_metadata(path: Path) -> dict[str, str]:
     meta = pq.read_metadata(path).metadata or {}
     return {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"ARROW")}
-
-
-def empty_like(schema: pa.Schema) -> pl.DataFrame:
-    return pl.from_arrow(schema.empty_table())

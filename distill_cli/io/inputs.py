@@ -43,12 +43,13 @@ class InputSet:
         return sum(self.rows)
 
     def fingerprint(self) -> list[dict]:
-        return [{"path": str(f), "rows": n, "digest": file_digest(f)} for f, n in zip(self.files, self.rows)]
+        pairs = zip(self.files, self.rows, strict=True)
+        return [{"path": str(f), "rows": n, "digest": file_digest(f)} for f, n in pairs]
 
     def units(self, rows_per_shard: int, limit: int | None = None) -> list[Unit]:
         units: list[Unit] = []
         budget = limit if limit is not None else self.total_rows
-        for file, n in zip(self.files, self.rows):
+        for file, n in zip(self.files, self.rows, strict=True):
             start = 0
             while start < n and budget > 0:
                 stop = min(n, start + rows_per_shard, start + budget)

@@ -61,7 +61,7 @@ class StageDir:
     def hash(self) -> str:
         return params_hash({"stage": self.stage, "params": self.params})
 
-    def open(self, overwrite: bool = False) -> "StageDir":
+    def open(self, overwrite: bool = False) -> StageDir:
         """Create the directory, or check that the run in it is this run; --overwrite clears it."""
         manifest = self.path / MANIFEST
         if manifest.exists():

@@ -175,7 +175,8 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
         pl.col("prompt").str.slice(0, 200).alias("prompt"))
     kept = out.filter(pl.col("__reason").is_null())
     kept = kept.with_columns(
-        pl.Series("id", prompt_ids(kept["prompt"].to_list()), pl.String), pl.lit(fields.domain).alias("domain"), pl.lit(source).alias("source"))
+        pl.Series("id", prompt_ids(kept["prompt"].to_list()), pl.String),
+        pl.lit(fields.domain).alias("domain"), pl.lit(source).alias("source"))
     return kept.select(list(PROMPTS)), rejects
 
 

@@ -11,7 +11,6 @@ import time
 
 import polars as pl
 import pytest
-
 from support.cli import BENCHMARKS, distill
 
 
@@ -70,7 +69,8 @@ def test_rejects_are_counted_and_listed(tmp_path):
     rows = [{"question": "What is 1+1?", "answer": "#### 2"}, {"question": "  ", "answer": "#### 3"},
             {"question": "What is 2+2?", "answer": "no marker here #### "}, {"question": "What is 1+1?", "answer": "2"}]
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    res = distill("collect", src, "-o", tmp_path / "out", "--answer-format", "gsm8k", "--rejects", tmp_path / "rej.jsonl")
+    res = distill("collect", src, "-o", tmp_path / "out", "--answer-format", "gsm8k",
+                  "--rejects", tmp_path / "rej.jsonl")
     assert res.returncode == 0, res.stderr
     stats = json.loads((tmp_path / "out" / "_stats.json").read_text())
     assert stats["dropped"] == {"empty_prompt": 1, "unusable_answer": 2, "duplicate_id": 0} or \

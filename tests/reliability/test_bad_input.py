@@ -6,9 +6,8 @@ import json
 
 import polars as pl
 import pytest
-
-from support.cli import distill
 from damage import graded_rows, write_stage_dir
+from support.cli import distill
 
 # stage -> (argv after IN and -o OUT, the column whose loss or damage it must notice)
 STAGES = {

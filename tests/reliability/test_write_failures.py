@@ -8,7 +8,6 @@ import subprocess
 
 import polars as pl
 import pytest
-
 from support.cli import distill
 
 
