@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow.parquet as pq
 
 _HOST = socket.gethostname().replace("-", "_")
 
@@ -80,5 +79,4 @@ def _as_os_error(exc: Exception, path: Path) -> Exception:
 
 
 def read_footer_metadata(path: Path) -> dict[str, str]:
-    meta = pq.read_metadata(path).metadata or {}
-    return {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"ARROW")}
+    return {k: v for k, v in pl.read_parquet_metadata(path).items() if not k.startswith("ARROW")}

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from distill_cli.errors import BadInput
 
@@ -91,20 +90,14 @@ class InputSet:
         self._require_values(stage, [c for c in not_null if c in self.schema])
 
     def _require_values(self, stage: str, columns: list[str]) -> None:
+        if not columns:
+            return
         for file in self.files:
-            meta = pq.read_metadata(file)
-            names = meta.schema.names
-            for name in columns:
-                idx = names.index(name) if name in names else None
-                for rg in range(meta.num_row_groups if idx is not None else 0):
-                    col = meta.row_group(rg).column(idx)
-                    nulls = col.statistics.null_count if col.statistics is not None and \
-                        col.statistics.has_null_count else None
-                    if nulls is None:
-                        nulls = pl.scan_parquet(file).select(pl.col(name).null_count()).collect().item()
-                    if nulls:
-                        raise BadInput(f"{file}: column '{name}' has {nulls} null value(s); {stage} needs a value "
-                                       "in every row")
+            nulls = pl.scan_parquet(file).select(pl.col(columns).null_count()).collect().row(0, named=True)
+            for name, count in nulls.items():
+                if count:
+                    raise BadInput(f"{file}: column '{name}' has {count} null value(s); {stage} needs a value "
+                                   "in every row")
 
 
 def _is_kind(dtype: pl.DataType, kind) -> bool:
@@ -129,6 +122,11 @@ def file_digest(path: Path) -> str:
         fh.seek(max(0, size - 65536))
         h.update(fh.read())
     return h.hexdigest()
+
+
+def parquet_rows(path: Path) -> int:
+    """Row count from the footer alone."""
+    return pl.scan_parquet(path).select(pl.len()).collect().item()
 
 
 def resolve_files(spec: str) -> tuple[list[Path], dict | None]:
@@ -159,9 +157,9 @@ def open_input(spec: str) -> InputSet:
     rows, schema = [], None
     for f in files:
         try:
-            rows.append(pq.read_metadata(f).num_rows)
             file_schema = pl.read_parquet_schema(f)
-        except Exception as exc:  # pyarrow raises several types for damaged files
+            rows.append(parquet_rows(f))
+        except Exception as exc:  # the Parquet reader raises several types for damaged files
             raise BadInput(f"{f}: not a readable Parquet file: {_one_line(exc)}") from exc
         schema = schema or file_schema
         missing = set(schema) - set(file_schema)

@@ -75,7 +75,7 @@ def _read_local(path: Path) -> pl.DataFrame:
 
 def _read_jsonl(path: Path) -> pl.DataFrame:
     try:
-        return pl.read_ndjson(path, infer_schema_length=None)
+        return pl.read_ndjson(path, infer_schema_length=10_000)
     except pl.exceptions.PolarsError:
         pass  # fall back to a line-by-line read that names the bad line, or copes with mixed types
     rows = []

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from distill_cli import __version__
 from distill_cli.errors import BadInput, StageConflict
 from distill_cli.io.atomic import read_footer_metadata, remove_stale_temps, write_json, write_parquet
-from distill_cli.io.inputs import MANIFEST
+from distill_cli.io.inputs import MANIFEST, parquet_rows
 
 STATS = "_stats.json"
 WORK = "_work"
@@ -134,7 +133,7 @@ class StageDir:
         rows = {}
         for i in range(self.n_shards):
             merge_stats(stats, self.shard_stats(i))
-            rows[shard_name(i)] = pq.read_metadata(self.shard_path(i)).num_rows
+            rows[shard_name(i)] = parquet_rows(self.shard_path(i))
         merge_stats(stats, extra_stats or {})
         stats["rows_out"] = sum(rows.values())
         write_json(self.path / STATS, stats)

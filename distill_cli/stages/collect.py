@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,10 +88,20 @@ def prompt_id(text: str) -> str:
     return xxhash.xxh3_64_hexdigest(normalize_prompt(text).encode())
 
 
-def prompt_ids(prompts: list[str]) -> list[str]:
-    """prompt_id over many prompts, with the ASCII fast path inlined (this loop is collect's hot spot)."""
+_NEEDS_NORMALIZING = r"[^\x20-\x7e]|  |^ | $"  # non-ASCII or control characters, runs or ends of spaces
+
+
+def prompt_ids(prompts: pl.Series) -> list[str]:
+    """prompt_id over many prompts; only those that are not already in normal form pay for normalizing.
+
+    This is collect's hot loop: the normal-form test and the UTF-8 bytes come from polars, the hash from xxhash.
+    """
     digest = xxhash.xxh3_64_hexdigest
-    return [digest(" ".join(p.split()).encode()) if p.isascii() else prompt_id(p) for p in prompts]
+    needs = prompts.str.contains(_NEEDS_NORMALIZING)
+    if needs.any():
+        fixed = [normalize_prompt(p) for p in prompts.filter(needs).to_list()]
+        prompts = prompts.clone().scatter(needs.arg_true(), fixed)  # the caller keeps the original text
+    return list(map(digest, prompts.cast(pl.Binary).to_list()))
 
 
 def _as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -127,62 +138,70 @@ def _with_choices(prompt: str, choices, answer: str | None) -> tuple[str, str | 
     return f"{prompt}\n\n{body}", answer
 
 
-def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Map one batch of source rows to the prompts contract; returns (rows, rejected rows with a reason).
-
-    `df` must carry a `__row` column with each row's position in its source, for the rejects list.
-    """
-    used = {fields.prompt, fields.answer, fields.tests, fields.choices, ROW} - {None}
-    others = [c for c in df.columns if c not in used]
-    prompt = pl.col(fields.prompt).cast(pl.String).str.strip_chars()
-    if fields.answer is not None:
-        answer = _as_text(pl.col(fields.answer), df.schema[fields.answer])
-        fmt = cfg.answer_format
-        if fmt == "raw":
-            answer = answer.str.strip_chars()
-        elif fmt == "gsm8k" or (fmt == "auto" and df.schema[fields.answer] == pl.String and
-                                df[fields.answer].str.contains("####", literal=True).all()):
-            answer = answer.str.extract(r"####\s*([^\n]*?)\s*$", 1).str.replace_all(",", "", literal=True)
-        else:
-            answer = answer.map_elements(lambda v: extract_gold(v, fmt), return_dtype=pl.String)
-        answer = pl.when(answer.str.len_chars() > 0).then(answer)
+def _answer_expr(df: pl.DataFrame, fields: Fields, fmt: AnswerFormat) -> pl.Expr:
+    if fields.answer is None:
+        return pl.lit(None, dtype=pl.String)
+    dtype = df.schema[fields.answer]
+    answer = _as_text(pl.col(fields.answer), dtype)
+    if fmt == "raw":
+        answer = answer.str.strip_chars()
+    elif fmt == "gsm8k" or (fmt == "auto" and dtype == pl.String and
+                            df[fields.answer].str.contains("####", literal=True).all()):
+        # vectorized twin of answers.gsm8k_final, for the common case of a whole GSM8K-style column
+        final = answer.str.split("####").list.last().str.strip_chars().str.replace_all(",", "", literal=True)
+        answer = pl.when(answer.str.contains("####", literal=True)).then(final)
     else:
-        answer = pl.lit(None, dtype=pl.String)
-    tests = (pl.col(fields.tests).map_elements(_tests_json, return_dtype=pl.String, skip_nulls=True)
-             if fields.tests else pl.lit(None, dtype=pl.String))
-    meta = pl.struct(others).struct.json_encode() if others else pl.lit(None, dtype=pl.String)
-    out = df.select(
-        pl.col(ROW),
-        prompt.alias("prompt"),
-        answer.alias("answer"),
-        tests.alias("tests"),
-        (pl.col(fields.choices) if fields.choices else pl.lit(None)).alias("__choices"),
-        meta.alias("meta"),
-    )
-    if fields.choices:
-        pairs = [_with_choices(p, c, a) for p, c, a in out.select("prompt", "__choices", "answer").iter_rows()]
-        out = out.with_columns(pl.Series("prompt", [p for p, _ in pairs], pl.String),
-                               pl.Series("answer", [a for _, a in pairs], pl.String))
-    reason = (
-        pl.when(pl.col("prompt").is_null() | (pl.col("prompt").str.len_chars() == 0)).then(pl.lit("empty_prompt"))
-        .when(pl.col("prompt").str.len_chars() > cfg.max_prompt_chars).then(pl.lit("prompt_too_long"))
+        answer = answer.map_elements(lambda v: extract_gold(v, fmt), return_dtype=pl.String)
+    return pl.when(answer.str.len_chars() > 0).then(answer)
+
+
+def _reason_expr(fields: Fields, cfg: CollectConfig) -> pl.Expr:
+    prompt = pl.col("prompt")
+    return (
+        pl.when(prompt.is_null() | (prompt.str.len_chars() == 0)).then(pl.lit("empty_prompt"))
+        .when(prompt.str.len_chars() > cfg.max_prompt_chars).then(pl.lit("prompt_too_long"))
         .when(pl.lit(fields.domain in ("math", "choice")) & pl.col("answer").is_null()).then(pl.lit("unusable_answer"))
         .when(pl.lit(fields.domain == "code") & pl.col("tests").is_null()).then(pl.lit("missing_tests"))
     )
-    out = out.with_columns(reason.alias("__reason"))
+
+
+def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Map one batch of source rows to the prompts contract; returns (rows, rejected rows with a reason).
+
+    `df` must carry a `__row` column with each row's position in its source, for the rejects list. Prompt ids are
+    hashed in a thread while polars (which releases the GIL) builds the other columns.
+    """
+    used = {fields.prompt, fields.answer, fields.tests, fields.choices, ROW} - {None}
+    others = [c for c in df.columns if c not in used]
+    prompts = df.select(pl.col(fields.prompt).cast(pl.String).str.strip_chars().fill_null("")).to_series()
+    with ThreadPoolExecutor(1) as pool:
+        ids = None if fields.choices else pool.submit(prompt_ids, prompts)
+        out = df.select(
+            pl.col(ROW),
+            pl.lit(prompts).alias("prompt"),
+            _answer_expr(df, fields, cfg.answer_format).alias("answer"),
+            (pl.col(fields.tests).map_elements(_tests_json, return_dtype=pl.String, skip_nulls=True)
+             if fields.tests else pl.lit(None, dtype=pl.String)).alias("tests"),
+            (pl.struct(others).struct.json_encode() if others else pl.lit(None, dtype=pl.String)).alias("meta"),
+        )
+        if fields.choices:
+            pairs = [_with_choices(p, c, a) for p, c, a in zip(out["prompt"], df[fields.choices], out["answer"],
+                                                               strict=True)]
+            out = out.with_columns(pl.Series("prompt", [p for p, _ in pairs], pl.String),
+                                   pl.Series("answer", [a for _, a in pairs], pl.String))
+        id_list = ids.result() if ids else prompt_ids(out["prompt"])
+    out = out.with_columns(_reason_expr(fields, cfg).alias("__reason"), pl.Series("id", id_list, pl.String))
     rejects = out.filter(pl.col("__reason").is_not_null()).select(
         pl.lit(source).alias("source"), pl.col(ROW).alias("row"), pl.col("__reason").alias("reason"),
         pl.col("prompt").str.slice(0, 200).alias("prompt"))
-    kept = out.filter(pl.col("__reason").is_null())
-    kept = kept.with_columns(
-        pl.Series("id", prompt_ids(kept["prompt"].to_list()), pl.String),
+    kept = out.filter(pl.col("__reason").is_null()).with_columns(
         pl.lit(fields.domain).alias("domain"), pl.lit(source).alias("source"))
     return kept.select(list(PROMPTS)), rejects
 
 
 def dedupe_ids(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """Keep the first row of each id; the same problem from two sources or twice in one is counted once."""
-    unique = df.unique(subset="id", keep="first", maintain_order=True)
+    unique = df.filter(pl.col("id").is_first_distinct())
     return unique, df.height - unique.height
 
 

@@ -1,0 +1,24 @@
+"""collect's pure core: ids, normalization, answer mapping."""
+
+import polars as pl
+
+from distill_cli.stages.collect import normalize_prompt, prompt_id, prompt_ids
+
+
+def test_ids_are_the_hash_of_the_normalized_prompt_on_both_paths():
+    prompts = ["What is 1+1?", "What  is 1+1?", " What is 1+1?\n", "What\tis 1+1?", "Ｗhat is 1+1?",
+               "caf\u00e9 au lait", "a\x1fb", "x\u00a0y"]
+    fast = prompt_ids(pl.Series(prompts))
+    assert fast == [prompt_id(p) for p in prompts]
+    assert len(set(fast[:5])) == 1  # whitespace and full-width forms fold to one prompt
+    assert normalize_prompt("x\u00a0y") == "x y" and fast[-1] == prompt_id("x y")
+
+
+def test_normalize_keeps_the_prompt_text_as_written():
+    from distill_cli.stages.collect import CollectConfig, normalize, resolve_fields
+
+    df = pl.DataFrame({"question": ["What  is\t1+1?", "Plain one?"], "answer": ["2", "3"]}).with_row_index("__row")
+    fields = resolve_fields(["question", "answer"], CollectConfig(), "t")
+    kept, _ = normalize(df, fields, CollectConfig(), "t")
+    assert kept["prompt"].to_list() == ["What  is\t1+1?", "Plain one?"]
+    assert kept["id"].to_list() == [prompt_id("What is 1+1?"), prompt_id("Plain one?")]
