@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,6 @@ import typer
 
 from distill_cli.cli.app import app
 from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
-from distill_cli.cli.generate import _keep_work
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
 from distill_cli.io.runner import ShardTask, run_map
@@ -121,7 +119,7 @@ def compress(
         return out, stats
 
     try:
-        with equal, _keep_work(opts) if "rewrite" in strategies else nullcontext():
+        with equal:
             run_map("compress", inp, opts, params=params, process=process)
     finally:
         if "backend" in backends:
@@ -172,15 +170,12 @@ def _backend(holder: dict, backend: str, model: str | None, base_url: str, api_k
              quiet: bool):
     """The rewriting backend, built as generate builds its own, once, on the first shard that needs it."""
     if "backend" not in holder:
-        from distill_cli.cli.generate import _openai_backend
-        from distill_cli.model import resolve_model
+        from distill_cli.stages.generate.backends import openai_backend, vllm_backend
 
         if backend == "vllm":
-            from distill_cli.stages.generate.vllm_backend import VLLMBackend
-
-            holder["backend"] = VLLMBackend(resolve_model(model or ""), quiet=quiet)
+            holder["backend"] = vllm_backend(model or "", quiet=quiet)
         else:
-            holder["backend"] = _openai_backend(model, base_url, api_key, concurrency, 600.0, 5)
+            holder["backend"] = openai_backend(model or "", base_url, api_key, concurrency)
     return holder["backend"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -12,10 +11,11 @@ import typer
 
 from distill_cli.cli.app import app
 from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
-from distill_cli.errors import BadInput, StageFailure
+from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import RunOptions, run_map
+from distill_cli.io.runner import run_map
 from distill_cli.io.stagedir import StageDir
+from distill_cli.stages.generate.backends import openai_backend, vllm_backend
 from distill_cli.stages.generate.core import GenerateConfig
 from distill_cli.stages.generate.render import check_template, parse_template_kwargs
 from distill_cli.stages.generate.types import Sampling
@@ -103,11 +103,11 @@ def generate(
         engine={k: v for k, v in engine.items() if v is not None})
 
     if backend == "vllm":
-        lazy = LazyBackend(lambda: _vllm_backend(model, seed or 0, dtype, tensor_parallel_size, max_model_len,
-                                                 gpu_memory_utilization, enforce_eager, max_num_seqs, quiet))
+        lazy = LazyBackend(lambda: vllm_backend(model, seed or 0, dtype, tensor_parallel_size, max_model_len,
+                                                gpu_memory_utilization, enforce_eager, max_num_seqs, quiet))
     else:
-        lazy = LazyBackend(lambda: _openai_backend(model, base_url, api_key, concurrency, request_timeout,
-                                                   max_retries))
+        lazy = LazyBackend(lambda: openai_backend(model, base_url, api_key, concurrency, request_timeout,
+                                                  max_retries))
     shard_stats: list[dict] = []
 
     def process(df, task):
@@ -117,8 +117,7 @@ def generate(
 
     params = {"generate": _params(cfg)}
     try:
-        with _keep_work(opts):
-            sd = run_map("generate", inp, opts, params=params, process=process)
+        sd = run_map("generate", inp, opts, params=params, process=process)
     finally:
         lazy.close()
     complete = _finish_rates(sd)
@@ -179,47 +178,6 @@ class LazyBackend:
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()
-
-
-def _vllm_backend(model, seed, dtype, tensor_parallel_size, max_model_len, gpu_memory_utilization, enforce_eager,
-                  max_num_seqs, quiet):
-    from distill_cli.model import resolve_model
-    from distill_cli.stages.generate.vllm_backend import VLLMBackend
-
-    return VLLMBackend(resolve_model(model), seed=seed, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
-                       max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
-                       enforce_eager=enforce_eager, max_num_seqs=max_num_seqs, quiet=quiet)
-
-
-def _openai_backend(model, base_url, api_key, concurrency, timeout, max_retries):
-    try:
-        from distill_cli.stages.generate.openai_backend import OpenAIBackend
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith("openai_backend"):
-            raise StageFailure("openai backend not yet available") from exc
-        raise
-    return OpenAIBackend(model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
-                         timeout=timeout, max_retries=max_retries)
-
-
-class _keep_work:
-    """Create the output directory ourselves, so a failed run keeps its saved chunks (run_map removes a directory
-    it created when no shard is finished); remove it only when this run created it and saved nothing at all."""
-
-    def __init__(self, opts: RunOptions):
-        self.path = opts.out
-        self.created = not self.path.exists()
-
-    def __enter__(self):
-        self.path.mkdir(parents=True, exist_ok=True)
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and self.created and self.path.exists():
-            saved = any(self.path.glob("part-*.parquet")) or any(self.path.glob("_work/*/chunk-*.parquet"))
-            if not saved:
-                shutil.rmtree(self.path, ignore_errors=True)
-        return False
 
 
 def _finish_rates(sd: StageDir) -> bool:

@@ -12,8 +12,10 @@ from distill_cli.cli.app import app
 from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import ShardTask, run_map
+from distill_cli.io.runner import ShardTask
 from distill_cli.progress import console
+from distill_cli.scaleout import Executor, RayAddress, pick_runner
+from distill_cli.scaleout.verify import RayVerify
 from distill_cli.stages.verify import VerifyConfig, verdict_stats, verify_frame
 from distill_cli.stages.verify.config import Domain
 
@@ -75,6 +77,8 @@ def verify(
     workers: Workers = 1,
     quiet: Quiet = False,
     rows_per_shard: RowsPerShard = 100_000,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Verify each trace's final answer: math (math-verify, numeric), multiple choice, code in a sandbox."""
     if domain not in Domain.__args__:
@@ -87,9 +91,11 @@ def verify(
     if domain == "code":
         inp.require("verify", {"tests": pl.String})
     params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_size")}
+    runner = pick_runner(executor, ray_address)
     pool = _LazyPool(cfg)
+    process = RayVerify(cfg) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool))
     try:
-        sd = run_map("verify", inp, opts, params=params, process=lambda df, task: verify_shard(df, task, cfg, pool))
+        sd = runner("verify", inp, opts, params=params, process=process)
     finally:
         pool.close()
     if not quiet:

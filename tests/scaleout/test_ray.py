@@ -166,3 +166,19 @@ def test_generate_through_ray_writes_the_local_traces(tmp_path, local_ray):
     remote = pl.read_parquet(sd.path / "part-*.parquet")
     assert remote.height == 18 and len(list(sd.path.glob("part-*.parquet"))) == 3
     assert remote.equals(local)
+
+
+@pytest.mark.slow
+def test_verify_command_with_ray_executor_matches_local(tmp_path):
+    pytest.importorskip("ray")
+    from support.cli import distill
+
+    traces = _traces(tmp_path)
+    local = distill("verify", traces, "-o", tmp_path / "local", "--rows-per-shard", "10")
+    remote = distill("verify", traces, "-o", tmp_path / "ray", "--rows-per-shard", "10", "--executor", "ray",
+                     env={"RAY_ADDRESS": ""})
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-2000:]
+    assert pl.read_parquet(tmp_path / "ray" / "part-*.parquet").equals(
+        pl.read_parquet(tmp_path / "local" / "part-*.parquet"))
+    bad = distill("verify", traces, "-o", tmp_path / "x", "--executor", "dask")
+    assert bad.returncode == 2 and "--executor 'dask'" in bad.stderr

@@ -55,30 +55,6 @@ def test_input_without_prompt_column(tmp_path):
     assert not (tmp_path / "traces").exists()
 
 
-def test_failed_run_keeps_saved_chunks_and_removes_empty_output(tmp_path):
-    from distill_cli.cli.generate import _keep_work
-    from distill_cli.io.runner import RunOptions
-
-    empty = tmp_path / "empty"
-    with pytest.raises(RuntimeError), _keep_work(RunOptions(out=empty)):
-        raise RuntimeError("engine died before anything finished")
-    assert not empty.exists()
-
-    partial = tmp_path / "partial"
-    with pytest.raises(KeyboardInterrupt), _keep_work(RunOptions(out=partial)):
-        chunk = partial / "_work" / "part-00000" / "chunk-000000.parquet"
-        chunk.parent.mkdir(parents=True)
-        pl.DataFrame({"request_key": ["k"]}).write_parquet(chunk)
-        raise KeyboardInterrupt
-    assert chunk.exists()  # paid-for samples survive a failed first run
-
-    existing = tmp_path / "existing"
-    existing.mkdir()
-    with pytest.raises(RuntimeError), _keep_work(RunOptions(out=existing)):
-        raise RuntimeError("conflict")
-    assert existing.exists()
-
-
 def test_model_names(tmp_path):
     from distill_cli.cli.generate import default_model_name
 

@@ -1,0 +1,26 @@
+"""Build a generation backend from user options; generate and compress's rewrite both use these."""
+
+from __future__ import annotations
+
+from distill_cli.stages.generate.types import Backend
+
+
+def vllm_backend(model: str, seed: int = 0, dtype: str = "auto", tensor_parallel_size: int = 1,
+                 max_model_len: int | None = None, gpu_memory_utilization: float | None = None,
+                 enforce_eager: bool = False, max_num_seqs: int | None = None, quiet: bool = False) -> Backend:
+    """An offline vLLM engine on `model` (a path, a hub name, or `tiny` for the bundled demo model)."""
+    from distill_cli.model import resolve_model
+    from distill_cli.stages.generate.vllm_backend import VLLMBackend
+
+    return VLLMBackend(resolve_model(model), seed=seed, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
+                       max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
+                       enforce_eager=enforce_eager, max_num_seqs=max_num_seqs, quiet=quiet)
+
+
+def openai_backend(model: str, base_url: str, api_key: str | None = None, concurrency: int = 64,
+                   timeout: float = 600.0, max_retries: int = 5) -> Backend:
+    """Any OpenAI-compatible server (`vllm serve`, SGLang, a proxy)."""
+    from distill_cli.stages.generate.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
+                         timeout=timeout, max_retries=max_retries)
