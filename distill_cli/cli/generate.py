@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,8 @@ from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
 from distill_cli.io.runner import run_map
 from distill_cli.io.stagedir import StageDir
+from distill_cli.scaleout import Executor, RayAddress, pick_runner
+from distill_cli.scaleout.generate import RayGenerate
 from distill_cli.stages.generate.backends import openai_backend, vllm_backend
 from distill_cli.stages.generate.core import GenerateConfig
 from distill_cli.stages.generate.render import check_template, parse_template_kwargs
@@ -81,6 +84,8 @@ def generate(
     workers: Workers = 1,
     quiet: Quiet = False,
     rows_per_shard: RowsPerShard = 10_000,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
     from distill_cli.stages.generate.shard import generate_shard
@@ -103,23 +108,31 @@ def generate(
         engine={k: v for k, v in engine.items() if v is not None})
 
     if backend == "vllm":
-        lazy = LazyBackend(lambda: vllm_backend(model, seed or 0, dtype, tensor_parallel_size, max_model_len,
-                                                gpu_memory_utilization, enforce_eager, max_num_seqs, quiet))
+        make_backend = partial(vllm_backend, model, seed or 0, dtype, tensor_parallel_size, max_model_len,
+                               gpu_memory_utilization, enforce_eager, max_num_seqs, quiet)
     else:
-        lazy = LazyBackend(lambda: openai_backend(model, base_url, api_key, concurrency, request_timeout,
-                                                  max_retries))
-    shard_stats: list[dict] = []
-
-    def process(df, task):
-        out, stats = generate_shard(df, task, cfg, lazy.get, checkpoint_every, checkpoint_seconds)
-        shard_stats.append(stats)
-        return out, stats
-
+        make_backend = partial(openai_backend, model, base_url, api_key, concurrency, request_timeout, max_retries)
     params = {"generate": _params(cfg)}
-    try:
-        sd = run_map("generate", inp, opts, params=params, process=process)
-    finally:
-        lazy.close()
+    shard_stats: list[dict] = []
+    if executor == "ray":  # each Ray task builds its own engine, on the GPUs one engine needs
+        runner = pick_runner(executor, ray_address, **({"num_gpus": tensor_parallel_size} if backend == "vllm"
+                                                       else {}))
+        sd = runner("generate", inp, opts, params=params,
+                    process=RayGenerate(cfg, make_backend, checkpoint_every, checkpoint_seconds))
+        shard_stats = [sd.shard_stats(i) for i in range(sd.n_shards) if sd.done(i)]
+    else:
+        pick_runner(executor, ray_address)  # validates the options
+        lazy = LazyBackend(make_backend)
+
+        def process(df, task):
+            out, stats = generate_shard(df, task, cfg, lazy.get, checkpoint_every, checkpoint_seconds)
+            shard_stats.append(stats)
+            return out, stats
+
+        try:
+            sd = run_map("generate", inp, opts, params=params, process=process)
+        finally:
+            lazy.close()
     complete = _finish_rates(sd)
     if not quiet:
         _summary(shard_stats, output, complete)

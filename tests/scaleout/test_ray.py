@@ -182,3 +182,23 @@ def test_verify_command_with_ray_executor_matches_local(tmp_path):
         pl.read_parquet(tmp_path / "local" / "part-*.parquet"))
     bad = distill("verify", traces, "-o", tmp_path / "x", "--executor", "dask")
     assert bad.returncode == 2 and "--executor 'dask'" in bad.stderr
+
+
+@pytest.mark.slow
+def test_generate_command_with_ray_executor_matches_local(tmp_path):
+    pytest.importorskip("ray")
+    from support import fault_server
+    from support.cli import BENCHMARKS, distill
+
+    prompts = tmp_path / "prompts"
+    assert distill("collect", BENCHMARKS / "aime2024_test.jsonl", "-o", prompts, "--limit", "6", "-q").returncode == 0
+    with fault_server(seed=5, rate_500=0.2) as server:
+        args = ["--backend", "openai", "--model", "fault-model", "--base-url", server.base_url, "-n", "2",
+                "--rows-per-shard", "3", "--max-tokens", "64", "--max-retries", "20", "-q"]
+        local = distill("generate", prompts, "-o", tmp_path / "local", *args)
+        remote = distill("generate", prompts, "-o", tmp_path / "ray", *args, "--executor", "ray",
+                         env={"RAY_ADDRESS": ""})
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-2000:]
+    cols = ["id", "sample", "completion", "response", "finish_reason", "completion_tokens"]
+    assert pl.read_parquet(tmp_path / "ray" / "part-*.parquet").select(cols).equals(
+        pl.read_parquet(tmp_path / "local" / "part-*.parquet").select(cols))
