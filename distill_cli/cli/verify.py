@@ -12,53 +12,12 @@ from distill_cli.cli.app import app
 from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import ShardTask
 from distill_cli.progress import console
 from distill_cli.scaleout import Executor, RayAddress, pick_runner
 from distill_cli.scaleout.verify import RayVerify
-from distill_cli.stages.verify import VerifyConfig, verdict_stats, verify_frame
+from distill_cli.stages.verify import VerifyConfig
 from distill_cli.stages.verify.config import Domain
-
-CHUNK_ROWS = 2000
-POS, REASON = "__verify_pos", "__verify_reason"
-
-
-class _LazyPool:
-    """Start worker processes only when a shard actually needs verifying (a finished run starts none)."""
-
-    def __init__(self, cfg: VerifyConfig):
-        self.cfg, self.pool = cfg, None
-
-    def get(self):
-        if self.pool is None:
-            from distill_cli.stages.verify.pool import VerifyPool
-
-            self.pool = VerifyPool(self.cfg).__enter__()
-        return self.pool
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-
-
-def verify_shard(df: pl.DataFrame, task: ShardTask, cfg: VerifyConfig, pool: _LazyPool,
-                 chunk_rows: int = CHUNK_ROWS) -> tuple[pl.DataFrame, dict]:
-    """Verify a shard a chunk at a time, saving each chunk, so a kill loses one chunk; resumes by row position."""
-    df = df.with_row_index(POS)
-    saved = task.checkpoint.load()
-    if saved is not None:
-        df = df.join(saved.select(POS), on=POS, how="anti")
-        task.progress.advance(saved.height, note="resumed")
-    for start in range(0, df.height, chunk_rows):
-        chunk = df.slice(start, chunk_rows)
-        out, _ = verify_frame(chunk, cfg, pool=pool.get(), progress=task.progress.advance, reason_column=REASON)
-        task.checkpoint.append(out)
-    rows = task.checkpoint.load()
-    if rows is None:  # an empty shard
-        rows = verify_frame(df, cfg, reason_column=REASON)[0]
-    rows = rows.sort(POS)
-    stats = verdict_stats(rows, reasons=rows.get_column(REASON).to_list())
-    return rows.drop(POS, REASON), stats
+from distill_cli.stages.verify.shard import LazyPool, verify_shard
 
 
 @app.command(epilog="Example: distill verify runs/x/traces -o runs/x/verified --workers 2 --timeout 5")
@@ -92,7 +51,7 @@ def verify(
         inp.require("verify", {"tests": pl.String})
     params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_size")}
     runner = pick_runner(executor, ray_address)
-    pool = _LazyPool(cfg)
+    pool = LazyPool(cfg)
     process = RayVerify(cfg) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool))
     try:
         sd = runner("verify", inp, opts, params=params, process=process)

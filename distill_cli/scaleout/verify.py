@@ -12,25 +12,6 @@ from distill_cli.io.runner import ShardTask
 from distill_cli.stages.verify import VerifyConfig
 
 
-class _TaskPool:
-    """The `get()`/`close()` shape `verify_shard` expects, started on first use."""
-
-    def __init__(self, cfg: VerifyConfig):
-        self.cfg, self.pool = cfg, None
-
-    def get(self):
-        if self.pool is None:
-            from distill_cli.stages.verify.pool import VerifyPool
-
-            self.pool = VerifyPool(self.cfg).__enter__()
-        return self.pool
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
-
-
 class RayVerify:
     """A picklable `process(df, task)` for `run_map_ray`: identical rows and stats to the local command."""
 
@@ -38,9 +19,9 @@ class RayVerify:
         self.cfg = cfg
 
     def __call__(self, df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
-        from distill_cli.cli.verify import verify_shard
+        from distill_cli.stages.verify.shard import LazyPool, verify_shard
 
-        pool = _TaskPool(self.cfg)
+        pool = LazyPool(self.cfg)  # started inside the task, closed with it: Ray reuses worker processes
         try:
             return verify_shard(df, task, self.cfg, pool)
         finally:

@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 from verify_fixtures import mbpp, mbpp_program
 
-from distill_cli.cli.verify import REASON, _LazyPool, verify_shard
 from distill_cli.io.checkpoint import ShardCheckpoint
 from distill_cli.io.runner import ShardTask
 from distill_cli.stages.verify import VerifyConfig
+from distill_cli.stages.verify.shard import REASON, LazyPool, verify_shard
 
 
 def distill(*args) -> subprocess.CompletedProcess:
@@ -95,7 +95,7 @@ def test_resume_skips_checkpointed_chunks(tmp_path):
     df = _traces(n_math=10).filter(pl.col("domain") != "code")
     cfg = VerifyConfig(workers=1, timeout=5.0)
     checkpoint = ShardCheckpoint(tmp_path / "_work" / "part-00000")
-    pool = _LazyPool(cfg)
+    pool = LazyPool(cfg)
     try:
         first = _Progress(stop_after=7)  # dies in the 2nd chunk of 4: one chunk saved
         with pytest.raises(_Interrupted):
