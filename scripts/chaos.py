@@ -39,23 +39,22 @@ class Stage:
     args: tuple[str, ...]  # after `distill NAME IN -o OUT`
     input: str  # the stage whose output it reads ("" for collect)
     keys: tuple[str, ...]  # what identifies a row
-    window: tuple[float, float]  # seconds before a kill
 
 
 def pipeline(base_url: str) -> list[Stage]:
     return [
         Stage("collect", (str(BENCH / "gsm8k_test.jsonl"), str(BENCH / "math500_test.jsonl"), "--rows-per-shard",
-                          "100"), "", ("id",), (0.3, 2.0)),
+                          "100"), "", ("id",)),
         Stage("generate", ("--backend", "openai", "--base-url", base_url, "--model", "fault-model", "-n", "2",
                            "--limit", "600", "--rows-per-shard", "100", "--concurrency", "16",
                            "--checkpoint-every", "40", "--request-timeout", "5", "--max-retries", "20"),
-              "collect", ("id", "sample"), (0.5, 4.0)),
-        Stage("verify", ("--workers", "2", "--rows-per-shard", "200"), "generate", ("id", "sample"), (0.5, 5.0)),
-        Stage("grade", (), "verify", ("id", "sample"), (0.3, 2.0)),
-        Stage("select", ("--by", "difficulty", "--all"), "grade", ("id", "sample"), (0.3, 2.0)),
-        Stage("compress", ("--strategy", "trim", "--all"), "select", ("id", "sample"), (0.3, 3.0)),
-        Stage("dedupe", ("--exact", "--near", "0.8"), "compress", ("id", "sample"), (0.3, 3.0)),
-        Stage("export", ("--format", "sft", "--allow-incorrect"), "dedupe", ("id", "sample"), (0.3, 2.0)),
+              "collect", ("id", "sample")),
+        Stage("verify", ("--workers", "2", "--rows-per-shard", "200"), "generate", ("id", "sample")),
+        Stage("grade", (), "verify", ("id", "sample")),
+        Stage("select", ("--by", "difficulty", "--all"), "grade", ("id", "sample")),
+        Stage("compress", ("--strategy", "trim", "--all"), "select", ("id", "sample")),
+        Stage("dedupe", ("--exact", "--near", "0.8"), "compress", ("id", "sample")),
+        Stage("export", ("--format", "sft", "--allow-incorrect"), "dedupe", ("id", "sample")),
     ]
 
 
@@ -85,12 +84,16 @@ def check_visible(out: Path) -> None:
             assert len(list(out.glob("part-*.parquet"))) == m["n_shards"], f"{out}: complete without every shard"
 
 
-def run_with_kills(argv: list[str], out: Path, rng: random.Random, stage: Stage, max_kills: int) -> int:
+def run_with_kills(argv: list[str], out: Path, rng: random.Random, stage: Stage, max_kills: int,
+                   clean_seconds: float = 0.0) -> int:
+    """Kill the run after random delays until it finishes; delays are drawn from the clean run's duration, the
+    first near its middle, so every trial is killed at least once on a machine of any speed."""
     kills = 0
     while True:
         proc = subprocess.Popen(argv, start_new_session=True, env=distill_env(), stderr=subprocess.PIPE, text=True)
+        share = rng.uniform(0.3, 0.7) if kills == 0 else rng.uniform(0.05, 0.95)
         try:
-            _, err = proc.communicate(timeout=rng.uniform(*stage.window) if kills < max_kills else 900)
+            _, err = proc.communicate(timeout=share * clean_seconds if kills < max_kills else 900)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
@@ -130,7 +133,9 @@ def chaos(trials: int, max_kills: int, seed: int, stages: list[str] | None = Non
         for stage in pipeline(server.base_url):
             inp = output_of_stage(stage, ref_dir)
             ref_out = output_of(stage, ref_dir)
+            started = time.perf_counter()
             run_with_kills(command(stage, inp, ref_out), ref_out, rng, stage, max_kills=0)
+            clean_seconds = time.perf_counter() - started
             if stages and stage.name not in stages:
                 continue
             ref = read_rows(ref_out)
@@ -138,7 +143,7 @@ def chaos(trials: int, max_kills: int, seed: int, stages: list[str] | None = Non
             for trial in range(trials):
                 out = output_of(stage, Path(tmp) / f"{stage.name}-{trial}")
                 out.parent.mkdir(parents=True, exist_ok=True)
-                kills_total += run_with_kills(command(stage, inp, out), out, rng, stage, max_kills)
+                kills_total += run_with_kills(command(stage, inp, out), out, rng, stage, max_kills, clean_seconds)
                 got = compare(stage, read_rows(out), ref)
                 for k in ("lost", "extra", "duplicated"):
                     outcome[k] += got[k]
