@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,8 +15,9 @@ import typer
 from distill_cli.cli.app import app
 from distill_cli.cli.common import COMMON, Overwrite, Quiet
 from distill_cli.errors import BadInput, require
-from distill_cli.io.atomic import temp_name
+from distill_cli.io.atomic import commit, temp_name, write_json, write_text
 from distill_cli.io.inputs import open_input
+from distill_cli.io.stagedir import params_hash
 from distill_cli.progress import console
 from distill_cli.stages import card as cards
 from distill_cli.stages.export import (
@@ -41,6 +43,11 @@ class Target:
     kind: Kind
     spec: str
     path: Path | None  # None for the hub
+
+    @property
+    def stamp(self) -> Path | None:
+        """A hidden file beside the export naming the export it holds (params and input), for resume."""
+        return None if self.path is None else self.path.with_name(f".{self.path.name}.distill.json")
 
     @property
     def card(self) -> Path:
@@ -72,12 +79,6 @@ def parse_target(spec: str) -> Target:
 # ---- writers -------------------------------------------------------------------------------------------------
 
 
-def _commit(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_file(records: pl.LazyFrame, target: Target) -> None:
     """Stream the records to a hidden temp file beside the target, then rename it into place."""
     tmp = temp_name(target.path)
@@ -86,7 +87,7 @@ def write_file(records: pl.LazyFrame, target: Target) -> None:
             records.sink_ndjson(tmp)
         else:
             records.sink_parquet(tmp, compression="zstd")
-        _commit(tmp, target.path)
+        commit(tmp, target.path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -119,15 +120,6 @@ def push_hub(records: pl.LazyFrame, target: Target, private: bool) -> None:
     datasets = require("datasets", "hub")
     require("huggingface_hub", "hub")
     datasets.DatasetDict({"train": to_dataset(records)}).push_to_hub(target.spec, private=private)
-
-
-def write_text(path: Path, text: str) -> None:
-    tmp = temp_name(path)
-    try:
-        tmp.write_text(text)
-        _commit(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # ---- command -------------------------------------------------------------------------------------------------
@@ -204,10 +196,18 @@ def export(
     n = records.select(pl.len()).collect().item()
     if n == 0:
         raise BadInput(f"{input}: nothing to export ({_stats_note(stats) or 'no rows'})")
-    _check_target(target, overwrite)
+    fingerprint = _fingerprint(input, cfg)
+    done = target.stamp is not None and target.path.exists() and _read_stamp(target.stamp) == fingerprint
+    if not done:
+        _check_target(target, overwrite)
     location = target.spec if target.kind == "hub" else str(target.path)
     facts = cards.gather(Path(location).name, cfg, n, stats, input, used, cards.load_line(target.kind, location))
-    card_path = _write(records, target, cards.render_card(facts), card, public)
+    if done:  # this very export was written by an earlier run (perhaps killed before its card): finish the card
+        card_path = card or target.card
+        if target.kind != "dir" or card is not None:
+            write_text(card_path, cards.render_card(facts))
+    else:
+        card_path = _write(records, target, cards.render_card(facts), card, public, fingerprint)
     if not quiet:
         where = f"hf:{target.spec} ({'public' if public else 'private'})" if target.kind == "hub" else target.path
         _summary(n, cfg, where, card_path, stats)
@@ -224,14 +224,32 @@ def _read(input: str, cfg: ExportConfig):
     return export_frame(inp.scan(), cfg, where=input)
 
 
-def _write(records: pl.LazyFrame, target: Target, text: str, card: Path | None, public: bool) -> Path:
-    """Data first, then the card: a card never describes data that is not there. Returns the card's path."""
+def _fingerprint(input: str, cfg: ExportConfig) -> str:
+    """What this export is: its options and the content of its input. A re-run with the same one is done."""
+    return params_hash({"config": asdict(cfg), "inputs": [f["digest"] for f in open_input(input).fingerprint()]})
+
+
+def _read_stamp(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("fingerprint")
+    except (OSError, ValueError):
+        return None
+
+
+def _write(records: pl.LazyFrame, target: Target, text: str, card: Path | None, public: bool,
+           fingerprint: str) -> Path:
+    """Data first, then the stamp that says which export it is, then the card: a card never describes data that
+    is not there, and a re-run knows finished data from someone else's file. Returns the card's path."""
+    if target.stamp is not None:
+        target.stamp.unlink(missing_ok=True)
     if target.kind == "dir":
         write_dir(records, target, text)
     elif target.kind == "hub":
         push_hub(records, target, private=not public)
     else:
         write_file(records, target)
+    if target.stamp is not None:
+        write_json(target.stamp, {"fingerprint": fingerprint})
     if target.kind != "dir" or card is not None:
         write_text(card or target.card, text)
     return card or target.card

@@ -40,19 +40,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _commit(tmp: Path, path: Path) -> None:
+def commit(tmp: Path, path: Path) -> None:
+    """fsync a finished temporary file and rename it over its final name."""
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_text(path: Path, text: str) -> None:
     tmp = temp_name(path)
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-        _commit(tmp, path)
+        tmp.write_text(text)
+        commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def write_parquet(path: Path, df: pl.DataFrame, metadata: dict[str, str] | None = None) -> None:
@@ -64,7 +69,7 @@ def write_parquet(path: Path, df: pl.DataFrame, metadata: dict[str, str] | None 
                 df.write_parquet(fh, compression="zstd", row_group_size=50_000, metadata=metadata or None)
             except pl.exceptions.ComputeError as exc:
                 raise _as_os_error(exc, path) from exc
-        _commit(tmp, path)
+        commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -116,11 +116,29 @@ def test_parquet_and_save_to_disk_round_trip(fake, tmp_path):
     assert ds[0]["messages"][-1]["content"].startswith("<think>")
     assert ds[0]["id"] == from_pq["id"][0]
     assert (folder / "README.md").read_text().count("## ") >= 6
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
-    # a re-export needs --overwrite, and then replaces the directory whole
-    assert isinstance(invoke(str(fake.deduped), "-o", str(folder), "-q").exception, BadInput)
+    hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    assert hidden == [".sft.parquet.distill.json", ".sft_ds.distill.json"]  # resume stamps only, no temp leftovers
+    # the same export again is already done; another one needs --overwrite, and then replaces the directory whole
+    before = (folder / "state.json").stat().st_mtime_ns
+    assert invoke(str(fake.deduped), "-o", str(folder), "-q").exit_code == 0
+    assert (folder / "state.json").stat().st_mtime_ns == before
+    assert isinstance(invoke(str(fake.deduped), "-o", str(folder), "--limit", "3", "-q").exception, BadInput)
     assert invoke(str(fake.deduped), "-o", str(folder), "--limit", "3", "--overwrite", "-q").exit_code == 0
     assert load_from_disk(str(folder)).num_rows == 3
+
+
+def test_rerun_after_a_kill_between_data_and_card_finishes_the_card(fake, tmp_path):
+    out = tmp_path / "sft.jsonl"
+    assert invoke(str(fake.deduped), "-o", str(out), "-q").exit_code == 0
+    card = tmp_path / "sft.card.md"
+    text = card.read_text()
+    card.unlink()  # as if killed after the data and its stamp were written
+    data = out.read_bytes()
+    assert invoke(str(fake.deduped), "-o", str(out), "-q").exit_code == 0
+    assert card.read_text() == text and out.read_bytes() == data
+    out.write_text('{"not": "ours"}\n')  # a file the stamp does not describe is never taken for the export
+    (tmp_path / ".sft.jsonl.distill.json").unlink()
+    assert isinstance(invoke(str(fake.deduped), "-o", str(out), "-q").exception, BadInput)
 
 
 def test_hub_target_builds_a_datasetdict_and_only_pushes_it(fake, tmp_path, monkeypatch):
