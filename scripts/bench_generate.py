@@ -3,7 +3,8 @@
 Both get the same prompts (GSM8K test questions through `distill collect`), the same model (the bundled tiny
 teacher unless --model), the same engine settings and the same sampling. The bare script asks for n samples per
 prompt with SamplingParams(n=...), as an open-r1-style script would; distill sends one request per (prompt,
-sample) so each can be checkpointed and resumed. Start-up (interpreter, imports, engine start, shutdown) and generation are timed apart: the ratio that
+sample) so each can be checkpointed and resumed. Start-up (interpreter, imports, engine start, shutdown) and
+generation are timed apart: the ratio that
 matters is generation throughput (output tokens/s), target >= 0.95.
 
     make bench-generate        # or: .venv/bin/python scripts/bench_generate.py --prompts 32 -n 2 --max-tokens 128

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import polars as pl
 import typer
 
-from distill_cli.cli.app import app
+from distill_cli.cli.base import app
 from distill_cli.cli.common import COMMON, Overwrite, Quiet
 from distill_cli.errors import BadInput, require
 from distill_cli.io.atomic import commit, temp_name, write_json, write_text

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from distill_cli.cli.app import app
+from distill_cli.cli.base import app
 from distill_cli.io.inputs import open_input
 from distill_cli.stages.inspect import summarize
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from distill_cli.cli.app import app
+from distill_cli.cli.base import app
 
 model_app = typer.Typer(help="Build and locate the bundled demo model.", no_args_is_help=True)
 app.add_typer(model_app, name="model")

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from distill_cli.cli.app import app
+from distill_cli.cli.base import app
 from distill_cli.cli.common import Quiet
 from distill_cli.errors import BadInput
 from distill_cli.stages.report import html, plots

@@ -25,7 +25,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from distill_cli.cli.app import app
+from distill_cli.cli.base import app
 from distill_cli.errors import BadInput, StageFailure
 from distill_cli.io.atomic import write_json
 from distill_cli.io.inputs import MANIFEST, file_digest
@@ -93,7 +93,9 @@ def run(
 
 def command_specs() -> dict[str, CommandSpec]:
     """Each stage command's parameters, read from the typer app so the pipeline file follows its --help."""
-    group = typer.main.get_command(app)
+    from distill_cli.cli import load_all
+
+    group = typer.main.get_command(load_all())
     commands = getattr(group, "commands", {})  # typer may carry its own copy of click: duck-type, no isinstance
     specs: dict[str, CommandSpec] = {}
     for stage in STAGES:

@@ -9,7 +9,7 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from distill_cli.cli.app import app
+from distill_cli.cli.base import app
 from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input

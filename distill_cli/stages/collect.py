@@ -191,17 +191,19 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
                                    pl.Series("answer", [a for _, a in pairs], pl.String))
         id_list = ids.result() if ids else prompt_ids(out["prompt"])
     out = out.with_columns(_reason_expr(fields, cfg).alias("__reason"), pl.Series("id", id_list, pl.String))
-    rejects = out.filter(pl.col("__reason").is_not_null()).select(
+    bad = out.get_column("__reason").is_not_null()
+    rejects = out.filter(bad).select(
         pl.lit(source).alias("source"), pl.col(ROW).alias("row"), pl.col("__reason").alias("reason"),
         pl.col("prompt").str.slice(0, 200).alias("prompt"))
-    kept = out.filter(pl.col("__reason").is_null()).with_columns(
+    kept = (out.filter(~bad) if rejects.height else out).with_columns(
         pl.lit(fields.domain).alias("domain"), pl.lit(source).alias("source"))
     return kept.select(list(PROMPTS)), rejects
 
 
 def dedupe_ids(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """Keep the first row of each id; the same problem from two sources or twice in one is counted once."""
-    unique = df.filter(pl.col("id").is_first_distinct())
+    first = df.get_column("id").is_first_distinct()
+    unique = df if first.all() else df.filter(first)
     return unique, df.height - unique.height
 
 
