@@ -44,6 +44,8 @@ def collect(
     rejects: Annotated[Path | None, typer.Option(help="Write dropped rows and why to this .jsonl/.parquet.")] = None,
     max_prompt_chars: Annotated[int, typer.Option(min=1, help="Drop prompts longer than this (prompt_too_long).")
                                 ] = 1_000_000,
+    tests_in_prompt: Annotated[int, typer.Option(min=0, help="Code: append the first N assert tests to the prompt, "
+                                                 "as MBPP poses its problems (the tests name the function).")] = 0,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -57,7 +59,8 @@ def collect(
     if domain not in Domain.__args__:
         raise BadInput(f"--domain {domain!r}: expected one of {', '.join(Domain.__args__)}")
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
-    cfg = CollectConfig(prompt_field, answer_field, answer_format, domain, tests_field, max_prompt_chars)  # type: ignore[arg-type]
+    cfg = CollectConfig(prompt_field, answer_field, answer_format, domain, tests_field, max_prompt_chars,
+                        tests_in_prompt)  # type: ignore[arg-type]
     srcs = [make_source(s, split) for s in sources]
     fingerprints = [s.fingerprint() for s in srcs]
 

@@ -35,6 +35,7 @@ class CollectConfig:
     domain: Domain = "auto"
     tests_field: str | None = None
     max_prompt_chars: int = 1_000_000  # a longer "prompt" is a broken row (a whole file pasted in), not a task
+    tests_in_prompt: int = 0  # code: append the first N assert tests (MBPP's "Your code should pass these tests:")
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,14 @@ def _tests_json(value) -> str | None:
     return json.dumps(value)
 
 
+def _with_tests(prompt: str, tests: str | None, n: int) -> str:
+    """MBPP-style prompts do not name the function the tests call; showing a test or two is how they are posed."""
+    shown = json.loads(tests) if tests else None
+    if not isinstance(shown, list) or not shown:
+        return prompt  # stdin/stdout and fn_name cases describe their interface in the prompt itself
+    return prompt + "\nYour code should pass these tests:\n\n" + "\n".join(str(t) for t in shown[:n])
+
+
 def _with_choices(prompt: str, choices, answer: str | None) -> tuple[str, str | None]:
     choices = list(choices or [])
     letters = "ABCDEFGHIJKLMNOP"
@@ -175,7 +184,8 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
     others = [c for c in df.columns if c not in used]
     prompts = df.select(pl.col(fields.prompt).cast(pl.String).str.strip_chars().fill_null("")).to_series()
     with ThreadPoolExecutor(1) as pool:
-        ids = None if fields.choices else pool.submit(prompt_ids, prompts)
+        rewritten = fields.choices or (fields.tests and cfg.tests_in_prompt)  # prompts change below
+        ids = None if rewritten else pool.submit(prompt_ids, prompts)
         out = df.select(
             pl.col(ROW),
             pl.lit(prompts).alias("prompt"),
@@ -189,6 +199,9 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
                                                                strict=True)]
             out = out.with_columns(pl.Series("prompt", [p for p, _ in pairs], pl.String),
                                    pl.Series("answer", [a for _, a in pairs], pl.String))
+        if fields.tests and cfg.tests_in_prompt:
+            out = out.with_columns(pl.Series("prompt", [_with_tests(p, t, cfg.tests_in_prompt) for p, t in zip(
+                out["prompt"], out["tests"], strict=True)], pl.String))
         id_list = ids.result() if ids else prompt_ids(out["prompt"])
     out = out.with_columns(_reason_expr(fields, cfg).alias("__reason"), pl.Series("id", id_list, pl.String))
     bad = out.get_column("__reason").is_not_null()

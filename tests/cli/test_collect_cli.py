@@ -154,3 +154,12 @@ def test_bad_input_one_line_error_and_nothing_complete(tmp_path, setup, args, me
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_tests_in_prompt_shows_mbpp_tests_that_name_the_function(tmp_path):
+    res = distill("collect", BENCHMARKS / "sanitized-mbpp.json", "-o", tmp_path / "out", "--tests-in-prompt", "1")
+    assert res.returncode == 0, res.stderr
+    row = _rows(tmp_path / "out").row(0, named=True)
+    first_test = json.loads(row["tests"])[0]
+    assert row["prompt"].endswith("Your code should pass these tests:\n\n" + first_test)
+    assert "similar_elements" in row["prompt"]
