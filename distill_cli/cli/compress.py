@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,7 @@ from distill_cli.stages.compress import (
     parse_strategies,
     parse_targets,
 )
+from distill_cli.stages.generate.backends import LazyBackend, openai_backend, vllm_backend
 
 CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "configs" / "prompts" / "rewrite.txt"
@@ -107,12 +109,11 @@ def compress(
         load_tokenizer(str(Path(tokenizer).expanduser()))  # a bad directory fails now, not after a shard
     params = {"compress": _params(cfg, backend, model)}
     equal = _equal(workers)
-    backends: dict = {}
+    rewriting = LazyBackend(partial(_backend, backend, model, base_url, api_key, concurrency, quiet))
     summary: list[dict] = []
 
     def process(df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
-        rewriter = _rewriter(task, lambda: _backend(backends, backend, model, base_url, api_key, concurrency,
-                                                    quiet), temperature) if "rewrite" in strategies else None
+        rewriter = _rewriter(task, rewriting.get, temperature) if "rewrite" in strategies else None
         out, stats = compress_frame(df, cfg, equal=equal, rewriter=rewriter)
         task.progress.advance(df.height)
         summary.append(stats)
@@ -122,8 +123,7 @@ def compress(
         with equal:
             run_map("compress", inp, opts, params=params, process=process)
     finally:
-        if "backend" in backends:
-            backends["backend"].close()
+        rewriting.close()
     if not quiet:
         _print_summary(summary, output)
 
@@ -166,17 +166,11 @@ def _equal(workers: int):
     return VerifierEqual(VerifyConfig(workers=workers))
 
 
-def _backend(holder: dict, backend: str, model: str | None, base_url: str, api_key: str | None, concurrency: int,
-             quiet: bool):
-    """The rewriting backend, built as generate builds its own, once, on the first shard that needs it."""
-    if "backend" not in holder:
-        from distill_cli.stages.generate.backends import openai_backend, vllm_backend
-
-        if backend == "vllm":
-            holder["backend"] = vllm_backend(model or "", quiet=quiet)
-        else:
-            holder["backend"] = openai_backend(model or "", base_url, api_key, concurrency)
-    return holder["backend"]
+def _backend(backend: str, model: str | None, base_url: str, api_key: str | None, concurrency: int, quiet: bool):
+    """The rewriting backend, built as generate builds its own."""
+    if backend == "vllm":
+        return vllm_backend(model or "", quiet=quiet)
+    return openai_backend(model or "", base_url, api_key, concurrency)
 
 
 def _rewriter(task: ShardTask, get_backend: Callable, temperature: float, flush_every: int = 32):

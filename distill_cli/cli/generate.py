@@ -18,7 +18,7 @@ from distill_cli.io.runner import run_map
 from distill_cli.io.stagedir import StageDir
 from distill_cli.scaleout import Executor, RayAddress, pick_runner
 from distill_cli.scaleout.generate import RayGenerate
-from distill_cli.stages.generate.backends import openai_backend, vllm_backend
+from distill_cli.stages.generate.backends import LazyBackend, openai_backend, vllm_backend
 from distill_cli.stages.generate.core import GenerateConfig
 from distill_cli.stages.generate.render import check_template, parse_template_kwargs
 from distill_cli.stages.generate.types import Sampling
@@ -175,22 +175,6 @@ def _params(cfg: GenerateConfig) -> dict:
             "sampling": asdict(cfg.sampling), "system_prompt": cfg.system_prompt,
             "prompt_template": cfg.prompt_template, "chat_template_kwargs": cfg.chat_template_kwargs,
             "engine": cfg.engine}
-
-
-class LazyBackend:
-    """Start the engine at the first shard with work, once; a fully resumed run never pays the start."""
-
-    def __init__(self, make):
-        self.make, self.backend = make, None
-
-    def get(self):
-        if self.backend is None:
-            self.backend = self.make()
-        return self.backend
-
-    def close(self) -> None:
-        if self.backend is not None:
-            self.backend.close()
 
 
 def _finish_rates(sd: StageDir) -> bool:

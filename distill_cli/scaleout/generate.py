@@ -25,17 +25,11 @@ class RayGenerate:
         self.cfg, self.make_backend, self.every, self.seconds = cfg, make_backend, every, seconds
 
     def __call__(self, df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
+        from distill_cli.stages.generate.backends import LazyBackend
         from distill_cli.stages.generate.shard import generate_shard
 
-        holder: list[Backend] = []
-
-        def get_backend() -> Backend:
-            if not holder:
-                holder.append(self.make_backend())
-            return holder[0]
-
+        backend = LazyBackend(self.make_backend)
         try:
-            return generate_shard(df, task, self.cfg, get_backend, self.every, self.seconds)
+            return generate_shard(df, task, self.cfg, backend.get, self.every, self.seconds)
         finally:
-            for backend in holder:
-                backend.close()
+            backend.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from distill_cli.stages.generate.types import Backend
 
 
@@ -24,3 +26,20 @@ def openai_backend(model: str, base_url: str, api_key: str | None = None, concur
 
     return OpenAIBackend(model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
                          timeout=timeout, max_retries=max_retries)
+
+
+class LazyBackend:
+    """Build the backend at the first shard with work, once; a fully resumed run never starts an engine."""
+
+    def __init__(self, make: Callable[[], Backend]):
+        self.make, self.backend = make, None
+
+    def get(self) -> Backend:
+        if self.backend is None:
+            self.backend = self.make()
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
