@@ -18,6 +18,12 @@ def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float
     return wall, usage.ru_maxrss / 1024
 
 
+def median_run(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median wall time of repeated runs, with the largest peak RSS seen in any of them."""
+    walls = sorted(w for w, _ in runs)
+    return walls[len(walls) // 2], max(mb for _, mb in runs)
+
+
 def table(rows: list[tuple], header: tuple) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 import polars as pl
-import xxhash
+import polars_hash  # noqa: F401  (registers the .nchash expression namespace)
 
 from distill_cli.answers import extract_gold
 from distill_cli.errors import BadInput
@@ -85,24 +85,38 @@ def normalize_prompt(text: str) -> str:
 
 
 def prompt_id(text: str) -> str:
-    """Stable across runs, machines and versions: xxh3-64 of the normalized prompt text."""
-    return xxhash.xxh3_64_hexdigest(normalize_prompt(text).encode())
+    """Stable across runs, machines and versions: xxh3-64 of the normalized prompt's UTF-8, as 16 hex digits."""
+    return prompt_ids(pl.Series([text]))[0]
 
 
-_NEEDS_NORMALIZING = r"[^\x20-\x7e]|  |^ | $"  # non-ASCII or control characters, runs or ends of spaces
+def _not_normal(text: pl.Expr) -> pl.Expr:
+    """True where normalize_prompt would change the text: non-ASCII, whitespace other than single inner spaces.
 
-
-def prompt_ids(prompts: pl.Series) -> list[str]:
-    """prompt_id over many prompts; only those that are not already in normal form pay for normalizing.
-
-    This is collect's hot loop: the normal-form test and the UTF-8 bytes come from polars, the hash from xxhash.
+    Five cheap scans; one regex with all of it in an alternation costs as much again (measured).
     """
-    digest = xxhash.xxh3_64_hexdigest
-    needs = prompts.str.contains(_NEEDS_NORMALIZING)
-    if needs.any():
-        fixed = [normalize_prompt(p) for p in prompts.filter(needs).to_list()]
-        prompts = prompts.clone().scatter(needs.arg_true(), fixed)  # the caller keeps the original text
-    return list(map(digest, prompts.cast(pl.Binary).to_list()))
+    return ((text.str.len_bytes() != text.str.len_chars()) | text.str.starts_with(" ") | text.str.ends_with(" ")
+            | text.str.contains(r"[\t\n\x0b\x0c\r\x1c-\x1f]") | text.str.contains("  ", literal=True))
+
+
+@cache
+def _hex_pairs() -> pl.Series:
+    return pl.Series([f"{i:04x}" for i in range(1 << 16)])
+
+
+def _hex_id(text: pl.Expr) -> pl.Expr:
+    """xxh3-64 of the UTF-8 text (native, via polars-hash) written as xxhash's hexdigest: 16 digits, big-endian."""
+    digest = text.nchash.xxh3_64()
+    return pl.concat_str([pl.lit(_hex_pairs()).gather(digest // (1 << shift) % (1 << 16)) for shift in (48, 32, 16, 0)])
+
+
+def prompt_ids(prompts: pl.Series) -> pl.Series:
+    """prompt_id over many prompts; only those not already in normal form pay for normalizing in Python."""
+    frame = prompts.cast(pl.String).fill_null("").to_frame("p")
+    odd = frame.select(_not_normal(pl.col("p"))).to_series()
+    if odd.any():
+        fixed = [normalize_prompt(p) for p in frame["p"].filter(odd).to_list()]
+        frame = pl.DataFrame({"p": frame["p"].clone().scatter(odd.arg_true(), fixed)})
+    return frame.select(_hex_id(pl.col("p")).alias("id")).to_series()
 
 
 def _as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -148,20 +162,19 @@ def _with_choices(prompt: str, choices, answer: str | None) -> tuple[str, str | 
 
 
 def _answer_expr(df: pl.DataFrame, fields: Fields, fmt: AnswerFormat) -> pl.Expr:
+    """The final answer as text; may be "" (normalize turns that into null, once, on the short result)."""
     if fields.answer is None:
         return pl.lit(None, dtype=pl.String)
     dtype = df.schema[fields.answer]
     answer = _as_text(pl.col(fields.answer), dtype)
     if fmt == "raw":
-        answer = answer.str.strip_chars()
-    elif fmt == "gsm8k" or (fmt == "auto" and dtype == pl.String and
-                            df[fields.answer].str.contains("####", literal=True).all()):
+        return answer.str.strip_chars()
+    marked = dtype == pl.String and df[fields.answer].str.contains("####", literal=True).all()
+    if fmt == "gsm8k" or (fmt == "auto" and marked):
         # vectorized twin of answers.gsm8k_final, for the common case of a whole GSM8K-style column
         final = answer.str.split("####").list.last().str.strip_chars().str.replace_all(",", "", literal=True)
-        answer = pl.when(answer.str.contains("####", literal=True)).then(final)
-    else:
-        answer = answer.map_elements(lambda v: extract_gold(v, fmt), return_dtype=pl.String)
-    return pl.when(answer.str.len_chars() > 0).then(answer)
+        return final if marked else pl.when(answer.str.contains("####", literal=True)).then(final)
+    return answer.map_elements(lambda v: extract_gold(v, fmt), return_dtype=pl.String)
 
 
 def _reason_expr(fields: Fields, cfg: CollectConfig) -> pl.Expr:
@@ -177,33 +190,40 @@ def _reason_expr(fields: Fields, cfg: CollectConfig) -> pl.Expr:
 def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Map one batch of source rows to the prompts contract; returns (rows, rejected rows with a reason).
 
-    `df` must carry a `__row` column with each row's position in its source, for the rejects list. Prompt ids are
-    hashed in a thread while polars (which releases the GIL) builds the other columns.
+    `df` must carry a `__row` column with each row's position in its source, for the rejects list. Every column,
+    ids included, comes from one polars select, which runs its expressions in parallel; Python touches only the
+    prompts that are not in normal form, and prompts that collect rewrites (choices, tests).
     """
     used = {fields.prompt, fields.answer, fields.tests, fields.choices, ROW} - {None}
     others = [c for c in df.columns if c not in used]
-    prompts = df.select(pl.col(fields.prompt).cast(pl.String).str.strip_chars().fill_null("")).to_series()
-    with ThreadPoolExecutor(1) as pool:
-        rewritten = fields.choices or (fields.tests and cfg.tests_in_prompt)  # prompts change below
-        ids = None if rewritten else pool.submit(prompt_ids, prompts)
-        out = df.select(
-            pl.col(ROW),
-            pl.lit(prompts).alias("prompt"),
-            _answer_expr(df, fields, cfg.answer_format).alias("answer"),
-            (pl.col(fields.tests).map_elements(_tests_json, return_dtype=pl.String, skip_nulls=True)
-             if fields.tests else pl.lit(None, dtype=pl.String)).alias("tests"),
-            (pl.struct(others).struct.json_encode() if others else pl.lit(None, dtype=pl.String)).alias("meta"),
-        )
-        if fields.choices:
-            pairs = [_with_choices(p, c, a) for p, c, a in zip(out["prompt"], df[fields.choices], out["answer"],
-                                                               strict=True)]
-            out = out.with_columns(pl.Series("prompt", [p for p, _ in pairs], pl.String),
-                                   pl.Series("answer", [a for _, a in pairs], pl.String))
-        if fields.tests and cfg.tests_in_prompt:
-            out = out.with_columns(pl.Series("prompt", [_with_tests(p, t, cfg.tests_in_prompt) for p, t in zip(
-                out["prompt"], out["tests"], strict=True)], pl.String))
-        id_list = ids.result() if ids else prompt_ids(out["prompt"])
-    out = out.with_columns(_reason_expr(fields, cfg).alias("__reason"), pl.Series("id", id_list, pl.String))
+    raw = pl.col(fields.prompt).cast(pl.String).fill_null("")
+    out = df.select(
+        pl.col(ROW),
+        raw.alias("prompt"),
+        _hex_id(raw).alias("id"),
+        _not_normal(raw).alias("__odd"),
+        _answer_expr(df, fields, cfg.answer_format).alias("answer"),
+        (pl.col(fields.tests).map_elements(_tests_json, return_dtype=pl.String, skip_nulls=True)
+         if fields.tests else pl.lit(None, dtype=pl.String)).alias("tests"),
+        (pl.struct(others).struct.json_encode() if others else pl.lit(None, dtype=pl.String)).alias("meta"),
+    )
+    out = out.with_columns(pl.when(pl.col("answer") != "").then(pl.col("answer")).alias("answer"))
+    odd = out.get_column("__odd")
+    if odd.any():  # trim those prompts and hash their normal form
+        texts, where = out.get_column("prompt").filter(odd), odd.arg_true()
+        out = out.with_columns(out.get_column("prompt").clone().scatter(where, texts.str.strip_chars()),
+                               out.get_column("id").clone().scatter(where, prompt_ids(texts)))
+    if fields.choices:
+        pairs = [_with_choices(p, c, a) for p, c, a in zip(out["prompt"], df[fields.choices], out["answer"],
+                                                           strict=True)]
+        out = out.with_columns(pl.Series("prompt", [p for p, _ in pairs], pl.String),
+                               pl.Series("answer", [a for _, a in pairs], pl.String))
+    if fields.tests and cfg.tests_in_prompt:
+        out = out.with_columns(pl.Series("prompt", [_with_tests(p, t, cfg.tests_in_prompt) for p, t in zip(
+            out["prompt"], out["tests"], strict=True)], pl.String))
+    if fields.choices or (fields.tests and cfg.tests_in_prompt):
+        out = out.with_columns(prompt_ids(out["prompt"]))
+    out = out.with_columns(_reason_expr(fields, cfg).alias("__reason"))
     bad = out.get_column("__reason").is_not_null()
     rejects = out.filter(bad).select(
         pl.lit(source).alias("source"), pl.col(ROW).alias("row"), pl.col("__reason").alias("reason"),
@@ -214,9 +234,14 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
 
 
 def dedupe_ids(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Keep the first row of each id; the same problem from two sources or twice in one is counted once."""
-    first = df.get_column("id").is_first_distinct()
-    unique = df if first.all() else df.filter(first)
+    """Keep the first row of each id; the same problem from two sources or twice in one is counted once.
+
+    Ids are 64-bit hashes in hex, compared here as the integers they are (a third of the cost of strings).
+    """
+    keys = df.get_column("id").str.to_integer(base=16, dtype=pl.UInt64)
+    if keys.n_unique() == df.height:
+        return df, 0
+    unique = df.filter(keys.is_first_distinct())
     return unique, df.height - unique.height
 
 

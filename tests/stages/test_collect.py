@@ -1,6 +1,7 @@
 """collect's pure core: ids, normalization, answer mapping."""
 
 import polars as pl
+import xxhash
 
 from distill_cli.stages.collect import normalize_prompt, prompt_id, prompt_ids
 
@@ -8,8 +9,10 @@ from distill_cli.stages.collect import normalize_prompt, prompt_id, prompt_ids
 def test_ids_are_the_hash_of_the_normalized_prompt_on_both_paths():
     prompts = ["What is 1+1?", "What  is 1+1?", " What is 1+1?\n", "What\tis 1+1?", "Ｗhat is 1+1?",
                "caf\u00e9 au lait", "a\x1fb", "x\u00a0y"]
-    fast = prompt_ids(pl.Series(prompts))
+    fast = prompt_ids(pl.Series(prompts)).to_list()
     assert fast == [prompt_id(p) for p in prompts]
+    # the reference implementation: ids of earlier versions were xxhash's hexdigest of the normal form
+    assert fast == [xxhash.xxh3_64_hexdigest(normalize_prompt(p).encode()) for p in prompts]
     assert len(set(fast[:5])) == 1  # whitespace and full-width forms fold to one prompt
     assert normalize_prompt("x\u00a0y") == "x y" and fast[-1] == prompt_id("x y")
 
@@ -22,3 +25,8 @@ def test_normalize_keeps_the_prompt_text_as_written():
     kept, _ = normalize(df, fields, CollectConfig(), "t")
     assert kept["prompt"].to_list() == ["What  is\t1+1?", "Plain one?"]
     assert kept["id"].to_list() == [prompt_id("What is 1+1?"), prompt_id("Plain one?")]
+
+
+def test_ids_do_not_change_between_versions():
+    assert prompt_id("What is 1+1?") == "917955b07c943ad9"
+    assert prompt_id("") == "2d06800538d394c2"
