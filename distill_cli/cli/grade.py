@@ -10,18 +10,24 @@ import typer
 
 from distill_cli.cli.base import app
 from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.errors import BadInput
 from distill_cli.io.atomic import write_parquet
 from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import RunOptions, run_global
+from distill_cli.io.runner import ShardTask, run_map
 from distill_cli.progress import console
-from distill_cli.stages.grade import DEFAULT_BANDS, GradeConfig, grade_frame, parse_bands
+from distill_cli.stages.grade import (
+    DEFAULT_BANDS,
+    GradeConfig,
+    Lookup,
+    attach,
+    check_reference,
+    grade_counters,
+    grade_table,
+    parse_bands,
+    summary,
+)
 
 SUMMARY = "_summary.parquet"
-
-
-def summary_name(opts: RunOptions) -> str:
-    """One summary per partition under --shard I/N (each holds only its own prompts)."""
-    return SUMMARY if opts.shard is None else f"_summary-part-{opts.shard[0]:05d}.parquet"
 
 
 @app.command(epilog="Example: distill grade runs/x/verified -o runs/x/graded --reference-model Qwen2.5-7B-Instruct")
@@ -53,14 +59,24 @@ def grade(
     if "completion_tokens" in inp.schema:
         inp.require("grade", {"completion_tokens": pl.Int64})
 
-    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame, dict]:
-        out, table, stats = grade_frame(lf, cfg)
-        write_parquet(run.out / summary_name(run), table)  # before the shards: a complete run always has it
-        return out, stats
+    # every (id, model) over the whole input, even under --shard: a prompt's samples may sit in several shards
+    lf = inp.scan(opts.limit)
+    check_reference(lf, cfg)
+    try:
+        table = grade_table(lf, cfg)
+    except pl.exceptions.PolarsError as exc:
+        raise BadInput(f"{inp.spec}: cannot read input: {' '.join(str(exc).split())[:300]}") from exc
+    lookup = Lookup.build(table)
+    prompts = summary(lookup.table)
+
+    def process(rows: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:  # thread-safe: reads `lookup`
+        return attach(rows, lookup), {}
 
     params = {"bands": [asdict(b) for b in cfg.bands], "reference_model": reference_model,
               "ignore_verdicts": list(ignored)}
-    sd = run_global("grade", inp, opts, params=params, compute=compute)
+    sd = run_map("grade", inp, opts, params=params, process=process,
+                 prepare=lambda path: write_parquet(path / SUMMARY, prompts),  # a complete run has it
+                 final_stats=grade_counters(lookup.table, prompts, cfg), threads=max(2, workers))
     if not quiet:
         stats = sd.read_manifest().get("stats", {})
         mix = ", ".join(f"{k} {v}" for k, v in stats.get("difficulty_groups", {}).items())

@@ -1,8 +1,8 @@
 """Drive a stage over its input: pick the shards to do, show progress, write them, mark the run complete.
 
-Two shapes cover every stage: `run_map` for row-local stages (collect's output, generate, verify, compress),
-where output shard i is made from input unit i; and `run_global` for stages that need every row at once
-(grade, select, dedupe), where `--shard I/N` partitions the rows by prompt id instead.
+Two shapes cover every stage: `run_map` for stages whose output shard i is made from input unit i (generate, verify,
+compress, and grade once its small per-(id, model) table is built); and `run_global` for stages that need every
+row at once (select, dedupe), where `--shard I/N` partitions the rows by prompt id instead.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,14 +83,24 @@ def run_map(
     params: dict,
     process: Callable[[pl.DataFrame, ShardTask], tuple[pl.DataFrame, dict]],
     columns: list[str] | None = None,
+    prepare: Callable[[Path], None] | None = None,
+    final_stats: dict | None = None,
+    threads: int = 1,
 ) -> StageDir:
+    """`prepare(dir)` runs once the directory is open, before any shard (grade writes its summary there);
+    `final_stats` are whole-run counters, added to _stats.json once rather than summed over shards; `threads` > 1
+    works on that many shards at once, for a `process` that is thread-safe and mostly polars (which frees the GIL)."""
     units = inp.units(opts.rows_per_shard, opts.limit)
     sd = StageDir(opts.out, stage, {**params, **opts.semantic()}, inp.fingerprint(), len(units),
                   upstream=[str(Path(inp.spec).resolve())])
     sd.open(opts.overwrite)
+    if prepare is not None:
+        with _guard(sd):
+            prepare(sd.path)
     todo = [u for u in units if opts.selects(u.index) and not sd.done(u.index)]
     with _guard(sd), Progress(stage, sum(u.rows for u in todo), quiet=opts.quiet) as bar:
-        for unit in todo:
+
+        def one(unit: Unit) -> None:
             started = time.perf_counter()
             task = ShardTask(unit.index, unit, ShardCheckpoint(sd.work_dir(unit.index)), bar)
             df = inp.read(unit, columns)
@@ -97,7 +108,15 @@ def run_map(
             stats = {"rows_in": df.height, **stats, "seconds": round(time.perf_counter() - started, 3)}
             sd.write_shard(unit.index, out, stats)
             bar.shard_done(unit.rows)
-        sd.finish()
+
+        if threads > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                for _ in pool.map(one, todo):  # re-raises the first failure
+                    pass
+        else:
+            for unit in todo:
+                one(unit)
+        sd.finish(final_stats)
     return sd
 
 

@@ -1,9 +1,12 @@
 """grade: difficulty of each prompt from how often the teachers (or the student) solve it.
 
 DeepDistill grades a prompt by the pass rate and the coefficient of variation of verify scores over several passes;
-the LLM-adaptive difficulty paper grades it by the pass rate of the model you will train. Both reduce to window
-aggregates over (`id`, `model`) on the verified rows: one grouping shared by every statistic and no join back, in a
-lazy polars plan that reads the input once.
+the LLM-adaptive difficulty paper grades it by the pass rate of the model you will train. Both are aggregates over
+(`id`, `model`). grade computes them in two steps, so memory holds one shard of rows, never the dataset:
+
+1. `grade_table`: one streaming group_by over the few columns it reads gives a row per (id, model);
+2. `attach`: each shard of rows looks its grades up in that table (a binary search on a hash of the pair, checked
+   against the pair itself), and is written on its own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ UNGRADED = "ungraded"
 DEFAULT_BANDS = "unsolved=0,hard=0.3,medium=0.7,easy=<1,trivial=1"
 GRADE_COLUMNS = ("n_samples", "pass_rate", "score_cv", "len_mean", "len_cv", "difficulty")
 KEYS = ["id", "model"]
-FIRST = "_first_of_group"
+KEY, CHECK = "_pair_hash", "_pair_check"
 
 
 @dataclass(frozen=True)
@@ -79,52 +82,87 @@ def _cv(n: str, std: str, mean: str) -> pl.Expr:
     return pl.when((pl.col(n) >= 2) & (pl.col(mean) != 0)).then(pl.col(std) / pl.col(mean)).otherwise(None)
 
 
-def _group_exprs(cfg: GradeConfig, has_tokens: bool) -> list[pl.Expr]:
-    """Window aggregates over (id, model): one grouping shared by every expression, no join back.
-
-    Samples that are not gradable become nulls, so mean/std/count skip them without a per-group filter.
-    """
+def _aggregates(cfg: GradeConfig, has_tokens: bool) -> list[pl.Expr]:
+    """Samples that are not gradable become nulls, so mean/std/count skip them without a per-group filter."""
     gradable = ~pl.col("verdict").is_in(list(cfg.ignore_verdicts)).fill_null(False)
     score = pl.when(gradable).then(pl.col("score").cast(pl.Float64).fill_null(0.0))  # unscored pass = a fail
     length = pl.col("completion_tokens").cast(pl.Float64) if has_tokens else pl.lit(None, pl.Float64)
     tokens = pl.when(gradable).then(length)
-    exprs = [
-        score.count().cast(pl.Int64).over(KEYS).alias("n_samples"),
-        score.mean().over(KEYS).alias("pass_rate"),
-        score.std(ddof=0).over(KEYS).alias("_s_std"),
-        tokens.count().over(KEYS).alias("_t_n"),
-        tokens.mean().over(KEYS).alias("len_mean"),
-        tokens.std(ddof=0).over(KEYS).alias("_t_std"),
-        (pl.col(FIRST) == pl.col(FIRST).min().over(KEYS)).alias(FIRST),  # a min is far cheaper than int_range
+    return [
+        score.count().cast(pl.Int64).alias("n_samples"),
+        score.mean().alias("pass_rate"),
+        score.std(ddof=0).alias("_s_std"),
+        tokens.count().alias("_t_n"),
+        tokens.mean().alias("len_mean"),
+        tokens.std(ddof=0).alias("_t_std"),
     ]
-    if cfg.reference_model is not None:
-        mine = pl.when(pl.col("model") == cfg.reference_model).then(score)
-        exprs.append(mine.mean().over("id").alias("ref_pass_rate"))
-    return exprs
-
-
-def grade_rows(lf: pl.LazyFrame, cfg: GradeConfig) -> pl.LazyFrame:
-    """The input rows in input order with the graded columns (replacing any from an earlier grade)."""
-    names = lf.collect_schema().names()
-    old = [c for c in (*GRADE_COLUMNS, "ref_pass_rate", FIRST) if c in names]
-    rate = pl.col("ref_pass_rate" if cfg.reference_model else "pass_rate")
-    return (
-        lf.drop(old)
-        .with_row_index(FIRST)
-        .with_columns(_group_exprs(cfg, "completion_tokens" in names))
-        .with_columns(
-            _cv("n_samples", "_s_std", "pass_rate").alias("score_cv"),
-            _cv("_t_n", "_t_std", "len_mean").alias("len_cv"),
-            band_expr(rate, cfg.bands).alias("difficulty"),
-        )
-        .drop("_s_std", "_t_n", "_t_std")
-        .select(pl.exclude(FIRST, *_ordered(cfg)), *_ordered(cfg), FIRST)
-    )
 
 
 def _ordered(cfg: GradeConfig) -> list[str]:
     extra = ["ref_pass_rate"] if cfg.reference_model else []
     return ["n_samples", "pass_rate", "score_cv", "len_mean", "len_cv", *extra, "difficulty"]
+
+
+def grade_table(lf: pl.LazyFrame, cfg: GradeConfig) -> pl.DataFrame:
+    """One row per (id, model), in no particular order, with every graded column."""
+    has_tokens = "completion_tokens" in lf.collect_schema().names()
+    stats = lf.group_by(KEYS).agg(_aggregates(cfg, has_tokens)).collect(engine="streaming")
+    if cfg.reference_model is not None:  # the reference model's pass rate, on every model's row of the prompt
+        mine = pl.when(pl.col("model") == cfg.reference_model).then(pl.col("pass_rate"))
+        stats = stats.with_columns(mine.max().over("id").alias("ref_pass_rate"))
+    rate = pl.col("ref_pass_rate" if cfg.reference_model else "pass_rate")
+    return stats.select(
+        *KEYS, "n_samples", "pass_rate",
+        _cv("n_samples", "_s_std", "pass_rate").alias("score_cv"),
+        "len_mean",
+        _cv("_t_n", "_t_std", "len_mean").alias("len_cv"),
+        *(["ref_pass_rate"] if cfg.reference_model else []),
+        band_expr(rate, cfg.bands).alias("difficulty"),
+    )
+
+
+def _pair_hash(seed: int) -> pl.Expr:
+    return pl.struct(KEYS).hash(seed=seed)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The grade table sorted by a 64-bit hash of (id, model): a shard finds its rows' grades by binary search, where
+    a hash join would rebuild a hash table of every group for each shard (measured: 0.3 s per 100k-row shard against
+    2.5M groups; about 0.01 s this way). A second, independent hash confirms each match; a row whose pair shares
+    its first hash with another pair, or is missing, sends the shard to an exact join."""
+
+    table: pl.DataFrame  # grade_table's rows in KEY order, with both hashes
+    key: pl.Expr
+    check: pl.Expr
+
+    @classmethod
+    def build(cls, table: pl.DataFrame, key: pl.Expr | None = None) -> Lookup:
+        key = _pair_hash(0x5EED) if key is None else key
+        check = _pair_hash(0xC0FFEE)
+        return cls(table.with_columns(key.alias(KEY), check.alias(CHECK)).sort(KEY), key, check)
+
+    def find(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """The graded columns of each input row, in input order.
+
+        The rows of one (id, model) usually sit together, so only the first row of each run is searched for."""
+        hashes = rows.select(self.key.alias(KEY), self.check.alias(CHECK), self.key.rle_id().alias("run"))
+        starts = hashes.filter(pl.col("run").is_first_distinct())
+        where = self.table.get_column(KEY).search_sorted(starts.get_column(KEY), side="left")
+        where = where.clip(0, max(self.table.height - 1, 0)).gather(hashes.get_column("run"))
+        found = self.table.select(pl.exclude(KEY, *KEYS).gather(where))
+        if (found.get_column(CHECK) == hashes.get_column(CHECK)).all():
+            return found.drop(CHECK)
+        exact = rows.select(KEYS).join(self.table.drop(KEY, CHECK), on=KEYS, how="left", nulls_equal=True,
+                                       maintain_order="left")
+        return exact.drop(KEYS)
+
+
+def attach(rows: pl.DataFrame, lookup: Lookup) -> pl.DataFrame:
+    """The rows in their order with the graded columns (replacing any from an earlier grade)."""
+    grades = lookup.find(rows)
+    old = [c for c in (*GRADE_COLUMNS, "ref_pass_rate") if c in rows.columns]
+    return rows.drop(old).hstack(grades.get_columns())
 
 
 def models_present(lf: pl.LazyFrame) -> list[str]:
@@ -141,35 +179,35 @@ def check_reference(lf: pl.LazyFrame, cfg: GradeConfig) -> None:
                        f"models present: {', '.join(present) or 'none'}")
 
 
-def summary(stats: pl.DataFrame) -> pl.DataFrame:
-    """One row per prompt (in input order), one pass-rate column per model (`pass_rate__<model>`), the prompt's
-    grade; a conditional max picks each model's single row without a pivot or a sort."""
-    models = stats.get_column("model").unique().drop_nulls().sort().to_list()
+def summary(table: pl.DataFrame) -> pl.DataFrame:
+    """One row per prompt, one pass-rate column per model (`pass_rate__<model>`), the prompt's grade; a conditional
+    max picks each model's single row without a pivot."""
+    models = table.get_column("model").unique().drop_nulls().sort().to_list()
     rate = pl.col("pass_rate")
     cols = [pl.when(pl.col("model") == m).then(rate).max().alias(f"pass_rate__{m}") for m in models]
     cols += [pl.col("n_samples").sum(), rate.mean().alias("pass_rate_mean")]
-    if "ref_pass_rate" in stats.columns:
+    if "ref_pass_rate" in table.columns:
         cols += [pl.col("ref_pass_rate").first(), pl.col("difficulty").first()]
-    return stats.group_by("id", maintain_order=True).agg(cols)
+    return table.group_by("id", maintain_order=True).agg(cols)  # Lookup's table order is stable: so is this
 
 
-def grade_frame(lf: pl.LazyFrame, cfg: GradeConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """Graded rows, the per-prompt summary, and the counters for _stats.json."""
-    check_reference(lf, cfg)
-    out = grade_rows(lf, cfg).collect(engine="streaming")
-    stats = out.filter(pl.col(FIRST)).select(KEYS + _ordered(cfg))
-    return out.drop(FIRST), summary(stats), grade_counters(out.height, stats, cfg)
-
-
-def grade_counters(rows: int, stats: pl.DataFrame, cfg: GradeConfig) -> dict:
-    mix = dict(stats.group_by("difficulty").len().sort("difficulty").iter_rows())
-    mean = stats.get_column("pass_rate").mean()
+def grade_counters(table: pl.DataFrame, prompts: pl.DataFrame, cfg: GradeConfig) -> dict:
+    """Whole-run counters from the grade table and its per-prompt summary."""
+    mix = dict(table.group_by("difficulty").len().sort("difficulty").iter_rows())
+    mean = table.get_column("pass_rate").mean()
     return {
-        "rows_in": rows,
-        "groups": stats.height,
-        "prompts": stats.get_column("id").n_unique(),
-        "models": stats.get_column("model").n_unique(),
+        "groups": table.height,
+        "prompts": prompts.height,
+        "models": table.get_column("model").n_unique(),
         "difficulty_groups": {str(k): v for k, v in mix.items()},
         "pass_rate_mean": None if mean is None or math.isnan(mean) else round(float(mean), 6),
         "reference_model": cfg.reference_model,
     }
+
+
+def grade_frame(lf: pl.LazyFrame, cfg: GradeConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """All of grade on a frame that fits in memory: graded rows, the per-prompt summary, the counters."""
+    check_reference(lf, cfg)
+    lookup = Lookup.build(grade_table(lf, cfg))
+    rows, prompts = lf.collect(), summary(lookup.table)
+    return attach(rows, lookup), prompts, {"rows_in": rows.height, **grade_counters(lookup.table, prompts, cfg)}

@@ -79,15 +79,21 @@ def test_unknown_reference_model_is_bad_input(tmp_path, run_distill):
 
 
 @pytest.mark.slow
-def test_sharded_grade_partitions_prompts(tmp_path, run_distill):
-    src = verified(tmp_path / "verified", prompts=30, samples=2)
-    out = tmp_path / "graded"
+def test_sharded_grade_grades_over_every_shard_and_matches_one_run(tmp_path, run_distill):
+    """A prompt's teacher samples in one input shard and its student samples in another: `--shard I/N` tasks each
+    write their own output shards, and every row is graded over all its samples, as in a single run."""
+    src = tmp_path / "verified"
+    verified(src, prompts=30, samples=2)
+    both = pl.read_parquet(src / "part-00000.parquet")
+    (src / "part-00000.parquet").unlink()
+    for i, model in enumerate(("teacher", "student")):
+        both.filter(pl.col("model") == model).write_parquet(src / f"part-0000{i}.parquet")
+    whole, parts = tmp_path / "whole", tmp_path / "graded"
+    assert run_distill("grade", src, "-o", whole, "-q", "--rows-per-shard", "25").returncode == 0
     for i in range(2):
-        done = run_distill("grade", src, "-o", out, "--shard", f"{i}/2", "-q")
+        done = run_distill("grade", src, "-o", parts, "--shard", f"{i}/2", "-q", "--rows-per-shard", "25")
         assert done.returncode == 0, done.stderr
-    assert manifest(out)["complete"]
-    parts = [pl.read_parquet(out / f"part-0000{i}.parquet") for i in range(2)]
-    assert sum(p.height for p in parts) == 120
-    assert not set(parts[0]["id"]) & set(parts[1]["id"])
-    summaries = pl.read_parquet(out / "_summary-part-*.parquet")
-    assert summaries.height == 30 and summaries.get_column("id").n_unique() == 30
+    assert manifest(parts)["complete"] and manifest(parts)["stats"]["groups"] == 60
+    one, split = (pl.read_parquet(d / "part-*.parquet") for d in (whole, parts))
+    assert split.height == 120 and split.equals(one)
+    assert pl.read_parquet(parts / SUMMARY).equals(pl.read_parquet(whole / SUMMARY))

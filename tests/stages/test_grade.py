@@ -12,8 +12,11 @@ from distill_cli.stages.grade import (
     DEFAULT_BANDS,
     UNGRADED,
     GradeConfig,
+    Lookup,
+    attach,
     band_expr,
     grade_frame,
+    grade_table,
     parse_bands,
 )
 
@@ -120,7 +123,7 @@ def test_summary_has_one_pass_rate_column_per_model():
                ("q", "b", 0.0, "incorrect", 1)])
     _, table, _ = grade_frame(lf, GradeConfig(reference_model="b"))
     assert table.columns[:3] == ["id", "pass_rate__a", "pass_rate__b"]
-    assert table.select("id", "pass_rate__a", "pass_rate__b", "ref_pass_rate", "difficulty").rows() == [
+    assert table.select("id", "pass_rate__a", "pass_rate__b", "ref_pass_rate", "difficulty").sort("id").rows() == [
         ("p", 0.5, 1.0, 1.0, "trivial"), ("q", None, 0.0, 0.0, "unsolved")]
 
 
@@ -131,3 +134,15 @@ def test_regrading_replaces_the_old_columns_and_works_without_token_counts():
     assert again.columns.count("pass_rate") == 1 and "ref_pass_rate" not in again.columns
     assert again.get_column("difficulty").to_list() == ["low", "low"]
     assert again.get_column("len_mean").null_count() == 2
+
+
+def test_rows_find_their_grades_even_when_hashes_collide():
+    lf = rows([("p", "a", 1.0, "correct", 1), ("q", "a", 0.0, "incorrect", 2), ("p", "b", 0.0, "incorrect", 3),
+               ("p", "a", 0.0, "incorrect", 4), ("r", None, 1.0, "correct", 5)])
+    table = grade_table(lf, GradeConfig())
+    shard = lf.collect().slice(1, 4)
+    expected = attach(shard, Lookup.build(table))
+    assert expected.get_column("pass_rate").to_list() == [0.0, 0.0, 0.5, 1.0]
+    # every pair under one first hash: the search lands on the wrong pair, the second hash sees it, the join takes over
+    collided = attach(shard, Lookup.build(table, key=pl.lit(7, pl.UInt64)))
+    assert collided.equals(expected)
