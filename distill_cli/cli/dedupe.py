@@ -82,7 +82,7 @@ def dedupe(
     inp = open_input(input)
     inp.require("dedupe", {"prompt": pl.String})
     if cfg.on != "prompt":
-        inp.require("dedupe", {"response": pl.String})
+        inp.require("dedupe", {"response": pl.String}, not_null=())
     if cfg.keep == "best-score" and "score" not in inp.schema:
         raise BadInput(f"{inp.files[0]}: --keep best-score needs a 'score' column (run `distill verify` first)")
     refs = load_references(list(cfg.decontaminate), reference_split) if cfg.decontaminate else None

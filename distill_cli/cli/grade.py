@@ -55,9 +55,8 @@ def grade(
     ignored = tuple(sorted({v.strip() for v in ignore_verdicts.split(",") if v.strip()}))
     cfg = GradeConfig(parse_bands(bands), reference_model, ignored)
     inp = open_input(input)
-    inp.require("grade", {"id": pl.String, "model": pl.String, "verdict": pl.String, "score": pl.Float64})
-    if "completion_tokens" in inp.schema:
-        inp.require("grade", {"completion_tokens": pl.Int64})
+    tokens = {"completion_tokens": pl.Int64} if "completion_tokens" in inp.schema else {}
+    inp.require("grade", {"id": pl.String, "model": pl.String, "verdict": pl.String, "score": pl.Float64, **tokens})
 
     # every (id, model) over the whole input, even under --shard: a prompt's samples may sit in several shards
     lf = inp.scan(opts.limit)

@@ -48,7 +48,7 @@ def verify(
     inp = open_input(input)
     inp.require("verify", {"response": pl.String, "answer": pl.String})
     if domain == "code":
-        inp.require("verify", {"tests": pl.String})
+        inp.require("verify", {"tests": pl.String}, not_null=())
     params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_size")}
     runner = pick_runner(executor, ray_address)
     pool = LazyPool(cfg)

@@ -90,7 +90,9 @@ class InputSet:
         self._require_values(stage, [c for c in not_null if c in self.schema])
 
     def _require_values(self, stage: str, columns: list[str]) -> None:
-        if not columns:
+        """One scan over every file for the null counts; the per-file pass that names the file runs only on a find."""
+        if not columns or not pl.scan_parquet(list(self.files)).select(pl.col(columns).null_count().sum()
+                                                                        ).collect().sum_horizontal().item():
             return
         for file in self.files:
             nulls = pl.scan_parquet(file).select(pl.col(columns).null_count()).collect().row(0, named=True)

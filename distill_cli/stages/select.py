@@ -169,34 +169,39 @@ def row_filters(cfg: SelectConfig, schema: list[str]) -> list[tuple[str, pl.Expr
     return [(name, expr.fill_null(False)) for name, expr in checks]
 
 
-def count_drops(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]]) -> dict:
-    """One streaming pass: rows and prompts in, and the rows each filter drops among those the earlier ones kept."""
+def _drop_counts(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]]) -> pl.LazyFrame:
+    """Rows and prompts in, and the rows each filter drops among those the earlier ones kept."""
     passed = pl.lit(True)
     exprs = [pl.len().alias("rows_in"), pl.col("id").n_unique().alias("prompts_in")]
     for name, expr in checks:
         exprs.append((passed & ~expr).sum().alias(name))
         passed = passed & expr
-    counts = lf.select(exprs).collect(engine="streaming").row(0, named=True)
-    return {"rows_in": counts.pop("rows_in"), "prompts_in": counts.pop("prompts_in"), "dropped": counts}
+    return lf.select(exprs)
 
 
-def narrow_rows(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]], schema: list[str]) -> pl.DataFrame:
+def _narrow_rows(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]], schema: list[str]) -> pl.LazyFrame:
     """The surviving rows' decision columns and row numbers: everything the prompt-level choices read."""
     wanted = ["id", "model", "sample", "verdict", "difficulty", rate_column(schema), "score_cv", "completion_tokens"]
     cols = [ROW, *(c for c in wanted if c in schema)]
     keep = pl.lit(True)
     for _, expr in checks:
         keep = keep & expr
-    return lf.with_row_index(ROW).filter(keep).select(cols).collect(engine="streaming")
+    return lf.with_row_index(ROW).filter(keep).select(cols)
 
 
-def check_models(lf: pl.LazyFrame, cfg: SelectConfig) -> None:
-    if not cfg.models:
-        return
-    present = sorted(m for m in lf.select(pl.col("model").unique()).collect(engine="streaming")["model"] if m)
-    unknown = [m for m in cfg.models if m not in present]
+def first_pass(lf: pl.LazyFrame, cfg: SelectConfig, schema: list[str]) -> tuple[dict, pl.DataFrame]:
+    """The counters and the narrow surviving rows, from one shared scan of the input (collect_all)."""
+    checks = row_filters(cfg, schema)
+    queries = [_drop_counts(lf, checks), _narrow_rows(lf, checks, schema)]
+    if cfg.models:
+        queries.append(lf.select(pl.col("model").unique()))
+    counts, rows, *models = pl.collect_all(queries, engine="streaming")
+    present = sorted(m for m in models[0].get_column("model").to_list() if m) if models else []
+    unknown = [m for m in cfg.models or () if m not in present]
     if unknown:
         raise BadInput(f"--model {','.join(unknown)}: not in the input; models present: {', '.join(present)}")
+    counts = counts.row(0, named=True)
+    return {"rows_in": counts.pop("rows_in"), "prompts_in": counts.pop("prompts_in"), "dropped": counts}, rows
 
 
 def select_frame(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dict, list[str]]:
@@ -206,10 +211,7 @@ def select_frame(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dic
     missing = [c for c in needed_columns(cfg, schema) if c not in schema]
     if missing:
         raise BadInput(f"select: the input lacks column(s) {', '.join(missing)} that these options read")
-    check_models(lf, cfg)
-    checks = row_filters(cfg, schema)
-    stats = count_drops(lf, checks)
-    rows = narrow_rows(lf, checks, schema)
+    stats, rows = first_pass(lf, cfg, schema)
     sample = SampleConfig(cfg.by, cfg.distribution, cfg.total, cfg.seed, cfg.prefer, rate_column(schema))
     rows, prompt_stats, warnings = pick_prompts(rows, sample)
     stats["dropped"].update(prompt_stats.pop("dropped"))
