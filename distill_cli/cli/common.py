@@ -19,7 +19,9 @@ Limit = Annotated[int | None, typer.Option(
     "--limit", min=1, help="Use only the first N input rows.", rich_help_panel=COMMON)]
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing output made with other params or inputs.", rich_help_panel=COMMON)]
-Workers = Annotated[int, typer.Option("--workers", min=1, help="Parallel workers (verify: processes; grade: shards at once, at least 2).", rich_help_panel=COMMON)]
+Workers = Annotated[int, typer.Option(
+    "--workers", min=1, help="Parallel workers (verify: processes; grade: shards at once, at least 2).",
+    rich_help_panel=COMMON)]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.", rich_help_panel=COMMON)]
 RowsPerShard = Annotated[int, typer.Option(
     "--rows-per-shard", min=1, help="Input rows per output shard.", rich_help_panel=COMMON)]
