@@ -20,7 +20,6 @@ from distill_cli.stages.grade import (
     GradeConfig,
     Lookup,
     attach,
-    check_reference,
     grade_counters,
     grade_table,
     parse_bands,
@@ -59,10 +58,8 @@ def grade(
     inp.require("grade", {"id": pl.String, "model": pl.String, "verdict": pl.String, "score": pl.Float64, **tokens})
 
     # every (id, model) over the whole input, even under --shard: a prompt's samples may sit in several shards
-    lf = inp.scan(opts.limit)
-    check_reference(lf, cfg)
     try:
-        table = grade_table(lf, cfg)
+        table = grade_table(inp.scan(opts.limit), cfg)
     except pl.exceptions.PolarsError as exc:
         raise BadInput(f"{inp.spec}: cannot read input: {' '.join(str(exc).split())[:300]}") from exc
     lookup = Lookup.build(table)

@@ -108,6 +108,7 @@ def grade_table(lf: pl.LazyFrame, cfg: GradeConfig) -> pl.DataFrame:
     has_tokens = "completion_tokens" in lf.collect_schema().names()
     stats = lf.group_by(KEYS).agg(_aggregates(cfg, has_tokens)).collect(engine="streaming")
     if cfg.reference_model is not None:  # the reference model's pass rate, on every model's row of the prompt
+        check_reference(stats, cfg)
         mine = pl.when(pl.col("model") == cfg.reference_model).then(pl.col("pass_rate"))
         stats = stats.with_columns(mine.max().over("id").alias("ref_pass_rate"))
     rate = pl.col("ref_pass_rate" if cfg.reference_model else "pass_rate")
@@ -165,15 +166,9 @@ def attach(rows: pl.DataFrame, lookup: Lookup) -> pl.DataFrame:
     return rows.drop(old).hstack(grades.get_columns())
 
 
-def models_present(lf: pl.LazyFrame) -> list[str]:
-    models = lf.select(pl.col("model").unique()).collect(engine="streaming").get_column("model")
-    return sorted(m for m in models.to_list() if m is not None)
-
-
-def check_reference(lf: pl.LazyFrame, cfg: GradeConfig) -> None:
-    if cfg.reference_model is None:
-        return
-    present = models_present(lf)
+def check_reference(stats: pl.DataFrame, cfg: GradeConfig) -> None:
+    """The reference model must be one of the models the (id, model) table was built from."""
+    present = sorted(m for m in stats.get_column("model").unique().to_list() if m is not None)
     if cfg.reference_model not in present:
         raise BadInput(f"--reference-model {cfg.reference_model!r}: no such model in the input; "
                        f"models present: {', '.join(present) or 'none'}")
@@ -207,7 +202,6 @@ def grade_counters(table: pl.DataFrame, prompts: pl.DataFrame, cfg: GradeConfig)
 
 def grade_frame(lf: pl.LazyFrame, cfg: GradeConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """All of grade on a frame that fits in memory: graded rows, the per-prompt summary, the counters."""
-    check_reference(lf, cfg)
     lookup = Lookup.build(grade_table(lf, cfg))
     rows, prompts = lf.collect(), summary(lookup.table)
     return attach(rows, lookup), prompts, {"rows_in": rows.height, **grade_counters(lookup.table, prompts, cfg)}
