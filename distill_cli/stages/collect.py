@@ -169,7 +169,8 @@ def _answer_expr(df: pl.DataFrame, fields: Fields, fmt: AnswerFormat) -> pl.Expr
     answer = _as_text(pl.col(fields.answer), dtype)
     if fmt == "raw":
         return answer.str.strip_chars()
-    marked = dtype == pl.String and df[fields.answer].str.contains("####", literal=True).all()
+    marked = (fmt in ("auto", "gsm8k") and dtype == pl.String
+              and df[fields.answer].str.contains("####", literal=True).all())
     if fmt == "gsm8k" or (fmt == "auto" and marked):
         # vectorized twin of answers.gsm8k_final, for the common case of a whole GSM8K-style column
         final = answer.str.split("####").list.last().str.strip_chars().str.replace_all(",", "", literal=True)
