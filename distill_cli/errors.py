@@ -29,6 +29,11 @@ class MissingExtra(DistillError):
     exit_code = 1
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line and cut to `limit` characters, fit for an `Error:` line."""
+    return " ".join(str(exc).split())[:limit]
+
+
 def require(module: str, extra: str):
     """Import an optional heavy dependency, or fail with the pip command that provides it."""
     import importlib

@@ -10,7 +10,7 @@ import typer
 
 from distill_cli.cli.base import app
 from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
-from distill_cli.errors import BadInput
+from distill_cli.errors import BadInput, one_line
 from distill_cli.io.atomic import write_parquet
 from distill_cli.io.inputs import open_input
 from distill_cli.io.runner import ShardTask, run_map
@@ -61,7 +61,7 @@ def grade(
     try:
         table = grade_table(inp.scan(opts.limit), cfg)
     except pl.exceptions.PolarsError as exc:
-        raise BadInput(f"{inp.spec}: cannot read input: {' '.join(str(exc).split())[:300]}") from exc
+        raise BadInput(f"{inp.spec}: cannot read input: {one_line(exc)}") from exc
     lookup = Lookup.build(table)
     prompts = summary(lookup.table)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from distill_cli.errors import BadInput
+from distill_cli.errors import BadInput, one_line
 
 MANIFEST = "_manifest.json"
 
@@ -64,7 +64,7 @@ class InputSet:
                 lf = lf.select(columns)
             return lf.slice(unit.start, unit.rows).collect()
         except (pl.exceptions.PolarsError, OSError) as exc:
-            raise BadInput(f"{unit.file}: cannot read rows {unit.start}-{unit.stop}: {_one_line(exc)}") from exc
+            raise BadInput(f"{unit.file}: cannot read rows {unit.start}-{unit.stop}: {one_line(exc)}") from exc
 
     def scan(self, limit: int | None = None) -> pl.LazyFrame:
         lf = pl.scan_parquet([str(f) for f in self.files])
@@ -108,10 +108,6 @@ def _is_kind(dtype: pl.DataType, kind) -> bool:
     if kind is pl.Float64:
         return dtype.is_numeric()
     return dtype == kind or isinstance(dtype, kind)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
 
 
 def file_digest(path: Path) -> str:
@@ -162,7 +158,7 @@ def open_input(spec: str) -> InputSet:
             file_schema = pl.read_parquet_schema(f)
             rows.append(parquet_rows(f))
         except Exception as exc:  # the Parquet reader raises several types for damaged files
-            raise BadInput(f"{f}: not a readable Parquet file: {_one_line(exc)}") from exc
+            raise BadInput(f"{f}: not a readable Parquet file: {one_line(exc)}") from exc
         schema = schema or file_schema
         missing = set(schema) - set(file_schema)
         if missing:

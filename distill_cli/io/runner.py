@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from distill_cli.errors import BadInput
+from distill_cli.errors import BadInput, one_line
 from distill_cli.io.checkpoint import ShardCheckpoint
 from distill_cli.io.inputs import InputSet, Unit
 from distill_cli.io.stagedir import StageDir
@@ -146,7 +146,7 @@ def run_global(
         except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno is not None:
                 raise  # a write failure (disk full, read-only): reported as such by the CLI
-            raise BadInput(f"{inp.spec}: cannot read input: {' '.join(str(exc).split())[:300]}") from exc
+            raise BadInput(f"{inp.spec}: cannot read input: {one_line(exc)}") from exc
         stats = {**stats, "seconds": round(time.perf_counter() - started, 3)}
         if opts.shard:
             sd.n_shards = opts.shard[1]

@@ -153,7 +153,7 @@ def _with_tests(prompt: str, tests: str | None, n: int) -> str:
 
 
 def _with_choices(prompt: str, choices, answer: str | None) -> tuple[str, str | None]:
-    choices = list(choices or [])
+    choices = [] if choices is None else list(choices)  # a list column hands each row over as a Series
     letters = "ABCDEFGHIJKLMNOP"
     body = "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(choices))
     if answer is not None and answer.isdigit() and int(answer) < len(choices):
@@ -198,10 +198,11 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
     used = {fields.prompt, fields.answer, fields.tests, fields.choices, ROW} - {None}
     others = [c for c in df.columns if c not in used]
     raw = pl.col(fields.prompt).cast(pl.String).fill_null("")
+    rewrites = bool(fields.choices or (fields.tests and cfg.tests_in_prompt))  # ids hash the rewritten prompt
     out = df.select(
         pl.col(ROW),
         raw.alias("prompt"),
-        _hex_id(raw).alias("id"),
+        (pl.lit(None, dtype=pl.String) if rewrites else _hex_id(raw)).alias("id"),
         _not_normal(raw).alias("__odd"),
         _answer_expr(df, fields, cfg.answer_format).alias("answer"),
         (pl.col(fields.tests).map_elements(_tests_json, return_dtype=pl.String, skip_nulls=True)
@@ -212,8 +213,9 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
     odd = out.get_column("__odd")
     if odd.any():  # trim those prompts and hash their normal form
         texts, where = out.get_column("prompt").filter(odd), odd.arg_true()
-        out = out.with_columns(out.get_column("prompt").clone().scatter(where, texts.str.strip_chars()),
-                               out.get_column("id").clone().scatter(where, prompt_ids(texts)))
+        out = out.with_columns(out.get_column("prompt").clone().scatter(where, texts.str.strip_chars()))
+        if not rewrites:
+            out = out.with_columns(out.get_column("id").clone().scatter(where, prompt_ids(texts)))
     if fields.choices:
         pairs = [_with_choices(p, c, a) for p, c, a in zip(out["prompt"], df[fields.choices], out["answer"],
                                                            strict=True)]
@@ -222,7 +224,7 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
     if fields.tests and cfg.tests_in_prompt:
         out = out.with_columns(pl.Series("prompt", [_with_tests(p, t, cfg.tests_in_prompt) for p, t in zip(
             out["prompt"], out["tests"], strict=True)], pl.String))
-    if fields.choices or (fields.tests and cfg.tests_in_prompt):
+    if rewrites:
         out = out.with_columns(prompt_ids(out["prompt"]))
     out = out.with_columns(_reason_expr(fields, cfg).alias("__reason"))
     bad = out.get_column("__reason").is_not_null()

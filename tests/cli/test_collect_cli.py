@@ -163,3 +163,15 @@ def test_tests_in_prompt_shows_mbpp_tests_that_name_the_function(tmp_path):
     first_test = json.loads(row["tests"])[0]
     assert row["prompt"].endswith("Your code should pass these tests:\n\n" + first_test)
     assert "similar_elements" in row["prompt"]
+
+
+def test_multiple_choice_rows_as_mmlu_ships_them(tmp_path):
+    src = tmp_path / "mmlu.jsonl"
+    src.write_text('{"question": "Which is prime?", "choices": ["4", "6", "7"], "answer": 2, "subject": "math"}\n'
+                   '{"question": "Capital of France?", "choices": ["Rome", "Paris"], "answer": 1, "subject": "geo"}\n')
+    res = distill("collect", src, "-o", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    rows = _rows(tmp_path / "out").sort("answer")
+    assert rows["prompt"].to_list() == ["Capital of France?\n\nA. Rome\nB. Paris", "Which is prime?\n\nA. 4\nB. 6\nC. 7"]
+    assert rows["answer"].to_list() == ["B", "C"] and set(rows["domain"]) == {"choice"}
+    assert [json.loads(m) for m in rows["meta"]] == [{"subject": "geo"}, {"subject": "math"}]

@@ -30,3 +30,17 @@ def test_normalize_keeps_the_prompt_text_as_written():
 def test_ids_do_not_change_between_versions():
     assert prompt_id("What is 1+1?") == "917955b07c943ad9"
     assert prompt_id("") == "2d06800538d394c2"
+
+
+def test_choices_are_lettered_into_the_prompt_and_the_id_hashes_what_the_teacher_sees():
+    from distill_cli.stages.collect import CollectConfig, normalize, resolve_fields
+
+    df = pl.DataFrame({"question": ["  Which is prime?", "Pick the vowel."], "choices": [["4", "6", "7"], ["b", "e"]],
+                       "answer": ["2", "B"]}).with_row_index("__row")
+    fields = resolve_fields(["question", "choices", "answer"], CollectConfig(), "t")
+    assert fields.domain == "choice"
+    kept, rejects = normalize(df, fields, CollectConfig(), "t")
+    assert rejects.height == 0
+    assert kept["prompt"].to_list() == ["Which is prime?\n\nA. 4\nB. 6\nC. 7", "Pick the vowel.\n\nA. b\nB. e"]
+    assert kept["answer"].to_list() == ["C", "B"]  # an index becomes its letter; a letter stays
+    assert kept["id"].to_list() == [prompt_id(p) for p in kept["prompt"]]
