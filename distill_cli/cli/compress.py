@@ -30,7 +30,7 @@ from distill_cli.stages.compress import (
 from distill_cli.stages.generate.backends import LazyBackend, openai_backend, vllm_backend
 
 CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "configs" / "prompts" / "rewrite.txt"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "rewrite.txt"  # shipped in the wheel
 EXAMPLE = ("Example: distill compress runs/x/verified -o runs/x/compressed --strategy trim,dedupe-reflections "
            "--strategy max-tokens --budget 4096 --tokenizer ~/models/DeepSeek-R1-Distill-Qwen-7B")
 
@@ -72,9 +72,10 @@ def compress(
                                                    help="openai: API key.", rich_help_panel=REWRITE)] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight.", rich_help_panel=REWRITE)
                            ] = 32,
-    template: Annotated[Path, typer.Option(help="Prompt template with {problem} {reasoning} {answer} "
-                                           "{difficulty} {target_length}.", rich_help_panel=REWRITE)
-                        ] = DEFAULT_TEMPLATE,
+    template: Annotated[Path | None, typer.Option(help="Prompt template with {problem} {reasoning} {answer} "
+                                                  "{difficulty} {target_length} [default: the built-in "
+                                                  "distill_cli/templates/rewrite.txt].", rich_help_panel=REWRITE)
+                        ] = None,
     targets: Annotated[str | None, typer.Option(help="Target share of the original length per difficulty, "
                                                    "e.g. easy=0.3,hard=0.7.", rich_help_panel=REWRITE)] = None,
     rewrite_max_tokens: Annotated[int, typer.Option(min=16, help="Token limit of one rewrite.",
@@ -128,10 +129,10 @@ def compress(
         _print_summary(summary, output)
 
 
-def _template(path: Path) -> str:
-    path = path.expanduser()
+def _template(path: Path | None) -> str:
+    path = DEFAULT_TEMPLATE if path is None else path.expanduser()
     if not path.is_file():
-        raise BadInput(f"--template {path}: no such file (the default is configs/prompts/rewrite.txt)")
+        raise BadInput(f"--template {path}: no such file")
     text = path.read_text(encoding="utf-8")
     if "{reasoning}" not in text:
         raise BadInput(f"--template {path}: it must contain the {{reasoning}} placeholder")

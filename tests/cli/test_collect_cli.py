@@ -172,6 +172,7 @@ def test_multiple_choice_rows_as_mmlu_ships_them(tmp_path):
     res = distill("collect", src, "-o", tmp_path / "out")
     assert res.returncode == 0, res.stderr
     rows = _rows(tmp_path / "out").sort("answer")
-    assert rows["prompt"].to_list() == ["Capital of France?\n\nA. Rome\nB. Paris", "Which is prime?\n\nA. 4\nB. 6\nC. 7"]
+    assert rows["prompt"].to_list() == ["Capital of France?\n\nA. Rome\nB. Paris",
+                                        "Which is prime?\n\nA. 4\nB. 6\nC. 7"]
     assert rows["answer"].to_list() == ["B", "C"] and set(rows["domain"]) == {"choice"}
     assert [json.loads(m) for m in rows["meta"]] == [{"subject": "geo"}, {"subject": "math"}]

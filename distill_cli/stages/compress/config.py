@@ -20,7 +20,7 @@ DEFAULT_TARGETS: tuple[tuple[str, float], ...] = (
 
 @dataclass(frozen=True)
 class RewriteConfig:
-    template: str = ""  # the prompt template's text (configs/prompts/rewrite.txt)
+    template: str = ""  # the prompt template's text (distill_cli/templates/rewrite.txt)
     targets: tuple[tuple[str, float], ...] = DEFAULT_TARGETS
     default_target: float = 0.5  # for rows without a known difficulty
     min_words: int = 40  # never ask for less than this

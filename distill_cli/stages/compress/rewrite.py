@@ -2,7 +2,7 @@
 
 Difficulty-aware prompting (Concise Reasoning / LiteCoT, TL;DR): an easy problem deserves a short trace, a hard
 one keeps more of its exploration. The `difficulty` column from grade picks the target length as a share of the
-original reasoning's words (RewriteConfig.targets); the prompt template (configs/prompts/rewrite.txt) carries
+original reasoning's words (RewriteConfig.targets); the prompt template (distill_cli/templates/rewrite.txt) carries
 the problem, the original reasoning, the reference answer, the difficulty and that target. The model's output
 (after its own `</think>`, if it thinks first) becomes the new reasoning; the response is kept as it was.
 """

@@ -104,3 +104,17 @@ def test_finished_rewrites_are_never_requested_twice(tmp_path):
             backend.close()
     assert first == again and set(first) == {j.key for j in jobs}
     assert all(o.text and "\\boxed" in o.text and o.error is None for o in first.values())
+
+
+def test_the_default_template_ships_inside_the_package():
+    import tomllib
+    from importlib import resources
+
+    from distill_cli.cli.compress import _template
+
+    shipped = resources.files("distill_cli") / "templates" / "rewrite.txt"
+    text = _template(None)
+    assert text == shipped.read_text(encoding="utf-8")
+    assert all(f"{{{k}}}" in text for k in ("problem", "reasoning", "answer", "difficulty", "target_length"))
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    assert "templates/*" in pyproject["tool"]["setuptools"]["package-data"]["distill_cli"]  # so a wheel has it
