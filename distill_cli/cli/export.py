@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,7 +13,7 @@ import typer
 from distill_cli.cli.base import app
 from distill_cli.cli.common import COMMON, Overwrite, Quiet
 from distill_cli.errors import BadInput, require
-from distill_cli.io.atomic import commit, temp_name, write_json, write_text
+from distill_cli.io.atomic import replace_dir, sink_file, write_json, write_text
 from distill_cli.io.inputs import open_input
 from distill_cli.io.stagedir import params_hash
 from distill_cli.progress import console
@@ -79,19 +77,6 @@ def parse_target(spec: str) -> Target:
 # ---- writers -------------------------------------------------------------------------------------------------
 
 
-def write_file(records: pl.LazyFrame, target: Target) -> None:
-    """Stream the records to a hidden temp file beside the target, then rename it into place."""
-    tmp = temp_name(target.path)
-    try:
-        if target.kind == "jsonl":
-            records.sink_ndjson(tmp)
-        else:
-            records.sink_parquet(tmp, compression="zstd")
-        commit(tmp, target.path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def to_dataset(records: pl.LazyFrame):
     """A datasets.Dataset over the records (held in memory as Arrow; large_string keeps datasets happy)."""
     datasets = require("datasets", "hub")
@@ -100,19 +85,12 @@ def to_dataset(records: pl.LazyFrame):
 
 
 def write_dir(records: pl.LazyFrame, target: Target, card: str) -> None:
-    """save_to_disk into a temp directory with the card in it, then swap it in for any old export."""
-    tmp = target.path.with_name(f".{target.path.name}.tmp-{os.getpid()}")
-    old = target.path.with_name(f".{target.path.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    """save_to_disk with the card in the directory, swapped in for any old export."""
+    def fill(tmp: Path) -> None:
         to_dataset(records).save_to_disk(str(tmp))
         (tmp / "README.md").write_text(card)
-        if target.path.exists():
-            target.path.rename(old)
-        tmp.rename(target.path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+
+    replace_dir(target.path, fill)
 
 
 def push_hub(records: pl.LazyFrame, target: Target, private: bool) -> None:
@@ -247,7 +225,7 @@ def _write(records: pl.LazyFrame, target: Target, text: str, card: Path | None, 
     elif target.kind == "hub":
         push_hub(records, target, private=not public)
     else:
-        write_file(records, target)
+        sink_file(records, target.path, target.kind)
     if target.stamp is not None:
         write_json(target.stamp, {"fingerprint": fingerprint})
     if target.kind != "dir" or card is not None:

@@ -5,29 +5,38 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
 _HOST = socket.gethostname().replace("-", "_")
+_TEMP = re.compile(r"\..+\.(?:tmp|old)-(?P<host>[^-]+)-(?P<pid>\d+)")  # what temp_name and replace_dir make
 
 
-def temp_name(path: Path) -> Path:
+def temp_name(path: Path, role: str = "tmp") -> Path:
     """A hidden sibling name, so globs like part-*.parquet never match a file being written."""
-    return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}")
+    return path.with_name(f".{path.name}.{role}-{_HOST}-{os.getpid()}")
 
 
 def remove_stale_temps(directory: Path) -> int:
     """Delete temporary files left by killed writers on this host (other hosts may share the directory)."""
-    removed = 0
-    for tmp in directory.rglob(".*.tmp-*"):
-        host, _, pid = tmp.name.rpartition(".tmp-")[2].rpartition("-")
-        if host == _HOST and pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return sum(_remove_if_stale(tmp) for tmp in directory.rglob(".*.tmp-*"))
+
+
+def _remove_if_stale(tmp: Path) -> bool:
+    """Remove a temp file or directory (`.NAME.tmp-HOST-PID`, `.NAME.old-HOST-PID`) whose writer is dead."""
+    found = _TEMP.fullmatch(tmp.name)
+    if not found or found["host"] != _HOST or _alive(int(found["pid"])):
+        return False
+    if tmp.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def _alive(pid: int) -> bool:
@@ -45,6 +54,42 @@ def commit(tmp: Path, path: Path) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def sink_file(records: pl.LazyFrame, path: Path, kind: Literal["jsonl", "parquet"]) -> None:
+    """Stream a lazy frame to a temp file beside `path` (JSON lines or zstd Parquet), then rename it into place."""
+    _remove_stale_siblings(path)
+    tmp = temp_name(path)
+    try:
+        if kind == "jsonl":
+            records.sink_ndjson(tmp)
+        else:
+            records.sink_parquet(tmp, compression="zstd")
+        commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def replace_dir(path: Path, fill: Callable[[Path], None]) -> None:
+    """`fill` a hidden temp directory, then swap it in for any old `path`: readers see the old or the new, whole.
+
+    A kill between the two renames leaves `path` missing (never half-written); the next call clears the leftovers.
+    """
+    _remove_stale_siblings(path)
+    tmp, old = temp_name(path), temp_name(path, "old")
+    try:
+        fill(tmp)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    for tmp in path.parent.glob(f".{path.name}.*-*"):
+        _remove_if_stale(tmp)
 
 
 def write_text(path: Path, text: str) -> None:
