@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +12,7 @@ from rich.table import Table
 from distill_cli.cli.base import app
 from distill_cli.cli.common import Quiet
 from distill_cli.errors import BadInput
+from distill_cli.io.atomic import replace_dir
 from distill_cli.stages.report import html, plots
 from distill_cli.stages.report.summary import RunReport, gather
 
@@ -25,19 +24,14 @@ def write_report(rep: RunReport, out: Path) -> dict[str, Path]:
     if out.exists() and any(out.iterdir()) and not (out / PAGE).exists():
         raise BadInput(f"{out}: exists and is not a distill report directory; choose another -o")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        images = plots.render_all(rep, tmp)
+    images: dict[str, Path] = {}
+
+    def fill(tmp: Path) -> None:
+        tmp.mkdir()
+        images.update(plots.render_all(rep, tmp))
         (tmp / PAGE).write_text(html.render(rep, images), encoding="utf-8")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+
+    replace_dir(out, fill)
     return {name: out / path.name for name, path in images.items()}
 
 
