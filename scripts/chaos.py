@@ -5,7 +5,8 @@ server -> verify -> grade -> select -> compress -> dedupe -> export), a referenc
 uninterrupted run. Then, per trial, the same command runs into a fresh directory and is killed (the whole process
 group, SIGKILL) after a random delay, again and again, until it finishes by itself. After every kill the directory
 is checked as a reader would see it: every visible shard whole, a complete manifest only with every shard present.
-The final rows are compared with the reference: lost keys, duplicated keys, and changed values.
+The final rows are compared with the reference: lost keys, duplicated keys, and changed values; and no temp file
+or directory of a killed writer may be left in or beside the finished output.
 
     python scripts/chaos.py [--trials 5] [--max-kills 8] [--seed 0]
 """
@@ -103,7 +104,17 @@ def run_with_kills(argv: list[str], out: Path, rng: random.Random, stage: Stage,
         if proc.returncode != 0:
             raise SystemExit(f"{stage.name} failed after {kills} kills: {err.strip()[-500:]}")
         check_visible(out)
+        left = leftovers(out)
+        if left:
+            raise SystemExit(f"{stage.name} finished after {kills} kills but left temp files: {left[:5]}")
         return kills
+
+
+def leftovers(out: Path) -> list[str]:
+    """Temp files or directories of killed writers still there once the run finished: they must all be gone."""
+    beside = [p for p in out.parent.glob(f".{out.name}.*") if not p.name.endswith(".distill.json")]
+    inside = list(out.rglob(".*.tmp-*")) + list(out.rglob(".*.old-*")) if out.is_dir() else []
+    return sorted(str(p) for p in beside + inside)
 
 
 def read_rows(out: Path) -> pl.DataFrame:
