@@ -70,10 +70,12 @@ class StageDir:
                 raise StageConflict(f"{self.path}: {conflict}; pass --overwrite to replace it")
             if overwrite:
                 self.clear()
-        elif self.path.exists() and any(self.path.iterdir()):
-            if not overwrite:
-                raise StageConflict(f"{self.path}: exists and is not a distill stage directory")
-            self.clear()
+        elif self.path.exists():
+            remove_stale_temps(self.path)  # a run killed before its first manifest left at most its temp file
+            if any(self.path.iterdir()):
+                if not overwrite:
+                    raise StageConflict(f"{self.path}: exists and is not a distill stage directory")
+                self.clear()
         self._created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(self.path)

@@ -214,7 +214,8 @@ def _export(path: Path) -> list[str]:
 SMALL = f"""stages:
   - collect: {{sources: [{GSM8K}], domain: math, limit: 6}}
   - generate: {{model: tiny, n: 2, temperature: 0, max_tokens: 48, seed: 0, dtype: float32, enforce_eager: true,
-                max_model_len: 512, gpu_memory_utilization: 0.1, checkpoint_every: 2, rows_per_shard: 3}}
+                max_model_len: 512, gpu_memory_utilization: 0.1, checkpoint_every: 2, rows_per_shard: 3,
+                max_num_seqs: 1}}
   - verify: {{workers: 1}}
   - grade: {{}}
   - select: {{correct_only: false}}
@@ -230,7 +231,8 @@ def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
     """Issue 8: SIGKILL the whole run mid-generate and again after generate, re-run: same export as no kill.
 
     Three engine starts: the uninterrupted run, the run killed inside generate, and its resume of generate (the
-    last re-run finds generate complete and skips it). Greedy sampling makes the teacher's output deterministic.
+    last re-run finds generate complete and skips it). Greedy sampling makes the teacher's output deterministic, and
+    one sequence at a time (max_num_seqs 1) makes it independent of which requests a resumed run batches together.
     """
     pipe = _write(tmp_path, SMALL)
     whole = distill("run", pipe, "--run-dir", tmp_path / "whole", timeout=900)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -40,6 +43,27 @@ def test_changed_params_or_inputs_conflict_unless_overwrite(tmp_path):
         _sd(tmp_path / "out", digest="b").open()
     fresh = _sd(tmp_path / "out", params={"t": 2}).open(overwrite=True)
     assert not fresh.done(0)
+
+
+def test_a_run_killed_before_its_first_manifest_does_not_block_the_rerun(tmp_path):
+    """SIGKILL between the stage's mkdir and its first manifest rename leaves only the manifest's temp file."""
+    out = tmp_path / "out"
+    killed = subprocess.run([sys.executable, "-c", f"""if True:
+        import os, signal
+        from pathlib import Path
+        from distill_cli.io.atomic import temp_name
+        out = Path({str(out)!r})
+        out.mkdir()
+        temp_name(out / "_manifest.json").write_text('{{"stage": "ver')
+        os.kill(os.getpid(), signal.SIGKILL)
+        """])
+    assert killed.returncode == -signal.SIGKILL and [p.name for p in out.iterdir()][0].startswith(".")
+    sd = _sd(out).open()
+    assert sd.read_manifest()["complete"] is False and sorted(p.name for p in out.iterdir()) == ["_manifest.json"]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("someone's file")
+    with pytest.raises(StageConflict, match="not a distill stage directory"):
+        _sd(tmp_path / "other").open()
 
 
 def test_same_params_resume_keeps_finished_shards(tmp_path):
