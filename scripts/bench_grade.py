@@ -29,6 +29,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).parent))
+from benchutil import median_run  # noqa: E402
+
 MODELS = ("teacher", "student")
 SAMPLES = 4  # per (prompt, model): 8 per prompt over the two models
 
@@ -136,7 +139,7 @@ def run(tmp: Path, n_rows: int, shards: int, repeat: int, text: int) -> None:
     for _ in range(repeat):
         for name, cmd in runs.items():
             seen[name].append(measure(cmd))
-    results = {name: _median(runs_of) for name, runs_of in seen.items()}
+    results = {name: median_run(runs_of) for name, runs_of in seen.items()}
     base, base_cpu = results["baseline"][:2]
     print(f"\nmedian of {repeat} run(s) each, taking turns")
     print(f"{'step':<10} {'wall s':>7} {'rows/s':>11} {'x base':>7} {'CPU s':>7} {'x base':>7} {'peak RSS':>9}")
@@ -159,13 +162,6 @@ def run(tmp: Path, n_rows: int, shards: int, repeat: int, text: int) -> None:
     print(f"select: difficulty_out {sel.get('difficulty_out')}, shortfall {sel.get('shortfall')}")
     print("note: process times include Python start-up and imports; the machine's 2 cores are shared, so compare "
           "ratios measured in this one run.")
-
-
-def _median(runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """The run with the median wall time (its CPU time with it), and the largest peak RSS of any run."""
-    ordered = sorted(runs)
-    wall, cpu, _ = ordered[len(ordered) // 2]
-    return wall, cpu, max(r[2] for r in runs)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float
     return wall, usage.ru_maxrss / 1024
 
 
-def median_run(runs: list[tuple[float, float]]) -> tuple[float, float]:
-    """The median wall time of repeated runs, with the largest peak RSS seen in any of them."""
-    walls = sorted(w for w, _ in runs)
-    return walls[len(walls) // 2], max(mb for _, mb in runs)
+def median_run(runs: list[tuple[float, ...]]) -> tuple[float, ...]:
+    """Runs measured as (wall, ..., peak RSS): the run with the median wall time (its other fields with it), and
+    the largest peak RSS seen in any of them."""
+    middle = sorted(runs)[len(runs) // 2]
+    return (*middle[:-1], max(r[-1] for r in runs))
 
 
 def table(rows: list[tuple], header: tuple) -> str:

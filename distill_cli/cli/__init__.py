@@ -27,13 +27,9 @@ def load(names: tuple[str, ...] = COMMANDS) -> typer.Typer:
     return _app
 
 
-def load_all() -> typer.Typer:
-    return load(COMMANDS)
-
-
 def __getattr__(name: str):
     if name == "app":  # `from distill_cli.cli import app`: the whole command set (tests, `distill run`)
-        return load_all()
+        return load()
     raise AttributeError(name)
 
 

@@ -180,12 +180,10 @@ def export(
         _check_target(target, overwrite)
     location = target.spec if target.kind == "hub" else str(target.path)
     facts = cards.gather(Path(location).name, cfg, n, stats, input, used, cards.load_line(target.kind, location))
-    if done:  # this very export was written by an earlier run (perhaps killed before its card): finish the card
-        card_path = card or target.card
-        if target.kind != "dir" or card is not None:
-            write_text(card_path, cards.render_card(facts))
-    else:
-        card_path = _write(records, target, cards.render_card(facts), card, public, fingerprint)
+    text = cards.render_card(facts)
+    if not done:  # a done export was written by an earlier run, perhaps killed before its card: only the card is due
+        _write_data(records, target, text, public, fingerprint)
+    card_path = _write_card(target, card, text)
     if not quiet:
         where = f"hf:{target.spec} ({'public' if public else 'private'})" if target.kind == "hub" else target.path
         _summary(n, cfg, where, card_path, stats)
@@ -214,10 +212,9 @@ def _read_stamp(path: Path) -> str | None:
         return None
 
 
-def _write(records: pl.LazyFrame, target: Target, text: str, card: Path | None, public: bool,
-           fingerprint: str) -> Path:
-    """Data first, then the stamp that says which export it is, then the card: a card never describes data that
-    is not there, and a re-run knows finished data from someone else's file. Returns the card's path."""
+def _write_data(records: pl.LazyFrame, target: Target, text: str, public: bool, fingerprint: str) -> None:
+    """Data first, then the stamp that says which export it is (the card comes after both): a card never describes
+    data that is not there, and a re-run knows finished data from someone else's file."""
     if target.stamp is not None:
         target.stamp.unlink(missing_ok=True)
     if target.kind == "dir":
@@ -228,6 +225,10 @@ def _write(records: pl.LazyFrame, target: Target, text: str, card: Path | None, 
         sink_file(records, target.path, target.kind)
     if target.stamp is not None:
         write_json(target.stamp, {"fingerprint": fingerprint})
+
+
+def _write_card(target: Target, card: Path | None, text: str) -> Path:
+    """The dataset card, unless it is the README.md that write_dir already put in the directory; returns its path."""
     if target.kind != "dir" or card is not None:
         write_text(card or target.card, text)
     return card or target.card

@@ -93,9 +93,9 @@ def run(
 
 def command_specs() -> dict[str, CommandSpec]:
     """Each stage command's parameters, read from the typer app so the pipeline file follows its --help."""
-    from distill_cli.cli import load_all
+    from distill_cli.cli import load
 
-    group = typer.main.get_command(load_all())
+    group = typer.main.get_command(load())
     commands = getattr(group, "commands", {})  # typer may carry its own copy of click: duck-type, no isinstance
     specs: dict[str, CommandSpec] = {}
     for stage in STAGES:

@@ -63,6 +63,8 @@ class StageDir:
     def open(self, overwrite: bool = False) -> StageDir:
         """Create the directory, or check that the run in it is this run; --overwrite clears it."""
         manifest = self.path / MANIFEST
+        if self.path.exists():
+            remove_stale_temps(self.path)  # a run killed before its first manifest leaves at most this temp file
         if manifest.exists():
             old = self.read_manifest()
             conflict = self._conflict(old)
@@ -70,15 +72,12 @@ class StageDir:
                 raise StageConflict(f"{self.path}: {conflict}; pass --overwrite to replace it")
             if overwrite:
                 self.clear()
-        elif self.path.exists():
-            remove_stale_temps(self.path)  # a run killed before its first manifest left at most its temp file
-            if any(self.path.iterdir()):
-                if not overwrite:
-                    raise StageConflict(f"{self.path}: exists and is not a distill stage directory")
-                self.clear()
+        elif self.path.exists() and any(self.path.iterdir()):
+            if not overwrite:
+                raise StageConflict(f"{self.path}: exists and is not a distill stage directory")
+            self.clear()
         self._created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(self.path)
         self._write_manifest(complete=False)
         return self
 
