@@ -29,6 +29,14 @@ class MissingExtra(DistillError):
     exit_code = 1
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (a scheduler's cancel, `kill`) asked the run to stop: unwound like Ctrl-C, so finished work is kept."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception's message on one line and cut to `limit` characters, fit for an `Error:` line."""
     return " ".join(str(exc).split())[:limit]

@@ -13,7 +13,17 @@ import polars as pl
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.cli.common import (
+    Limit,
+    Output,
+    Overwrite,
+    ProgressInterval,
+    Quiet,
+    RowsPerShard,
+    Shard,
+    Workers,
+    run_options,
+)
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
 from distill_cli.io.runner import ShardTask, run_map
@@ -86,6 +96,7 @@ def compress(
     overwrite: Overwrite = False,
     workers: Workers = 1,
     quiet: Quiet = False,
+    progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Shorten correct traces (trim, dedupe-reflections, first-correct, max-tokens, rewrite) and re-verify them."""
@@ -98,7 +109,7 @@ def compress(
                          rewrite=rewrite)
     if "rewrite" in strategies:
         _check_rewrite_options(backend, model)
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     inp = open_input(input)
     needed = {"reasoning": pl.String, "response": pl.String, "answer": pl.String, "domain": pl.String}
     needed |= {} if all_rows else {"verdict": pl.String}

@@ -10,7 +10,17 @@ import polars as pl
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.cli.common import (
+    Limit,
+    Output,
+    Overwrite,
+    ProgressInterval,
+    Quiet,
+    RowsPerShard,
+    Shard,
+    Workers,
+    run_options,
+)
 from distill_cli.errors import BadInput
 from distill_cli.io.atomic import write_parquet
 from distill_cli.io.inputs import file_digest, open_input
@@ -73,12 +83,13 @@ def dedupe(
     overwrite: Overwrite = False,
     workers: Workers = 1,
     quiet: Quiet = False,
+    progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Remove benchmark-contaminated prompts, then exact and near duplicates; list every removed row."""
     cfg = _config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
                   bands, rows, min_ngrams)
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     inp = open_input(input)
     inp.require("dedupe", {"prompt": pl.String})
     if cfg.on != "prompt":

@@ -11,7 +11,17 @@ import polars as pl
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.cli.common import (
+    Limit,
+    Output,
+    Overwrite,
+    ProgressInterval,
+    Quiet,
+    RowsPerShard,
+    Shard,
+    Workers,
+    run_options,
+)
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
 from distill_cli.io.runner import run_map
@@ -83,6 +93,7 @@ def generate(
     overwrite: Overwrite = False,
     workers: Workers = 1,
     quiet: Quiet = False,
+    progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 10_000,
     executor: Executor = "local",
     ray_address: RayAddress = None,
@@ -94,7 +105,7 @@ def generate(
         raise BadInput(f"--backend {backend!r}: expected vllm or openai")
     check_template(prompt_template)
     kwargs = parse_template_kwargs(chat_template_kwargs)
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     inp = open_input(input)
     inp.require("generate", {"id": pl.String, "prompt": pl.String})
     if backend == "vllm":

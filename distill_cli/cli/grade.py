@@ -9,7 +9,17 @@ import polars as pl
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.cli.common import (
+    Limit,
+    Output,
+    Overwrite,
+    ProgressInterval,
+    Quiet,
+    RowsPerShard,
+    Shard,
+    Workers,
+    run_options,
+)
 from distill_cli.errors import BadInput, one_line
 from distill_cli.io.atomic import write_parquet
 from distill_cli.io.inputs import open_input
@@ -47,10 +57,11 @@ def grade(
     overwrite: Overwrite = False,
     workers: Workers = 1,
     quiet: Quiet = False,
+    progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Grade each prompt's difficulty per model by pass rate and coefficient of variation of verify scores."""
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     ignored = tuple(sorted({v.strip() for v in ignore_verdicts.split(",") if v.strip()}))
     cfg = GradeConfig(parse_bands(bands), reference_model, ignored)
     inp = open_input(input)

@@ -6,11 +6,11 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from distill_cli.cli.base import app
 from distill_cli.io.inputs import open_input
+from distill_cli.progress import make_console
 from distill_cli.stages.inspect import summarize
 
 
@@ -25,7 +25,7 @@ def inspect(
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
-    out = Console()
+    out = make_console()
     m = summary["manifest"] or {}
     out.print(f"[bold]{path}[/bold]  stage={m.get('stage', '-')}  rows={summary['rows']}  "
               f"shards={summary['shards']}  complete={m.get('complete', '-')}")

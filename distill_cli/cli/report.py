@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from distill_cli.cli.base import app
 from distill_cli.cli.common import Quiet
 from distill_cli.errors import BadInput
 from distill_cli.io.atomic import replace_dir
+from distill_cli.progress import make_console
 from distill_cli.stages.report import html, plots
 from distill_cli.stages.report.summary import RunReport, gather
 
@@ -64,7 +64,7 @@ def report(
     images = write_report(rep, out)
     if quiet:
         return
-    console = Console()
+    console = make_console()
     console.print(summary_table(rep))
     if rep.missing:
         console.print(f"[yellow]not in this run:[/yellow] {', '.join(rep.missing)}")

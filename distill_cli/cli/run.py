@@ -201,10 +201,12 @@ def _execute(pipe: Pipeline, step: Step, argv: list[str]) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if code != 0:
-        why = f"was stopped by signal {-code};" if code < 0 else f"failed (exit {code}); fix the cause and"
+        # a stage stopped by SIGTERM/SIGINT unwinds and exits 128+signal; one killed outright reports -signal
+        signum = -code if code < 0 else code - 128 if code in (128 + signal.SIGTERM, 128 + signal.SIGINT) else 0
+        why = f"was stopped by signal {signum};" if signum else f"failed (exit {code}); fix the cause and"
         exc = StageFailure(f"{pipe.file}: stage {step.index} ({step.name}) {why} re-run `distill run {pipe.file}` "
                            "to resume from it")
-        exc.exit_code = 128 - code if code < 0 else code
+        exc.exit_code = 128 + signum if signum else code
         raise exc
 
 

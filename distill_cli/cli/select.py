@@ -10,7 +10,17 @@ import polars as pl
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.cli.common import (
+    Limit,
+    Output,
+    Overwrite,
+    ProgressInterval,
+    Quiet,
+    RowsPerShard,
+    Shard,
+    Workers,
+    run_options,
+)
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
 from distill_cli.io.runner import RunOptions, run_global
@@ -79,10 +89,11 @@ def select(
     overwrite: Overwrite = False,
     workers: Workers = 1,
     quiet: Quiet = False,
+    progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Select traces by difficulty, pass rate, CV or length; sample a difficulty mix; keep K per prompt or DPO pairs."""
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     cfg = SelectConfig(
         by=_choice(by, BY_CHOICES, "--by"),  # type: ignore[arg-type]
         keep=parse_names(keep),

@@ -9,7 +9,17 @@ import polars as pl
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.cli.common import (
+    Limit,
+    Output,
+    Overwrite,
+    ProgressInterval,
+    Quiet,
+    RowsPerShard,
+    Shard,
+    Workers,
+    run_options,
+)
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
 from distill_cli.progress import console
@@ -35,6 +45,7 @@ def verify(
     overwrite: Overwrite = False,
     workers: Workers = 1,
     quiet: Quiet = False,
+    progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 100_000,
     executor: Executor = "local",
     ray_address: RayAddress = None,
@@ -42,7 +53,7 @@ def verify(
     """Verify each trace's final answer: math (math-verify, numeric), multiple choice, code in a sandbox."""
     if domain not in Domain.__args__:
         raise BadInput(f"--domain {domain!r}: expected one of {', '.join(Domain.__args__)}")
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,  # type: ignore
                        memory_mb=memory_mb)
     inp = open_input(input)

@@ -21,7 +21,7 @@ from distill_cli.errors import BadInput, one_line
 from distill_cli.io.checkpoint import ShardCheckpoint
 from distill_cli.io.inputs import InputSet, Unit
 from distill_cli.io.stagedir import StageDir
-from distill_cli.progress import Progress
+from distill_cli.progress import DEFAULT_INTERVAL, Progress
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class RunOptions:
     workers: int = 1
     quiet: bool = False
     rows_per_shard: int = 100_000
+    progress_interval: float = DEFAULT_INTERVAL  # seconds between plain progress lines in a log (0: none)
 
     def selects(self, index: int) -> bool:
         return self.shard is None or index % self.shard[1] == self.shard[0]
@@ -98,7 +99,8 @@ def run_map(
         with _guard(sd):
             prepare(sd.path)
     todo = [u for u in units if opts.selects(u.index) and not sd.done(u.index)]
-    with _guard(sd), Progress(stage, sum(u.rows for u in todo), quiet=opts.quiet) as bar:
+    with _guard(sd), Progress(stage, sum(u.rows for u in todo), quiet=opts.quiet,
+                                   interval=opts.progress_interval) as bar:
 
         def one(unit: Unit) -> None:
             started = time.perf_counter()
@@ -136,7 +138,7 @@ def run_global(
     sd = StageDir(opts.out, stage, {**params, **opts.semantic(), "shard_count": n_parts}, inp.fingerprint(), 0,
                   upstream=[str(Path(inp.spec).resolve())])
     sd.open(opts.overwrite)
-    with _guard(sd), Progress(stage, None, quiet=opts.quiet):
+    with _guard(sd), Progress(stage, None, quiet=opts.quiet, interval=opts.progress_interval):
         lf = inp.scan(opts.limit)
         if opts.shard:
             lf = lf.filter(partition_expr(opts.shard[1]) == opts.shard[0])

@@ -13,7 +13,8 @@ from distill_cli.errors import BadInput
 SCALE = "Scale-out"
 
 Executor = Annotated[str, typer.Option(
-    "--executor", help="local | ray: run shards in this process, or as Ray tasks (pip install 'distill-cli[ray]').",
+    "--executor", help="local | ray: run shards in this process, or as Ray tasks (from a clone: "
+    "pip install '.\\[ray]').",
     rich_help_panel=SCALE)]
 RayAddress = Annotated[str | None, typer.Option(
     "--ray-address", help="Ray cluster to join: auto (a running cluster, also $RAY_ADDRESS) or ray://HOST:PORT; "

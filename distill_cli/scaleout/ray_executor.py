@@ -48,7 +48,8 @@ def run_map_ray(
     todo = [u for u in units if opts.selects(u.index) and not sd.done(u.index)]
     started_ray = _connect(ray, address)
     try:
-        with _abandon_on_failure(sd), Progress(stage, sum(u.rows for u in todo), quiet=opts.quiet) as bar:
+        with _abandon_on_failure(sd), Progress(stage, sum(u.rows for u in todo), quiet=opts.quiet,
+                                                      interval=opts.progress_interval) as bar:
             remote = ray.remote(_run_unit).options(**(task_options or {"num_cpus": opts.workers}))
             limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
             pending: dict = {}

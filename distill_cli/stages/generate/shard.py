@@ -82,7 +82,7 @@ def generate_shard(df: pl.DataFrame, task: ShardTask, cfg: GenerateConfig, get_b
     todo = [r for r in requests if r.key not in done]
     already = saved.filter(pl.col("request_key").is_in(list(done))).group_by("id").len()
     already_map = dict(already.iter_rows())
-    task.progress.advance(sum(1 for v in already_map.values() if v >= cfg.n))
+    task.progress.advance(sum(1 for v in already_map.values() if v >= cfg.n), resumed=True)
 
     backend = get_backend() if todo else None  # a finished shard never starts an engine
     sink = ResultSink(task, cfg.n, already_map, every, seconds)  # its clock starts after the engine start

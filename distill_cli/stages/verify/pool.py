@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,15 +34,22 @@ class Item:
 
 
 def _worker_main(conn: Connection, cfg: VerifyConfig) -> None:
+    """A worker leaves quietly when its parent is gone (killed, or stopped by SIGTERM): a closed pipe is the end
+    of its work, not an error worth a traceback. Ctrl-C is the parent's to handle: it closes the pool itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _serve(conn, cfg)
+    except (EOFError, OSError):  # BrokenPipeError, ConnectionResetError: the parent closed its end
+        return
+
+
+def _serve(conn: Connection, cfg: VerifyConfig) -> None:
     from distill_cli.stages.verify import verify_one, warm_up
 
     warm_up()
     conn.send("ready")
     while True:
-        try:
-            batch = conn.recv()
-        except EOFError:
-            return
+        batch = conn.recv()
         if batch is None:
             return
         for item in batch:

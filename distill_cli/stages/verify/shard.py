@@ -37,7 +37,7 @@ def verify_shard(df: pl.DataFrame, task: ShardTask, cfg: VerifyConfig, pool: Laz
     saved = task.checkpoint.load()
     if saved is not None:
         df = df.join(saved.select(POS), on=POS, how="anti")
-        task.progress.advance(saved.height, note="resumed")
+        task.progress.advance(saved.height, note="resumed", resumed=True)
     for start in range(0, df.height, chunk_rows):
         chunk = df.slice(start, chunk_rows)
         out, _ = verify_frame(chunk, cfg, pool=pool.get(), progress=task.progress.advance, reason_column=REASON)
