@@ -82,7 +82,7 @@ class _Progress:
     def __init__(self, stop_after: int | None = None):
         self.rows, self.notes, self.stop_after = 0, [], stop_after
 
-    def advance(self, n: int, note: str | None = None) -> None:
+    def advance(self, n: int, note: str | None = None, resumed: bool = False) -> None:
         if note:
             self.notes.append((note, n))
             return
