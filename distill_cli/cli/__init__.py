@@ -18,7 +18,7 @@ from distill_cli.cli.base import app as _app
 from distill_cli.errors import DistillError, Stopped
 
 COMMANDS = ("collect", "generate", "verify", "grade", "select", "compress", "dedupe", "export", "run", "inspect",
-            "report", "model")
+            "report", "model", "view")
 
 
 def load(names: tuple[str, ...] = COMMANDS) -> typer.Typer:
