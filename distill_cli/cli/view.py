@@ -38,10 +38,10 @@ def view(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}/"
     stages = viewer.catalog.stages()
-    typer.echo(f"distill view: {len(stages)} stage(s) of {viewer.root} at {url}  (read-only; Ctrl-C stops)")
     if host not in LOOPBACK:
         typer.echo(f"warning: listening on {host}, not 127.0.0.1: anyone who can reach this machine on port "
                    f"{bound} can read these traces", err=True)
+    typer.echo(f"distill view: {len(stages)} stage(s) of {viewer.root} at {url}  (read-only; Ctrl-C stops)")
     if open_browser:
         webbrowser.open(url)
     try:
