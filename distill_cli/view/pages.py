@@ -16,7 +16,8 @@ from distill_cli.view.catalog import StageView
 from distill_cli.view.query import CHOICES, SORTABLE
 
 HEAD = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,"><title>{title}</title>
 <link rel="stylesheet" href="/static/vendor/katex/katex.min.css"><link rel="stylesheet" href="/static/view.css">
 <script src="/static/vendor/katex/katex.min.js" defer></script>
 <script src="/static/vendor/markdown-it/markdown-it.umd.min.js" defer></script>
