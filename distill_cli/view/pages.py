@@ -104,6 +104,10 @@ def _md(text: object, cls: str = "", extracted: object = None) -> str:
     return f'<div class="md {cls}"{mark}>{h(text)}</div>'
 
 
+def _tex(text: object, tag: str = "div") -> str:
+    return f'<{tag} class="tex">{h(text)}</{tag}>'
+
+
 def _badge(verdict: object) -> str:
     return f'<span class="verdict v-{h(verdict or "none")}">{h(verdict or "not verified")}</span>'
 
@@ -116,7 +120,7 @@ def _samples(page: PromptPage) -> str:
         cur = ' class="current"' if i == page.selected else ""
         rows.append(f'<tr{cur}><td><a href="{h(url)}">{h(t.get("model"))} #{h(t.get("sample"))}</a></td>'
                     f"<td>{_badge(t.get('verdict'))}</td><td class='num'>{h(t.get('score'))}</td>"
-                    f"<td class='num'>{h(t.get('completion_tokens'))}</td><td>{h(t.get('extracted'))}</td>"
+                    f"<td class='num'>{h(t.get('completion_tokens'))}</td><td>{_tex(t.get('extracted'), 'span')}</td>"
                     f"<td>{gone}</td></tr>")
     return ("<section id='samples'><h2>Samples of this prompt</h2><table class='grid'><thead><tr><th>trace</th>"
             "<th>verdict</th><th>score</th><th>tokens</th><th>extracted</th><th></th></tr></thead><tbody>"
@@ -167,13 +171,13 @@ def trace_page(viewer: Viewer, page: PromptPage) -> str:
     extracted = t.get("extracted")
     checks = (f"<p>{_badge(t.get('verdict'))} <span class='reason'>{h(trace.verdict_reason(t))}</span></p>"
               f"<dl><dt>checker</dt><dd>{h(t.get('verifier'))}</dd><dt>extracted</dt><dd><mark class='answer'>"
-              f"{h(extracted)}</mark></dd><dt>score</dt><dd>{h(t.get('score'))}</dd><dt>finish</dt>"
+              f"{_tex(extracted, 'span')}</mark></dd><dt>score</dt><dd>{h(t.get('score'))}</dd><dt>finish</dt>"
               f"<dd>{h(t.get('finish_reason'))}</dd><dt>tokens</dt><dd>{h(t.get('completion_tokens'))}</dd></dl>")
     length = len(str(reasoning)) if reasoning is not None else 0
     body = (f"<h1>Prompt <code>{h(page.prompt_id)}</code> <small>{h(t.get('domain'))} &middot; {h(t.get('source'))}"
             f"</small></h1><div class='cols'><div class='main'>"
             f"<section id='prompt'><h2>Prompt</h2>{_md(t.get('prompt'))}</section>"
-            f"<section id='reference'><h2>Reference answer</h2>{_md(t.get('answer'), 'short')}</section>"
+            f"<section id='reference'><h2>Reference answer</h2>{_tex(t.get('answer'))}</section>"
             f"<section id='trace'><h2>{h(t.get('model'))} sample {h(t.get('sample'))}</h2>{checks}"
             + (f"<details id='reasoning'><summary>reasoning ({length:,} characters)</summary>{_md(reasoning)}</details>"
                if reasoning is not None else "")

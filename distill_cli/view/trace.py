@@ -38,10 +38,10 @@ def verdict_reason(row: dict) -> str:
     if row.get("domain") == "code" and row.get("score") is not None and verdict in ("correct", "incorrect"):
         return f"The program passed {float(row['score']):.0%} of the tests."
     reasons = {
-        "correct": f"The extracted answer {extracted!r} matches the reference {answer!r}.",
-        "incorrect": f"The extracted answer {extracted!r} does not match the reference {answer!r}.",
+        "correct": f"The extracted answer “{extracted}” matches the reference “{answer}”.",
+        "incorrect": f"The extracted answer “{extracted}” does not match the reference “{answer}”.",
         "no_answer": "No final answer was found in the response (after the reasoning)." + cut,
-        "unverifiable": f"The reference answer {answer!r} could not be parsed, so no answer can be checked.",
+        "unverifiable": f"The reference answer “{answer}” could not be parsed, so no answer can be checked.",
         "timeout": "The check ran past its timeout.",
         "error": "The checker failed on this trace.",
     }

@@ -85,7 +85,7 @@ def test_filter_to_incorrect_open_one_and_read_the_math(view_run, viewer_url, pa
     assert shot.stat().st_size > 10_000
     if os.environ.get("DISTILL_VIEW_SCREENSHOT"):  # the README's picture: small, the top of the page
         target = Path(os.environ["DISTILL_VIEW_SCREENSHOT"])
-        page.set_viewport_size({"width": 1100, "height": 640})
+        page.set_viewport_size({"width": 1100, "height": 780})
         page.screenshot(path=str(tmp_path / "readme.png"), type="png")
         shutil.copyfile(tmp_path / "readme.png", target)
 

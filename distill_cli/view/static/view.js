@@ -70,6 +70,18 @@
     if (extracted && target < 0) markLastText(el, extracted);
   }
 
+  // an answer (reference or extracted) is LaTeX without delimiters: typeset it whole, or leave the text as it is
+  function renderTex(el) {
+    const src = el.textContent;
+    if (!window.katex || !src.trim()) return;
+    try {
+      el.innerHTML = window.katex.renderToString(src, { throwOnError: true, trust: false, strict: "ignore" });
+      el.classList.add("rendered");
+    } catch (err) {
+      el.classList.add("plain");
+    }
+  }
+
   // ---- the stage table ---------------------------------------------------------------------------------------
   const SHOWN = ["row", "id", "model", "sample", "verdict", "extracted", "difficulty", "pass_rate", "length",
                  "compression_ratio", "prompt_preview", "response_preview"];
@@ -152,6 +164,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll(".md").forEach(renderMarkdown);
+    document.querySelectorAll(".tex").forEach(renderTex);
     const box = document.querySelector("[data-stage]");
     if (box) stageTable(box);
     document.body.dataset.ready = "1";
