@@ -57,7 +57,7 @@ class Viewer:
         return {"root": str(self.root), "stages": [
             {"name": s.name, "stage": s.stage, "rows": s.total, "shards": len(s.files), "complete": s.complete,
              "columns": s.columns, "removed": self.removed_counts(s)}
-            for s in self.catalog.refresh()]}
+            for s in self.catalog.refresh()], "unreadable": self.catalog.unreadable}
 
     @staticmethod
     def removed_counts(view: StageView) -> dict[str, int]:

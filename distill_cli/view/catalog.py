@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from distill_cli.errors import BadInput
+from distill_cli.errors import BadInput, one_line
 from distill_cli.io.inputs import MANIFEST, open_input, parquet_rows
 
 STAGE_ORDER = ("collect", "generate", "verify", "grade", "select", "compress", "score", "filter", "dedupe")
@@ -74,14 +74,15 @@ def _shards(path: Path, manifest: dict) -> tuple[tuple[Path, ...], tuple[int, ..
     return files, tuple(parquet_rows(f) for f in files), schema
 
 
-def load(name: str, path: Path) -> StageView | None:
+def load(name: str, path: Path) -> StageView | str:
+    """The stage, or why it cannot be shown (a damaged manifest or shard): the run page lists it with the reason."""
     manifest_path = path / MANIFEST
     try:
         stamp = manifest_path.stat().st_mtime
         manifest = json.loads(manifest_path.read_text())
         files, rows, schema = _shards(path, manifest)
-    except (OSError, ValueError, pl.exceptions.PolarsError):
-        return None
+    except Exception as exc:  # the Parquet and JSON readers raise many types for damaged files
+        return one_line(exc)
     return StageView(name, path, manifest, files, rows, schema, stamp)
 
 
@@ -91,6 +92,7 @@ class Catalog:
     def __init__(self, root: Path):
         self.root = root.resolve()
         self._stages: dict[str, StageView] = {}
+        self.unreadable: dict[str, str] = {}  # stage name -> why it cannot be shown
         self._lock = threading.Lock()
         self.refresh()
 
@@ -108,6 +110,7 @@ class Catalog:
         """Re-list the stages, reusing each one whose manifest did not change."""
         with self._lock:
             fresh: dict[str, StageView] = {}
+            broken: dict[str, str] = {}
             for name, path in self._candidates().items():
                 old = self._stages.get(name)
                 try:
@@ -115,9 +118,11 @@ class Catalog:
                 except OSError:
                     same = False
                 view = old if same else load(name, path)
-                if view is not None:
+                if isinstance(view, StageView):
                     fresh[name] = view
-            self._stages = fresh
+                else:
+                    broken[name] = view
+            self._stages, self.unreadable = fresh, broken
             return self.stages()
 
     def stages(self) -> list[StageView]:

@@ -54,6 +54,8 @@ def run_page(viewer: Viewer) -> str:
         rows.append(f'<tr><td><a href="{h(stage_url(s.name))}">{h(s.name)}</a></td><td>{h(s.stage)}</td>'
                     f'<td class="num">{s.total:,}</td><td class="num">{len(s.files)}</td><td>{state}</td>'
                     f"<td>{h(removed)}</td></tr>")
+    rows += [f'<tr><td>{h(name)}</td><td colspan=5 class="warn">cannot be read: {h(why)}</td></tr>'
+             for name, why in viewer.catalog.unreadable.items()]
     report = ('<p><a href="/report/report.html">the run\'s report</a> (distill report)</p>'
               if (viewer.root / "report" / "report.html").is_file() else
               f"<p>No report yet: <code>distill report {h(viewer.root)}</code> writes one.</p>")

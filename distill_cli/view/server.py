@@ -13,13 +13,14 @@ import json
 import math
 import mimetypes
 import socket
+import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from distill_cli.errors import BadInput
+from distill_cli.errors import BadInput, one_line
 from distill_cli.view import pages
 from distill_cli.view.app import NotFound, Viewer, check_name
 
@@ -87,6 +88,10 @@ class Handler(BaseHTTPRequestHandler):
             self.fail(HTTPStatus.NOT_FOUND, str(exc), url.path)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except Exception as exc:  # a damaged shard or a stage rewritten mid-read: say so, keep serving
+            message = f"cannot read {url.path}: {one_line(exc)}"
+            sys.stderr.write(f"Error: {message}\n")
+            self.fail(HTTPStatus.INTERNAL_SERVER_ERROR, message, url.path)
 
     def do_POST(self) -> None:  # noqa: N802
         self.fail(HTTPStatus.METHOD_NOT_ALLOWED, "the viewer is read-only", urlsplit(self.path).path)

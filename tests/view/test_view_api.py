@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -198,3 +199,25 @@ def test_cli_bad_directory_is_one_line_error(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert res.stderr.strip() == f"Error: {tmp_path / 'nope'}: no such directory"
+
+
+def test_damaged_shards_are_reported_and_the_server_keeps_serving(view_run, tmp_path):
+    run = tmp_path / "run"
+    for name in ("graded", "verified"):
+        shutil.copytree(view_run.root / name, run / name)
+    shard = sorted((run / "verified").glob("part-*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:200])  # damaged before the viewer starts
+    proc, url = start_viewer(run)
+    try:
+        listing = api(url + "/api/stages")
+        assert [s["name"] for s in listing["stages"]] == ["graded"]
+        assert "verified" in listing["unreadable"]
+        assert "cannot be read" in get(url + "/")[1]
+        graded = run / "graded" / "part-00000.parquet"
+        graded.write_bytes(graded.read_bytes()[:300])  # damaged while it serves
+        status, body = get(url + "/api/stages/graded/rows?verdict=incorrect")
+        assert status == 500 and "cannot read" in json.loads(body)["error"]
+        assert get(url + "/api/stages")[0] == 200
+    finally:
+        stop(proc)
+    assert "Error: cannot read /api/stages/graded/rows" in proc.stderr.read()
