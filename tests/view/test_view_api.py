@@ -207,8 +207,12 @@ def test_damaged_shards_are_reported_and_the_server_keeps_serving(view_run, tmp_
         shutil.copytree(view_run.root / name, run / name)
     shard = sorted((run / "verified").glob("part-*.parquet"))[0]
     shard.write_bytes(shard.read_bytes()[:200])  # damaged before the viewer starts
+    (run / "report").mkdir()
+    (run / "report" / "report.html").write_text("<html><body>the run's report</body></html>")
     proc, url = start_viewer(run)
     try:
+        assert 'href="/report/report.html"' in get(url + "/")[1]  # the run page links the report, served as is
+        assert get(url + "/report/report.html") == (200, "<html><body>the run's report</body></html>")
         listing = api(url + "/api/stages")
         assert [s["name"] for s in listing["stages"]] == ["graded"]
         assert "verified" in listing["unreadable"]

@@ -50,6 +50,11 @@ def test_filter_to_incorrect_open_one_and_read_the_math(view_run, viewer_url, pa
     df = graded(view_run)
     page.goto(f"{viewer_url}/stages/graded")
     page.wait_for_selector("#rows tbody tr")
+    assert page.locator("#rows tbody tr").count() == 50 and page.is_disabled("#prev")
+    page.click("#next")  # the server pages: the second page holds the rest
+    page.wait_for_url("**offset=50*")
+    page.wait_for_selector("#rows tbody tr")
+    assert page.locator("#rows tbody td.c-row").all_inner_texts() == [str(i) for i in range(50, df.height)]
     page.wait_for_selector("select[name=verdict] option[value=incorrect]", state="attached")
     page.select_option("select[name=verdict]", "incorrect")
     page.click("form#filters button[type=submit]")
