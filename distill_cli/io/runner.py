@@ -87,8 +87,11 @@ def run_map(
     prepare: Callable[[Path], None] | None = None,
     final_stats: dict | None = None,
     threads: int = 1,
+    complete: Callable[[Path], None] | None = None,
 ) -> StageDir:
     """`prepare(dir)` runs once the directory is open, before any shard (grade writes its summary there);
+    `complete(dir)` runs when every shard exists, before the manifest says complete (filter joins its per-shard
+    side tables there: a complete directory always has them whole);
     `final_stats` are whole-run counters, added to _stats.json once rather than summed over shards; `threads` > 1
     works on that many shards at once, for a `process` that is thread-safe and mostly polars (which frees the GIL)."""
     units = inp.units(opts.rows_per_shard, opts.limit)
@@ -118,6 +121,8 @@ def run_map(
         else:
             for unit in todo:
                 one(unit)
+        if complete is not None and all(sd.done(i) for i in range(len(units))):
+            complete(sd.path)
         sd.finish(final_stats)
     return sd
 

@@ -66,8 +66,9 @@ def windows(df: pl.DataFrame, k: int, text: str = "reasoning") -> pl.DataFrame:
     paragraphs = (df.select(pl.col(text).fill_null("").str.split("\n\n").alias("p")).with_row_index("row")
                   .explode("p").with_columns(p=prose(pl.col("p")).str.slice(0, WINDOW_CHARS))
                   .filter(pl.col("p").str.count_matches(r"\p{L}") >= MIN_WINDOW_LETTERS))
+    i, n = pl.col("i"), pl.col("n")
     spaced = paragraphs.with_columns(i=pl.int_range(pl.len()).over("row"), n=pl.len().over("row")).filter(
-        (pl.col("n") <= k) | ((pl.col("i") * k) % pl.col("n") < k))  # every (n/k)-th paragraph
+        (n <= k) | ((i * k) // n != ((i - 1) * k) // n))  # k paragraphs, evenly spaced from the first
     return spaced.select("row", window="p")
 
 

@@ -1,0 +1,161 @@
+"""distill filter: drop traces with defects that verification cannot see; list every dropped row and why."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+
+from distill_cli.cli.base import app
+from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.errors import BadInput
+from distill_cli.io.atomic import write_parquet
+from distill_cli.io.inputs import open_input
+from distill_cli.io.runner import ShardTask, run_map
+from distill_cli.progress import console
+from distill_cli.stages.filter import DEFAULT_REFUSALS, FILTERED_SCHEMA, FilterConfig, filter_frame
+from distill_cli.stages.filter.checks import check_pattern
+from distill_cli.stages.filter.config import Think
+
+FILTERED = "_filtered.parquet"
+PIECES = Path("_work") / "filtered"  # per-shard side tables until the run is complete
+SIDE_SCHEMA = {"file": pl.String, **FILTERED_SCHEMA}
+EXAMPLE = ("Example: distill filter runs/x/verified -o runs/x/filtered --max-repeated-share 0.1 "
+           "--max-foreign-language off --refusal-pattern 'as of my last update'")
+REP, LANG, ANS, REF = "Repetition", "Language mixing", "Answers", "Refusals and meta-text"
+Threshold = "X|off"
+
+
+@app.command("filter", epilog=EXAMPLE)
+def filter_(
+    input: Annotated[str, typer.Argument(help="Traces (generate's output or later): stage directory, Parquet file "
+                                         "or glob.", show_default=False)],
+    output: Output,
+    truncated: Annotated[bool, typer.Option(help="Drop traces cut at the token limit (finish_reason length).")
+                         ] = True,
+    think: Annotated[str, typer.Option(help="auto|required|off: drop an unclosed <think> block, and a trace "
+                                       "without reasoning from a model that thinks (auto: most of its rows do).")
+                     ] = "auto",
+    empty_answer: Annotated[bool, typer.Option(help="Drop traces with an empty response.")] = True,
+    ngram: Annotated[int, typer.Option(min=2, help="Words per n-gram of the repetition checks.",
+                                       rich_help_panel=REP)] = 20,
+    max_repeated_share: Annotated[str, typer.Option(
+        metavar=Threshold, help="Drop a trace when more than this share of its word n-grams repeat an earlier "
+        "one.", rich_help_panel=REP)] = "0.2",
+    max_repeated_span: Annotated[str, typer.Option(
+        metavar="WORDS|off", help="Drop a trace whose longest repeated run of words is longer than this.",
+        rich_help_panel=REP)] = "400",
+    max_foreign_script: Annotated[str, typer.Option(
+        metavar=Threshold, help="Drop a trace when more than this share of its reasoning's letters are in a script "
+        "its prompt does not use.", rich_help_panel=LANG)] = "0.02",
+    max_foreign_language: Annotated[str, typer.Option(
+        metavar=Threshold, help="Drop a trace when more than this share of sampled reasoning windows are in "
+        "another language than the prompt (offline fastText identifier).", rich_help_panel=LANG)] = "0.34",
+    language_windows: Annotated[int, typer.Option(min=1, help="Reasoning windows identified per trace.",
+                                                  rich_help_panel=LANG)] = 6,
+    answers_disagree: Annotated[bool, typer.Option(help="Drop a response whose \\boxed{} answers disagree.",
+                                                   rich_help_panel=ANS)] = True,
+    answer_unsupported: Annotated[bool, typer.Option(help="Drop a trace whose boxed answer never appears in "
+                                                     "its reasoning.", rich_help_panel=ANS)] = True,
+    refusal_pattern: Annotated[list[str] | None, typer.Option(
+        "--refusal-pattern", metavar="REGEX", help="Also drop traces matching this case-insensitive regex "
+        "(repeatable).", rich_help_panel=REF, show_default=False)] = None,
+    refusal_file: Annotated[Path | None, typer.Option(help="A file of more refusal regexes, one per line.",
+                                                      rich_help_panel=REF, show_default=False)] = None,
+    default_refusals: Annotated[bool, typer.Option(help="Use the built-in refusal phrases ('as an AI', 'I cannot "
+                                                   "help with that', ...).", rich_help_panel=REF)] = True,
+    max_perplexity: Annotated[float | None, typer.Option(min=0.0, help="Drop traces above this perplexity.",
+                                                         show_default=False)] = None,
+    min_perplexity: Annotated[float | None, typer.Option(min=0.0, help="Drop traces below this perplexity.",
+                                                         show_default=False)] = None,
+    perplexity_column: Annotated[str, typer.Option(help="Column holding each trace's perplexity.")] = "perplexity",
+    shard: Shard = None,
+    limit: Limit = None,
+    overwrite: Overwrite = False,
+    workers: Workers = 1,
+    quiet: Quiet = False,
+    rows_per_shard: RowsPerShard = 100_000,
+) -> None:
+    """Drop truncated, unclosed, looping, language-switching, self-contradicting and refusing traces."""
+    if think not in Think.__args__:
+        raise BadInput(f"--think {think!r}: expected one of {', '.join(Think.__args__)}")
+    cfg = FilterConfig(
+        truncated=truncated, think=think, empty_answer=empty_answer, ngram=ngram,  # type: ignore[arg-type]
+        max_repeated_share=_threshold("--max-repeated-share", max_repeated_share, share=True),
+        max_repeated_span=_span(max_repeated_span), language_windows=language_windows,
+        max_foreign_script=_threshold("--max-foreign-script", max_foreign_script, share=True),
+        max_foreign_language=_threshold("--max-foreign-language", max_foreign_language, share=True),
+        multiple_answers=answers_disagree, unsupported_answer=answer_unsupported,
+        refusals=_refusals(refusal_pattern or [], refusal_file, default_refusals),
+        perplexity_column=perplexity_column, max_perplexity=max_perplexity, min_perplexity=min_perplexity)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    inp = open_input(input)
+    needed: dict = {"reasoning": pl.String, "response": pl.String}
+    if cfg.max_foreign_script is not None or cfg.max_foreign_language is not None:
+        needed["prompt"] = pl.String
+    if cfg.max_perplexity is not None or cfg.min_perplexity is not None:
+        needed[perplexity_column] = pl.Float64
+    inp.require("filter", needed, not_null=())
+
+    def process(df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
+        result = filter_frame(df, cfg)
+        assert task.unit is not None
+        side = result.filtered.with_columns(file=pl.lit(task.unit.file.name),
+                                            row=pl.col("row") + task.unit.start).select(list(SIDE_SCHEMA))
+        # the shard's side table before the shard: a finished shard always has it
+        write_parquet(opts.out / PIECES / f"part-{task.index:05d}.parquet", side)
+        task.progress.advance(df.height)
+        return result.kept, result.stats
+
+    sd = run_map("filter", inp, opts, params={"filter": asdict(cfg)}, process=process, complete=_join_side)
+    if not quiet and sd.read_manifest().get("complete"):
+        _summary(sd.read_manifest().get("stats", {}), output)
+
+
+def _threshold(name: str, text: str, share: bool = False) -> float | None:
+    if text.strip().lower() in ("off", "none", "no"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadInput(f"{name} {text!r}: expected a number or 'off'") from None
+    if value < 0 or (share and value > 1):
+        raise BadInput(f"{name} {text!r}: expected a share in [0, 1] or 'off'")
+    return value
+
+
+def _span(text: str) -> int | None:
+    value = _threshold("--max-repeated-span", text)
+    return None if value is None else int(value)
+
+
+def _refusals(patterns: list[str], file: Path | None, defaults: bool) -> tuple[str, ...]:
+    if file is not None:
+        if not file.is_file():
+            raise BadInput(f"--refusal-file {file}: no such file")
+        patterns = [*patterns, *(ln.strip() for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip())]
+    for pattern in patterns:
+        why = check_pattern(pattern)
+        if why:
+            raise BadInput(f"--refusal-pattern {pattern!r}: not a valid regex: {why}")
+    return (*(DEFAULT_REFUSALS if defaults else ()), *patterns)
+
+
+def _join_side(stage_dir: Path) -> None:
+    """Join the shards' side tables into one _filtered.parquet, once every shard is written."""
+    pieces = sorted((stage_dir / PIECES).glob("part-*.parquet"))
+    if not pieces and (stage_dir / FILTERED).exists():
+        return  # joined by a run killed before it could mark the directory complete
+    frames = [pl.read_parquet(p) for p in pieces]
+    side = pl.concat(frames) if frames else pl.DataFrame(schema=SIDE_SCHEMA)
+    write_parquet(stage_dir / FILTERED, side)
+
+
+def _summary(stats: dict, output: Path) -> None:
+    dropped = {k: v for k, v in (stats.get("dropped") or {}).items() if v}
+    why = ", ".join(f"{k} {v}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1])) or "none"
+    console.print(f"filter: {stats.get('rows_in', 0)} traces -> {stats.get('rows_out', 0)} kept -> {output}; "
+                  f"dropped {sum(dropped.values())} ({why}); each listed in {output / FILTERED}")
