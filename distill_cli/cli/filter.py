@@ -106,11 +106,12 @@ def filter_(
         side = result.filtered.with_columns(file=pl.lit(task.unit.file.name),
                                             row=pl.col("row") + task.unit.start).select(list(SIDE_SCHEMA))
         # the shard's side table before the shard: a finished shard always has it
+        (opts.out / PIECES).mkdir(parents=True, exist_ok=True)
         write_parquet(opts.out / PIECES / f"part-{task.index:05d}.parquet", side)
         task.progress.advance(df.height)
         return result.kept, result.stats
 
-    sd = run_map("filter", inp, opts, params={"filter": asdict(cfg)}, process=process, complete=_join_side)
+    sd = run_map("filter", inp, opts, params=asdict(cfg), process=process, complete=_join_side)
     if not quiet and sd.read_manifest().get("complete"):
         _summary(sd.read_manifest().get("stats", {}), output)
 

@@ -17,9 +17,11 @@ import pyarrow.parquet as pq
 from distill_cli.io.inputs import MANIFEST
 
 DIFFICULTY_ORDER = ("unsolved", "hard", "medium", "easy", "trivial")
-STAGE_ORDER = ("collect", "generate", "verify", "grade", "select", "compress", "dedupe")
+STAGE_ORDER = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe")
+OPTIONAL_STAGES = ("filter",)  # not named as missing from a run that has no such stage
 CONTAMINATION = "_contamination"
 DUPLICATES = "_duplicates"
+FILTERED = "_filtered"
 # columns of the side files that say what a removed row matched or why, most specific first
 MATCH_COLUMNS = ("benchmark", "kind", "match", "reason")
 
@@ -246,6 +248,20 @@ def dedupe_summary(stage: Stage | None) -> dict | None:
         "params": flat_params(stage.params),
         "duplicates": side_counts(stage.path, DUPLICATES),
         "contamination": side_counts(stage.path, CONTAMINATION),
+    }
+
+
+def filter_summary(stage: Stage | None) -> dict | None:
+    """What `distill filter` dropped, by reason: its side table's rows, and the per-check failure counts."""
+    if stage is None:
+        return None
+    return {
+        "path": str(stage.path),
+        "rows_in": stage.stats.get("rows_in"),
+        "rows_out": stage.rows,
+        "params": flat_params(stage.params),
+        "filtered": side_counts(stage.path, FILTERED),
+        "failed_checks": {k: v for k, v in (stage.stats.get("failed_checks") or {}).items() if v},
     }
 
 

@@ -99,6 +99,9 @@ def _sections(rep: RunReport, images: dict[str, Path]) -> list[str]:
         out.append(_section("Compression", image(images.get("compression"), "lengths before and after"),
                             f"<p>Unit: {esc(unit)}.</p>" + table(["", "mean", "median", "total"], rows),
                             rep.compression_from))
+    if rep.filter is not None:
+        out.append(_section("Trace quality filter", image(images.get("filter"), "filter drop reasons"),
+                            _filter_table(rep.filter), None))
     if rep.dedupe is not None:
         out.append(_section("Deduplication and decontamination", image(images.get("dedupe"), "dedupe counts"),
                             _dedupe_table(rep.dedupe), None))
@@ -123,6 +126,16 @@ def _dedupe_table(d: dict) -> str:
         for name, n in (side or {}).get("split", {}).items():
             rows.append([f"  {side['by']}: {name}", n])
     params = ", ".join(f"{k}={v}" for k, v in d["params"].items())
+    return table(["", "rows"], rows) + (f"<p class='src'>params: {esc(params)}</p>" if params else "")
+
+
+def _filter_table(d: dict) -> str:
+    side = d["filtered"]
+    rows = [["rows in", d.get("rows_in") if d.get("rows_in") is not None else "-"], ["rows out", d["rows_out"]],
+            ["dropped", side["rows"] if side else "none recorded"]]
+    rows += [[f"  reason: {name}", n] for name, n in (side or {}).get("split", {}).items()]
+    rows += [[f"  failed check (any): {name}", n] for name, n in d["failed_checks"].items()]
+    params = ", ".join(f"{k}={v}" for k, v in d["params"].items() if k != "refusals")
     return table(["", "rows"], rows) + (f"<p class='src'>params: {esc(params)}</p>" if params else "")
 
 

@@ -171,8 +171,24 @@ def dedupe(rep: RunReport, out: Path) -> Path | None:
     return _save(fig, out / "dedupe.png")
 
 
+def filtered(rep: RunReport, out: Path) -> Path | None:
+    d = rep.filter
+    split = ((d or {}).get("filtered") or {}).get("split") or {}
+    if not split:
+        return None
+    labels, values = list(split), list(split.values())
+    fig, ax = _figure(f"Traces dropped by filter, by reason ({Path(d['path']).name})")
+    bars = ax.barh(range(len(values)), values, color=PALETTE[1])
+    ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=2, fontsize=8)
+    ax.set_yticks(range(len(values)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("traces")
+    return _save(fig, out / "filter.png")
+
+
 FIGURES = (("funnel", funnel), ("verdicts", verdicts), ("pass_rate", pass_rate), ("difficulty", difficulty),
-           ("tokens", tokens), ("compression", compression), ("dedupe", dedupe))
+           ("tokens", tokens), ("compression", compression), ("filter", filtered),
+           ("dedupe", dedupe))
 
 
 def render_all(rep: RunReport, out: Path) -> dict[str, Path]:

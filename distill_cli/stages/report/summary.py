@@ -25,6 +25,7 @@ class RunReport:
     compression: tuple[pl.DataFrame, str] | None = None  # (before, after), unit
     compression_from: rd.Stage | None = None
     dedupe: dict | None = None
+    filter: dict | None = None
     notes: dict[Path, str] = field(default_factory=dict)
 
     @property
@@ -34,7 +35,7 @@ class RunReport:
 
     @property
     def missing(self) -> list[str]:
-        return [s for s in rd.STAGE_ORDER if s not in self.present]
+        return [s for s in rd.STAGE_ORDER if s not in self.present and s not in rd.OPTIONAL_STAGES]
 
     @property
     def models(self) -> list[str]:
@@ -59,6 +60,7 @@ def gather(run_dir: Path) -> RunReport:
     rep.compression_from = rd.last(stages, "compress")
     rep.compression = rd.compression_lengths(rep.compression_from)
     rep.dedupe = rd.dedupe_summary(rd.last(stages, "dedupe"))
+    rep.filter = rd.filter_summary(rd.last(stages, "filter"))
     rep.notes = {s.path: stage_note(rep, s) for s in stages}
     return rep
 
@@ -86,6 +88,8 @@ def stage_note(rep: RunReport, stage: rd.Stage) -> str:
         dup = (rep.dedupe["duplicates"] or {}).get("rows", 0)
         cont = (rep.dedupe["contamination"] or {}).get("rows", 0)
         note = f"-{dup} duplicates, -{cont} contaminated"
+    elif stage.stage == "filter" and rep.filter is not None:
+        note = f"-{(rep.filter['filtered'] or {}).get('rows', 0)} defective traces"
     elif stage is rep.tokens_from and rep.tokens is not None and rep.tokens.height:
         note = f"mean {rep.tokens['completion_tokens'].mean():.0f} completion tokens"
     if not note and isinstance(rows_in, int) and rows_in != stage.rows:

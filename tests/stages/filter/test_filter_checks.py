@@ -7,8 +7,7 @@ import polars as pl
 import pytest
 from filter_traces import CHINESE, SPANISH, math500, thinking, trace
 
-from distill_cli.stages.filter import FilterConfig, filter_frame
-from distill_cli.stages.filter import checks
+from distill_cli.stages.filter import FilterConfig, checks, filter_frame
 from distill_cli.stages.filter.language import foreign_language_share, foreign_script_share
 from distill_cli.stages.filter.repetition import repetition, window_hashes
 
