@@ -73,17 +73,24 @@ def answers_disagree() -> pl.Expr:
     return boxed_answers(_text("response")).list.n_unique() > 1
 
 
-def answer_unsupported() -> pl.Expr:
+def answer_unsupported(df: pl.DataFrame) -> pl.Series:
     """The response's final boxed answer never appears in the reasoning (or, for a trace without reasoning,
     before the response's last paragraph): an answer the trace does not derive. Traces without a boxed answer
-    are not judged here."""
-    answer = boxed_answers(_text("response")).list.last()
+    are not judged. The raw answer found in the raw text settles most rows with one literal scan; only the others
+    are compared again with both sides normalized."""
     reasoning = _text("reasoning").fill_null("")
     response = _text("response").fill_null("")
     support = pl.when(reasoning.str.strip_chars() != "").then(reasoning).otherwise(
         response.str.extract(r"(?s)^(.*)\n\s*\n", 1).fill_null(""))
-    support = normalize_math(support)
-    return (answer.is_not_null() & (answer != "") & ~support.str.contains(answer, literal=True)).fill_null(False)
+    raw = response.str.extract_all(BOXED).list.last()
+    frame = df.select(support=support, raw=raw.str.replace(r"^\\(?:boxed|fbox)\s*\{", "").str.replace(r"\}$", "")
+                      .str.strip_chars()).with_row_index("i")
+    open_rows = frame.filter((pl.col("raw").fill_null("") != "")
+                             & ~pl.col("support").str.contains(pl.col("raw"), literal=True).fill_null(False))
+    answer = normalize_math(pl.col("raw"))
+    unsupported = open_rows.filter((answer != "") & ~normalize_math(pl.col("support")).str.contains(answer,
+                                                                                                    literal=True))
+    return pl.Series("answer_unsupported", [False] * df.height).scatter(unsupported["i"], True)
 
 
 def refusal(patterns: tuple[str, ...]) -> pl.Expr:

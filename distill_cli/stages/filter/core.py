@@ -59,11 +59,11 @@ def failures(df: pl.DataFrame, m: pl.DataFrame, cfg: FilterConfig) -> pl.DataFra
         exprs["empty_answer"] = checks.empty_answer()
     if cfg.multiple_answers:
         exprs["answers_disagree"] = checks.answers_disagree()
-    if cfg.unsupported_answer:
-        exprs["answer_unsupported"] = checks.answer_unsupported()
     if cfg.refusals:
         exprs["refusal"] = checks.refusal(cfg.refusals)
     flags = df.select(**exprs) if exprs else pl.DataFrame({"_": [0] * df.height}).drop("_")
+    if cfg.unsupported_answer:
+        flags = flags.with_columns(checks.answer_unsupported(df))
 
     def over(name: str, limit: float | None, below: bool = False) -> pl.Expr | None:
         if limit is None:
