@@ -2,10 +2,11 @@
 
 Synthetic R1-style traces of ~2,000 words, built from sentences of the bundled MATH-500 solutions (English prose
 and LaTeX) in paragraphs of 3-6 sentences, each ending in a boxed answer; 5% carry a planted defect (a loop, a
-switch to Chinese, an unclosed thinking block). distill runs as the real command (`python -m distill_cli filter`,
-default checks, default 100,000-row shards, so its peak RSS is that of a full shard whatever the total); the
-baseline is a per-row Python loop of the same checks and thresholds (the same 20-gram repetition measures, script
-share, the same fastText language windows, boxed answers, refusal regexes) over a subsample. Both run as child
+switch to Chinese, an unclosed thinking block). distill runs as the real command (`python -m distill_cli
+filter`, default checks, default 100,000-row shards, so from 100,000 traces on its peak RSS is that of a full
+shard whatever the total); the baseline is a per-row Python loop of the same checks and thresholds (the same
+20-gram repetition measures, script share, fastText language windows with the same English fast path, boxed
+answers, refusal regexes), reading and writing Parquet as distill does, over a subsample. Both run as child
 processes; the ratio compares traces per second. Both must drop the same rows of the subsample.
 
     python scripts/bench_filter.py                         # 1M traces for distill, 20k for the loop
@@ -84,6 +85,7 @@ def make_data(path: Path, rows: int, seed: int = 0) -> None:
 # ---------------------------------------------------------------- the plain Python loop of the same checks
 
 def python_loop(data: Path, limit: int, out: Path) -> None:
+    import numpy as np
     import polars as pl
 
     from distill_cli.answers import boxed_spans
@@ -126,7 +128,7 @@ def python_loop(data: Path, limit: int, out: Path) -> None:
             reasons.append("think_unclosed")
         if not response.strip():
             reasons.append("empty_answer")
-        words = (reasoning + "\n" + response).split()
+        words = (r["completion"] or "").split()
         seen: set = set()
         repeats = run = longest = 0
         for i in range(len(words) - cfg.ngram + 1):
@@ -175,6 +177,9 @@ def python_loop(data: Path, limit: int, out: Path) -> None:
             reasons.append("refusal")
         if reasons:
             dropped.append(row)
+    # like distill, write the kept traces and the dropped rows' list
+    df.filter(~pl.Series(np.isin(np.arange(df.height), dropped))).write_parquet(out.with_suffix(".parquet"),
+                                                                               compression="zstd")
     out.write_text(json.dumps(dropped))
 
 

@@ -33,9 +33,12 @@ def measure(df: pl.DataFrame, cfg: FilterConfig) -> pl.DataFrame:
     """The numeric measures of the checks that are on (null columns for those that are off)."""
     out = pl.DataFrame({name: pl.Series(name, [None] * df.height, dtype) for name, dtype in MEASURES.items()})
     if cfg.max_repeated_share is not None or cfg.max_repeated_span is not None:
-        text = df.select(pl.col("reasoning").cast(pl.String).fill_null("") + "\n"
-                         + pl.col("response").cast(pl.String).fill_null(""))
-        out = out.with_columns(repetition(text.to_series(), cfg.ngram, cfg.batch_rows))
+        if "completion" in df.columns:  # the whole raw trace, without a concatenated copy of every row
+            text = df["completion"].cast(pl.String)
+        else:
+            text = df.select(pl.col("reasoning").cast(pl.String).fill_null("") + "\n"
+                             + pl.col("response").cast(pl.String).fill_null("")).to_series()
+        out = out.with_columns(repetition(text, cfg.ngram, cfg.batch_rows))
     has_prompt = "prompt" in df.columns
     if cfg.max_foreign_script is not None and has_prompt:
         out = out.with_columns(foreign_script_share(df))
