@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
 .PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-grade \
-        bench-compress bench-dedupe bench-export bench-view chaos lint clean
+        bench-compress bench-filter bench-dedupe bench-export bench-view chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,8 @@ test:
 test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
-bench: bench-collect bench-generate bench-http bench-verify bench-grade bench-compress bench-dedupe bench-export \
-       bench-view
+bench: bench-collect bench-generate bench-http bench-verify bench-grade bench-compress bench-filter bench-dedupe \
+       bench-export bench-view
 
 bench-collect:
 	$(BIN)/python scripts/bench_collect.py
@@ -46,6 +46,8 @@ bench-grade:
 	$(BIN)/python scripts/bench_grade.py
 bench-compress:
 	$(BIN)/python scripts/bench_compress.py
+bench-filter:
+	$(BIN)/python scripts/bench_filter.py
 bench-dedupe:
 	$(BIN)/python scripts/bench_dedupe.py
 

@@ -18,7 +18,6 @@ from distill_cli.cli.base import app as _app
 from distill_cli.errors import DistillError, Stopped
 
 COMMANDS = ("collect", "generate", "verify", "grade", "select", "compress", "filter", "dedupe", "export", "run",
-COMMANDS = ("collect", "generate", "verify", "grade", "select", "compress", "filter", "dedupe", "export", "run",
             "inspect", "report", "model", "view")
 
 

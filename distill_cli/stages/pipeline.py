@@ -19,7 +19,7 @@ import yaml
 from distill_cli.errors import BadInput
 
 # stages whose output is a stage directory (the default input of the stage after them)
-DIR_STAGES = ("collect", "generate", "verify", "grade", "select", "compress", "dedupe")
+DIR_STAGES = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe")
 STAGES = (*DIR_STAGES, "export", "report")
 RESERVED = ("name", "input", "output")
 RUN_DIR = "{run_dir}"
