@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from distill_cli.errors import BadInput, one_line
+from distill_cli.schema import CONTRACT, NEEDS_CHECK, OPTIONAL, cast_expr, cast_kind, uncastable
 
 MANIFEST = "_manifest.json"
 
@@ -30,12 +31,30 @@ class Unit:
 
 
 @dataclass(frozen=True)
+class Cast:
+    """How one column of one file is read: brought to the contract's type, or added as null when absent."""
+
+    name: str
+    kind: str | None  # None: as it is; "add": absent, read as null; else a schema.cast_kind
+    target: pl.DataType
+
+    def expr(self) -> pl.Expr:
+        if self.kind == "add":
+            return pl.lit(None, dtype=self.target).alias(self.name)
+        return pl.col(self.name) if self.kind is None else cast_expr(self.name, self.kind, self.target)
+
+
+@dataclass(frozen=True)
 class InputSet:
+    """Every stage reads its input through here, so rows written by other tools arrive in the contract's types."""
+
     spec: str
     files: tuple[Path, ...]
     rows: tuple[int, ...]
-    schema: dict[str, pl.DataType]
+    schema: dict[str, pl.DataType]  # as the stage sees it: contract columns in the contract's types
     upstream: dict | None  # the input stage directory's manifest, when there is one
+    casts: tuple[tuple[Cast, ...], ...] = ()  # per file, the columns in `schema` order
+    uncast: tuple[tuple[str, str], ...] = ()  # (column, "FILE: why") for contract columns left in a foreign type
 
     @property
     def total_rows(self) -> int:
@@ -59,7 +78,7 @@ class InputSet:
 
     def read(self, unit: Unit, columns: list[str] | None = None) -> pl.DataFrame:
         try:
-            lf = pl.scan_parquet(unit.file)
+            lf = self._scan_file(self.files.index(unit.file))
             if columns is not None:
                 lf = lf.select(columns)
             return lf.slice(unit.start, unit.rows).collect()
@@ -67,8 +86,15 @@ class InputSet:
             raise BadInput(f"{unit.file}: cannot read rows {unit.start}-{unit.stop}: {one_line(exc)}") from exc
 
     def scan(self, limit: int | None = None) -> pl.LazyFrame:
-        lf = pl.scan_parquet([str(f) for f in self.files])
+        """All files as one frame; one multi-file scan when they are alike, else each cast and then stacked."""
+        if all(c == self.casts[0] for c in self.casts):
+            lf = pl.scan_parquet([str(f) for f in self.files]).select([c.expr() for c in self.casts[0]])
+        else:
+            lf = pl.concat([self._scan_file(i) for i in range(len(self.files))], how="vertical_relaxed")
         return lf.head(limit) if limit is not None else lf
+
+    def _scan_file(self, i: int) -> pl.LazyFrame:
+        return pl.scan_parquet(self.files[i]).select([c.expr() for c in self.casts[i]])
 
     def require(self, stage: str, columns: dict[str, type[pl.DataType] | tuple],
                 not_null: tuple[str, ...] = ("id",)) -> None:
@@ -87,15 +113,17 @@ class InputSet:
                     f"{self.files[0]}: column '{name}' has type {dtype}, {stage} needs "
                     f"{' or '.join(k.__name__ for k in kinds)}"
                 )
+        for name, why in self.uncast:
+            if name not in columns:  # the stage passes it on, and the next one that reads it would fail
+                raise BadInput(why)
         self._require_values(stage, [c for c in not_null if c in self.schema])
 
     def _require_values(self, stage: str, columns: list[str]) -> None:
         """One scan over every file for the null counts; the per-file pass that names the file runs only on a find."""
-        if not columns or not pl.scan_parquet(list(self.files)).select(pl.col(columns).null_count().sum()
-                                                                        ).collect().sum_horizontal().item():
+        if not columns or not self.scan().select(pl.col(columns).null_count().sum()).collect().sum_horizontal().item():
             return
-        for file in self.files:
-            nulls = pl.scan_parquet(file).select(pl.col(columns).null_count()).collect().row(0, named=True)
+        for i, file in enumerate(self.files):
+            nulls = self._scan_file(i).select(pl.col(columns).null_count()).collect().row(0, named=True)
             for name, count in nulls.items():
                 if count:
                     raise BadInput(f"{file}: column '{name}' has {count} null value(s); {stage} needs a value "
@@ -152,17 +180,57 @@ def open_input(spec: str) -> InputSet:
     files, upstream = resolve_files(spec)
     if not files:
         raise BadInput(f"{spec}: no Parquet files found")
-    rows, schema = [], None
+    rows, schemas = [], []
     for f in files:
         try:
-            file_schema = pl.read_parquet_schema(f)
+            schemas.append(pl.read_parquet_schema(f))
             rows.append(parquet_rows(f))
         except Exception as exc:  # the Parquet reader raises several types for damaged files
             raise BadInput(f"{f}: not a readable Parquet file: {one_line(exc)}") from exc
-        schema = schema or file_schema
-        missing = set(schema) - set(file_schema)
+        missing = set(schemas[0]) - set(schemas[-1])
         if missing:
             raise BadInput(f"{f}: shard lacks columns {sorted(missing)} that {files[0].name} has")
     if sum(rows) == 0:
         raise BadInput(f"{spec}: input has no rows")
-    return InputSet(spec, tuple(files), tuple(rows), dict(schema or {}), upstream)
+    names = [*schemas[0], *_absent_optional(schemas[0])]
+    uncast: dict[str, str] = {}
+    casts = tuple(_casts(f, schema, names, uncast) for f, schema in zip(files, schemas, strict=True))
+    conformed = {c.name: c.target for c in casts[0]}
+    return InputSet(spec, tuple(files), tuple(rows), conformed, upstream, casts, tuple(uncast.items()))
+
+
+def _absent_optional(schema: dict[str, pl.DataType]) -> list[str]:
+    """The contract's nullable columns this input lacks but, at its stage, would have (schema.OPTIONAL)."""
+    return [name for name, level in OPTIONAL.items()
+            if name not in schema and (not level or any(c in schema for c in level))]
+
+
+def _casts(file: Path, schema: dict[str, pl.DataType], names: list[str], uncast: dict[str, str]
+           ) -> tuple[Cast, ...]:
+    """How to read each column of `file`. A column that cannot be brought to its contract type is read as it is
+    and noted in `uncast`, for require() to refuse."""
+    casts = []
+    for name in names:
+        if name not in schema:
+            casts.append(Cast(name, "add", CONTRACT[name]))
+            continue
+        dtype, target = schema[name], CONTRACT.get(name)
+        try:
+            kind = cast_kind(dtype, target, name) if target is not None else None
+            if kind == NEEDS_CHECK:
+                _check_values(file, name, dtype, target)
+        except ValueError as exc:
+            uncast.setdefault(name, f"{file}: {exc}")
+            kind = None
+        casts.append(Cast(name, kind, target if kind not in (None, "keep") else dtype))
+    return tuple(casts)
+
+
+def _check_values(file: Path, name: str, dtype: pl.DataType, target: pl.DataType) -> None:
+    """A text or float column cast to a number: every value must be one, else name the first that is not."""
+    bad = (pl.scan_parquet(file).select(pl.col(name)).with_row_index("__row")
+           .filter(uncastable(name, dtype, target)))
+    found = bad.select(pl.len(), pl.col("__row").first(), pl.col(name).first()).collect().row(0)
+    if found[0]:
+        raise ValueError(f"column '{name}' has type {dtype} and {found[0]} value(s) that are not the contract's "
+                         f"{target} (first at row {found[1]}: {found[2]!r})")
