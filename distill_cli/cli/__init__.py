@@ -40,11 +40,18 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_debug = False
+
+
 @_app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    debug: bool = typer.Option(False, "--debug", help="Print the traceback of an unexpected error instead of "
+                               "writing it to a file beside the output (`distill --debug verify ...`)."),
 ) -> None:
     """Build reasoning-trace distillation datasets, one resumable stage at a time."""
+    global _debug
+    _debug = debug
 
 
 def _invoked(argv: list[str]) -> tuple[str, ...]:
@@ -102,4 +109,16 @@ def main() -> None:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
             typer.echo(f"Error: cannot write {exc.filename or ''}: {exc.strerror}".replace("  ", " "), err=True)
             sys.exit(1)
-        raise
+        _bug(exc, argv)
+    except Exception as exc:  # anything else is a bug in distill: one line, the traceback in a file
+        _bug(exc, argv)
+
+
+def _bug(exc: Exception, argv: list[str]) -> None:
+    command = next((a for a in argv if not a.startswith("-")), "distill")
+    if _debug or "--debug" in argv[:argv.index(command) if command in argv else len(argv)]:
+        raise exc
+    from distill_cli.cli.bug import bug_line
+
+    typer.echo(bug_line(exc, argv, command), err=True)
+    sys.exit(1)
