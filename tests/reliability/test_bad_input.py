@@ -15,7 +15,7 @@ STAGES = {
     "verify": ([], "response"),
     "grade": ([], "verdict"),
     "select": (["--by", "difficulty", "--keep", "medium"], "difficulty"),
-    "compress": (["--strategy", "trim"], "reasoning"),
+    "compress": (["--strategy", "trim"], "response"),  # reasoning may be absent: a non-thinking model has none
     "dedupe": (["--exact"], "prompt"),
     "export": (["--format", "sft"], "response"),
 }
