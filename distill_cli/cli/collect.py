@@ -19,6 +19,7 @@ from distill_cli.stages.collect import (
     AnswerFormat,
     CollectConfig,
     Domain,
+    Fields,
     dedupe_ids,
     normalize,
     reject_counts,
@@ -26,10 +27,12 @@ from distill_cli.stages.collect import (
 )
 
 
-@app.command(epilog="Example: distill collect gsm8k_test.jsonl hf:openai/gsm8k:main --split test -o runs/x/prompts")
+@app.command(epilog="Example: distill collect gsm8k_test.jsonl.gz 'snapshot/data/*.parquet' -o runs/x/prompts")
 def collect(
-    sources: Annotated[list[str], typer.Argument(help="JSONL/JSON/CSV/Parquet files or hf:NAME[:CONFIG].",
-                                                 show_default=False)],
+    sources: Annotated[list[str], typer.Argument(
+        help="Files (.jsonl/.json/.csv/.tsv, plain or .gz/.zst/.bz2; .parquet; .arrow), quoted globs of them, "
+             "directories (hub snapshots, `datasets` save_to_disk output) or hf:NAME[:CONFIG].",
+        show_default=False)],
     output: Output,
     prompt_field: Annotated[str | None, typer.Option(help="Column holding the prompt (auto: problem, "
                                                         "question, prompt, ...).")] = None,
@@ -39,7 +42,8 @@ def collect(
     tests_field: Annotated[str | None, typer.Option(help="Column holding code tests (auto: test_list, "
                                                        "tests, input_output).")] = None,
     domain: Annotated[str, typer.Option(help="auto|math|code|choice|text.")] = "auto",
-    split: Annotated[str | None, typer.Option(help="Split of hf: datasets (default train).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split of hf: datasets (default train), of a save_to_disk "
+                                              "DatasetDict, or of a directory holding several.")] = None,
     streaming: Annotated[bool, typer.Option(help="Stream hf: datasets instead of caching them whole.")] = True,
     rejects: Annotated[Path | None, typer.Option(help="Write dropped rows and why to this .jsonl/.parquet.")] = None,
     max_prompt_chars: Annotated[int, typer.Option(min=1, help="Drop prompts longer than this (prompt_too_long).")
@@ -66,10 +70,12 @@ def collect(
 
     kept, dropped = [], []
     for src in srcs:
-        fields = None
+        fields: dict[tuple[str, ...], Fields] = {}  # the files of a glob or directory may differ in columns
         for batch in read_batches(src, streaming):
-            fields = fields or resolve_fields([c for c in batch.columns if c != "__row"], cfg, src.spec)
-            good, bad = normalize(batch, fields, cfg, src.name)
+            columns = tuple(c for c in batch.columns if c != "__row")
+            if columns not in fields:
+                fields[columns] = resolve_fields(list(columns), cfg, src.spec)
+            good, bad = normalize(batch, fields[columns], cfg, src.name)
             kept.append(good)
             dropped.append(bad)
     rows, duplicates = dedupe_ids(pl.concat(kept))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob as globlib
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +69,13 @@ def source_name(spec: str) -> str:
     for a directory, a glob or a shard file of one (`gsm8k/data/test-00000-of-00001.parquet` is gsm8k)."""
     path = Path(spec)
     if _is_glob(spec) and not path.exists():
+        stems = [_stem(Path(p).name) for p in globlib.glob(spec, recursive=True)]
+        common = os.path.commonprefix(stems)
+        if len(set(stems)) > 1:  # cut at a word boundary: aime2025_I and aime2025_II share aime2025, not aime2025_I
+            common = re.sub(r"[^_\-. ]*$", "", common)
+        common = common.rstrip("_-. ")
+        if common and not any(SHARD_STEM.match(s) for s in stems):
+            return common  # aime2025_I.jsonl and aime2025_II.jsonl are aime2025
         path = Path(*[p for p in path.parts[:next(i for i, p in enumerate(path.parts) if _is_glob(p))]] or ["."])
     elif not path.is_dir():
         stem = _stem(path.name)

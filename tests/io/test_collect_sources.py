@@ -140,3 +140,32 @@ def test_a_path_that_exists_but_cannot_be_read_says_what_it_is(tmp_path, make, m
     assert isinstance(res.exception, BadInput), repr(res.exception)  # the CLI prints it as one `Error:` line
     assert message in str(res.exception) and "no such file" not in str(res.exception)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_glob_over_files_of_different_columns_reads_each_by_its_own(tmp_path):
+    """GSM8K (question/answer with ####) and MATH-500 (problem/answer) in one glob: each file's fields."""
+    names = ("gsm8k_test.jsonl", "math500_test.jsonl")
+    for name in names:
+        (tmp_path / name).write_bytes((BENCHMARKS / name).read_bytes())
+        (tmp_path / f"out-{name}").mkdir()
+    got = _collect(tmp_path, str(tmp_path / "*_test.jsonl"))
+    apart = pl.concat([_collect(tmp_path / f"out-{name}", str(BENCHMARKS / name)) for name in names])
+    assert got.height == apart.height == 1319 + 500
+    assert_frame_equal(got.drop("source"), apart.drop("source"))
+    assert got["source"].unique().to_list() == [tmp_path.name]  # the directory: the stems share no word
+
+
+@pytest.mark.parametrize(("spec", "name"), [
+    ("{b}/gsm8k_test.jsonl", "gsm8k_test"),
+    ("{b}/aime2025_*.jsonl", "aime2025"),  # aime2025_I and aime2025_II
+    ("{t}/math500_test/data/test-00000-of-00001.parquet", "math500_test"),
+    ("{t}/math500_test/data/*.parquet", "math500_test"),
+    ("{t}/math500_test.jsonl.zst", "math500_test"),
+])
+def test_source_names(tmp_path, spec, name):
+    from distill_cli.io.sources import source_name
+
+    data = tmp_path / "math500_test" / "data"
+    data.mkdir(parents=True)
+    (data / "test-00000-of-00001.parquet").write_bytes(b"")
+    assert source_name(spec.format(b=BENCHMARKS, t=tmp_path)) == name
