@@ -54,6 +54,11 @@ def _root(
     _debug = debug
 
 
+def debugging() -> bool:
+    """Whether this process runs under `distill --debug`: tracebacks are printed, not written to a file."""
+    return _debug
+
+
 def _invoked(argv: list[str]) -> tuple[str, ...]:
     first = next((a for a in argv if not a.startswith("-")), None)
     return (first,) if first in COMMANDS else COMMANDS

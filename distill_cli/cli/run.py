@@ -189,7 +189,10 @@ def _argv(step: Step, record: dict, digest: str, overwrite: bool, quiet: bool) -
 
 def _execute(pipe: Pipeline, step: Step, argv: list[str]) -> None:
     """Run the stage command as a child; SIGTERM to `distill run` is passed on so the child stops cleanly."""
-    proc = subprocess.Popen([sys.executable, "-m", "distill_cli", *argv])
+    import distill_cli.cli as root
+
+    debug = ["--debug"] if root.debugging() else []  # `distill --debug run ...` debugs its stages too
+    proc = subprocess.Popen([sys.executable, "-m", "distill_cli", *debug, *argv])
     previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
     try:
         code = proc.wait()
