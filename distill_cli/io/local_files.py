@@ -44,7 +44,7 @@ def read_file(path: Path) -> pl.DataFrame:
         raise BadInput(f"{path}: file is empty")
     fmt, codec = kind
     try:
-        df = _read_binary(path, fmt) if fmt in BINARY_FORMATS else _read_text(path, fmt, _bytes(path, codec))
+        df = _read_binary(path, fmt) if fmt in BINARY_FORMATS else _read_text(path, fmt, codec)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: cannot read as {fmt[1:]}{f' ({codec})' if codec else ''}: {one_line(exc, 200)}"
                        ) from exc
@@ -53,9 +53,7 @@ def read_file(path: Path) -> pl.DataFrame:
     return df
 
 
-def _bytes(path: Path, codec: str | None) -> bytes:
-    if codec is None:
-        return path.read_bytes()
+def _decompressed(path: Path, codec: str) -> bytes:
     import pyarrow as pa
 
     try:
@@ -82,21 +80,24 @@ def _read_binary(path: Path, fmt: str) -> pl.DataFrame:
     return pl.from_arrow(table)
 
 
-def _read_text(path: Path, fmt: str, data: bytes) -> pl.DataFrame:
+def _read_text(path: Path, fmt: str, codec: str | None) -> pl.DataFrame:
+    """A plain file goes to polars by path (memory-mapped, the fast path); a compressed one as its bytes."""
+    data: Path | bytes = path if codec is None else _decompressed(path, codec)
     if fmt in (".jsonl", ".ndjson"):
         return _read_jsonl(path, data)
     if fmt == ".json":
-        return _read_json(path, data)
-    return pl.read_csv(io.BytesIO(data), infer_schema=False, separator="\t" if fmt == ".tsv" else ",")
+        return _read_json(path, data if isinstance(data, bytes) else path.read_bytes())
+    source = data if isinstance(data, Path) else io.BytesIO(data)
+    return pl.read_csv(source, infer_schema=False, separator="\t" if fmt == ".tsv" else ",")
 
 
-def _read_jsonl(path: Path, data: bytes) -> pl.DataFrame:
+def _read_jsonl(path: Path, data: Path | bytes) -> pl.DataFrame:
     try:
-        return pl.read_ndjson(io.BytesIO(data), infer_schema_length=10_000)
+        return pl.read_ndjson(data if isinstance(data, Path) else io.BytesIO(data), infer_schema_length=10_000)
     except pl.exceptions.PolarsError:
         pass  # fall back to a line-by-line read that names the bad line, or copes with mixed types
     rows = []
-    for lineno, raw in enumerate(data.splitlines(), 1):
+    for lineno, raw in enumerate((data.read_bytes() if isinstance(data, Path) else data).split(b"\n"), 1):
         if not raw.strip():
             continue
         try:
