@@ -14,6 +14,7 @@ import polars as pl
 
 from distill_cli.stages.dedupe import decontam, lsh, minhash
 from distill_cli.stages.dedupe.exact import exact_labels
+from distill_cli.stages.dedupe.near import near_labels
 from distill_cli.stages.dedupe.text import normalize
 from distill_cli.stages.dedupe.units import ROW, UNIT, Keep, On, build_units, pick_kept, unit_key
 
@@ -88,12 +89,7 @@ def dedupe_frame(df: pl.DataFrame, cfg: DedupeConfig, refs: pl.DataFrame | None 
         stats["seconds_by_step"]["exact"] = round(time.perf_counter() - started, 3)
     if cfg.near is not None and units.height > 1:
         started = time.perf_counter()
-        sig = minhash.signatures(norm, cfg.shingle, cfg.num_perm, cfg.seed)
-        bands, rows = cfg.lsh_shape()
-        i, j = lsh.candidate_pairs(sig, bands, rows)
-        similar = minhash.jaccard(sig, i, j) >= cfg.near
-        stats["near_candidate_pairs"], stats["near_verified_pairs"] = len(i), int(similar.sum())
-        labels = lsh.components(units.height, i[similar], j[similar])
+        labels, sig = near_labels(norm, cfg.near, cfg.shingle, cfg.num_perm, cfg.seed, *cfg.lsh_shape(), stats)
         _settle(units, norm, labels, sig, "near", cfg, found)
         stats["seconds_by_step"]["near"] = round(time.perf_counter() - started, 3)
     duplicates = _duplicate_rows(df, cfg.on, found)
@@ -108,7 +104,7 @@ def _settle(units: pl.DataFrame, norm: pl.Series, labels: np.ndarray, sig: np.nd
     """Pick each cluster's kept unit, record the others, and return the surviving units."""
     kept = pick_kept(labels, units["length"].to_numpy(), units["score"].fill_null(np.nan).to_numpy(), cfg.keep)
     gone = np.flatnonzero(kept != np.arange(units.height))
-    similarity = np.ones(len(gone)) if sig is None else minhash.jaccard(sig, gone, kept[gone])
+    similarity = np.ones(len(gone)) if sig is None else minhash.jaccard_rows(sig, gone, kept[gone])
     found.append(pl.DataFrame({
         UNIT: units[UNIT].gather(gone), "kind": kind, "similarity": similarity,
         "kept_row": units["first_row"].gather(kept[gone]),
