@@ -7,8 +7,11 @@ permutations, threshold 0.8) and reports its time, peak RSS and how many planted
 datasketch (pure Python per document) and datatrove (per-document numpy, files between its 4 stages) run on a
 subsample by default; the ratios compare rows per second, and distill also runs on that same subsample.
 
-    python scripts/bench_dedupe.py                      # 1M rows for distill, 50k for the baselines
-    python scripts/bench_dedupe.py --rows 200000 --baseline-rows 20000
+It also runs templated prompts against as many diverse ones, checks removals against exact Jaccard on a small
+templated sample, and measures over MinHash seeds whether missed planted pairs are the estimator's variance.
+
+    python scripts/bench_dedupe.py                 # 1M and 10M diverse, 4M templated, 50k for the baselines
+    python scripts/bench_dedupe.py --rows 1000000 3000000 --templated-rows 1000000 --baseline-rows 20000
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_dedupe_checks as checks  # noqa: E402
 
 THRESHOLD, SHINGLE, BANDS, ROWS = 0.8, 3, 21, 6
 NUM_PERM = BANDS * ROWS
@@ -57,6 +63,8 @@ def make_data(path: Path, rows: int, dup_fraction: float, seed: int = 0) -> None
     ids = [f"b{i}" for i in range(n_base)] + [f"d{i}" for i in range(n_dups)]
     df = pl.DataFrame({"id": ids, "prompt": base + dups}).sample(fraction=1.0, shuffle=True, seed=seed)
     df.write_parquet(path)
+    copies = pl.DataFrame({"copy": ids[n_base:], "source": [f"b{k}" for k in sources.tolist()]})
+    copies.write_parquet(str(path).replace(".parquet", "-pairs.parquet"))
     (path.with_suffix(".json")).write_text(json.dumps({"planted_benchmark": len(planted), "dups": n_dups}))
 
 
@@ -71,12 +79,36 @@ def _texts(data: Path, limit: int):
 def run_distill_near(data: Path, limit: int) -> dict:
     from distill_cli.stages.dedupe import DedupeConfig, dedupe_frame
 
-    df = _texts(data, limit)
+    df = checks.templated(limit) if str(data) == "templated" else _texts(data, limit)
     started = time.perf_counter()
     res = dedupe_frame(df, DedupeConfig(exact=False, near=THRESHOLD, shingle=SHINGLE, num_perm=NUM_PERM,
                                         bands=BANDS, rows=ROWS))
     seconds = time.perf_counter() - started
-    return {"rows": df.height, "seconds": seconds, "removed": res.duplicates.height}
+    out = {"rows": df.height, "seconds": seconds, "removed": res.duplicates.height,
+           "candidates": res.stats.get("near_candidate_pairs")}
+    if str(data) != "templated":
+        out["pairs_found"] = _pairs_found(data, df["id"].to_list(), res.duplicates["id"].to_list())
+    return out
+
+
+def _pairs_found(data: Path, ids: list[str], removed: list[str]) -> int | None:
+    """Planted pairs (copy, source) with either side removed."""
+    import polars as pl
+
+    side = Path(str(data).replace(".parquet", "-pairs.parquet"))
+    if not side.exists():
+        return None
+    pairs = pl.read_parquet(side).filter(pl.col("copy").is_in(ids) & pl.col("source").is_in(ids))
+    gone = pl.Series(removed, dtype=pl.String).implode()
+    return pairs.filter(pl.col("copy").is_in(gone) | pl.col("source").is_in(gone)).height
+
+
+def run_exact_check(data: Path, limit: int) -> dict:
+    return checks.exact_check(limit)
+
+
+def run_recall_seeds(data: Path, limit: int) -> dict:
+    return checks.recall_over_seeds(data, limit, list(range(1, 6)))
 
 
 def run_distill_decontam(data: Path, limit: int) -> dict:
@@ -163,12 +195,15 @@ def run_datatrove(data: Path, limit: int) -> dict:
     for i, (pipeline, tasks) in enumerate(stages):
         LocalPipelineExecutor(pipeline, tasks=tasks, workers=1, logging_dir=str(work / f"log{i}")).run()
     seconds = time.perf_counter() - started
-    removed = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in (work / "removed").glob("*.parquet"))
-    return {"rows": limit, "seconds": seconds, "removed": removed}
+    gone = [pl.read_parquet(p, columns=["id"])["id"] for p in (work / "removed").glob("*.parquet")]
+    removed = pl.concat(gone).to_list() if gone else []
+    return {"rows": limit, "seconds": seconds, "removed": len(removed),
+            "pairs_found": _pairs_found(data, _texts(data, limit)["id"].to_list(), removed)}
 
 
 WORKERS = {"distill-near": run_distill_near, "distill-decontam": run_distill_decontam,
-           "datasketch": run_datasketch, "datatrove": run_datatrove}
+           "datasketch": run_datasketch, "datatrove": run_datatrove, "exact-check": run_exact_check,
+           "recall-seeds": run_recall_seeds}
 
 
 # ---------------------------------------------------------------- driver
@@ -193,70 +228,110 @@ def spawn(method: str, data: Path, limit: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=1_000_000, help="rows for distill (near and decontaminate)")
+    ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000],
+                    help="diverse prompt counts for distill near-dedupe and decontamination, side by side")
+    ap.add_argument("--templated-rows", type=int, default=4_000_000, help="templated prompts vs as many diverse")
     ap.add_argument("--baseline-rows", type=int, default=50_000, help="rows for datasketch and datatrove")
+    ap.add_argument("--exact-check-rows", type=int, default=10_000)
     ap.add_argument("--dup-fraction", type=float, default=0.1)
-    ap.add_argument("--skip", nargs="*", default=[], choices=list(WORKERS))
+    ap.add_argument("--skip", nargs="*", default=[], choices=[*WORKERS, "templated"])
     ap.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        out = WORKERS[args.worker](args.data, args.rows)
+        out = WORKERS[args.worker](args.data, args.rows[0])
         out["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(out))
         return
 
-    small = min(args.baseline_rows, args.rows)
-    data = {n: dataset(n, args.dup_fraction) for n in sorted({args.rows, small})}
-    meta = json.loads(data[args.rows].with_suffix(".json").read_text())
     print(f"near-dedupe: {SHINGLE}-word shingles, {BANDS} bands x {ROWS} rows ({NUM_PERM} permutations), "
           f"threshold {THRESHOLD}; {args.dup_fraction:.0%} planted near duplicates; cpus={os.cpu_count()}")
-    plan = [("distill-near", args.rows), ("distill-near", small), ("datatrove", small), ("datasketch", small)]
+    sizes = sorted(set(args.rows))
+    if "distill-near" not in args.skip:
+        print("\ndiverse prompts, distill near-dedupe:")
+        for n in sizes:
+            _row("distill-near", n, spawn("distill-near", dataset(n, args.dup_fraction), n), int(n * args.dup_fraction))
+    if "templated" not in args.skip:
+        _templated(args.templated_rows, args.dup_fraction)
+    _baselines(args)
+    if "exact-check" not in args.skip:
+        r = spawn("exact-check", Path("templated"), args.exact_check_rows)
+        print(f"\nexact Jaccard check on {args.exact_check_rows:,} templated prompts + 5% planted one-word edits: "
+              + (r.get("error") or f"distill removed {r['removed']}, exact check {r['exact_removed']} "
+                 f"({r['exact_pairs']} pairs >= {THRESHOLD}, lowest {r['min_exact_jaccard']}); rows that differ: "
+                 f"{r['differ']} (removed by the exact check only: {r['only_exact']}; by distill only, as (exact, "
+                 f"estimated) Jaccard to its kept row: {r['only_distill_exact_vs_estimated']})"))
+    if "distill-decontam" not in args.skip:
+        print("\ndecontamination against all bundled benchmarks (2346 problems):")
+        for n in sizes:
+            r = spawn("distill-decontam", dataset(n, args.dup_fraction), n)
+            meta = json.loads(dataset(n, args.dup_fraction).with_suffix(".json").read_text())
+            print(f"  {n:>11,} prompts: " + (r.get("error") or
+                  f"{r['seconds']:.1f}s ({r['rows'] / r['seconds']:,.0f} rows/s), peak RSS {r['peak_rss_mb']:.0f} "
+                  f"MB; removed {r['removed']} (planted benchmark problems: {meta['planted_benchmark']})"))
+
+
+def _templated(n: int, dup_fraction: float) -> None:
+    """Templated prompts (one sentence, slots filled) against as many diverse ones: time, memory, candidates."""
+    print(f"\n{n:,} templated prompts vs {n:,} diverse (candidate work must not grow with a bucket's square):")
+    diverse = spawn("distill-near", dataset(n, dup_fraction), n)
+    templ = spawn("distill-near", Path("templated"), n)
+    for name, r in (("diverse", diverse), ("templated", templ)):
+        _row(f"near-{name}", n, r, None)
+    if "error" not in diverse and "error" not in templ:
+        print(f"  templated / diverse: time {templ['seconds'] / diverse['seconds']:.2f}x, peak RSS "
+              f"{templ['peak_rss_mb'] / diverse['peak_rss_mb']:.2f}x (target <= 2x); candidate pairs "
+              f"{templ['candidates']:,} vs {diverse['candidates']:,}")
+
+
+def _baselines(args) -> None:
+    small = args.baseline_rows
+    data = dataset(small, args.dup_fraction, pairs=True)
+    planted = json.loads(data.with_suffix(".json").read_text())["dups"]
+    print(f"\n{small:,} prompts, distill against the baselines (same rows, same parameters):")
     results = []
-    for method, n in plan:
-        if method in args.skip or (method == "distill-near" and n == args.rows and n == small and results):
-            continue
-        r = spawn(method, data[n], n)
-        results.append((method, n, r))
-        _row(method, n, r, json.loads(data[n].with_suffix(".json").read_text())["dups"])
-    ref = next((r for m, n, r in results if m == "distill-near" and n == small and "error" not in r), None)
+    for method in ("distill-near", "datatrove", "datasketch"):
+        if method not in args.skip:
+            r = spawn(method, data, small)
+            results.append((method, r))
+            _row(method, small, r, planted)
+    ref = next((r for m, r in results if m == "distill-near" and "error" not in r), None)
     if ref:
-        print("\nthroughput ratio (distill rows/s / baseline rows/s, same rows):")
-        for method, n, r in results:
+        for method, r in results:
             if method != "distill-near" and "error" not in r:
                 speed = (ref["rows"] / ref["seconds"]) / (r["rows"] / r["seconds"])
-                mem = r["peak_rss_mb"] / ref["peak_rss_mb"]
-                print(f"  distill is {speed:5.1f}x faster than {method} on {n} rows; "
-                      f"{method} peak RSS is {mem:.1f}x distill's")
-    if "distill-decontam" not in args.skip:
-        r = spawn("distill-decontam", data[args.rows], args.rows)
-        print(f"\ndecontamination of {args.rows} prompts against all bundled benchmarks (2346 problems): ", end="")
-        if "error" in r:
-            print(r["error"])
-        else:
-            print(f"{r['seconds']:.1f}s ({r['rows'] / r['seconds']:,.0f} rows/s), peak RSS {r['peak_rss_mb']:.0f} "
-                  f"MB; removed {r['removed']} (planted benchmark problems: {meta['planted_benchmark']}); "
-                  f"target < 60 s: {'met' if r['seconds'] < 60 else 'NOT met'}")
+                print(f"  distill is {speed:5.1f}x faster than {method}; {method} peak RSS is "
+                      f"{r['peak_rss_mb'] / ref['peak_rss_mb']:.1f}x distill's")
+    if "recall-seeds" not in args.skip:
+        r = spawn("recall-seeds", data, small)
+        print("  " + (r.get("error") or
+              f"recall over MinHash seeds 1-5: planted pairs missed {r['missed_per_seed']} of {r['pairs']} "
+              f"(expected from estimator variance: {r['expected_missed']}; datatrove, which removes candidates "
+              f"unverified: {r['datatrove_expected_missed']}); missed in every seed: {r['missed_in_every_seed']}; "
+              f"missed pairs with exact Jaccard < {THRESHOLD}: {r['missed_true_jaccard_below_threshold']}; "
+              f"planted pairs' exact Jaccard min {r['min_pair_jaccard']}, mean {r['mean_pair_jaccard']}"))
 
 
-def dataset(rows: int, dup_fraction: float) -> Path:
+def dataset(rows: int, dup_fraction: float, pairs: bool = False) -> Path:
     """Each size is its own dataset, so a planted duplicate's source is always in the rows compared."""
     cache = Path(tempfile.gettempdir()) / "distill-bench-dedupe"
     cache.mkdir(exist_ok=True)
     data = cache / f"prompts-v2-{rows}-{dup_fraction}.parquet"
-    if not data.exists():
+    if not data.exists() or (pairs and not Path(str(data).replace(".parquet", "-pairs.parquet")).exists()):
         started = time.perf_counter()
         make_data(data, rows, dup_fraction)
         print(f"made {rows:,} synthetic prompts in {time.perf_counter() - started:.1f}s -> {data}")
     return data
 
 
-def _row(method: str, n: int, r: dict, planted: int) -> None:
+def _row(method: str, n: int, r: dict, planted: int | None) -> None:
     if "error" in r:
-        print(f"  {method:14s} {n:>9,} rows: FAILED {r['error']}")
+        print(f"  {method:15s} {n:>11,} rows: FAILED {r['error']}")
         return
-    print(f"  {method:14s} {n:>9,} rows: {r['seconds']:8.1f}s  {r['rows'] / r['seconds']:>10,.0f} rows/s  "
-          f"peak RSS {r['peak_rss_mb']:6.0f} MB  removed {r['removed']:>7,} of {planted:,} planted")
+    found = f" (planted pairs found: {r['pairs_found']:,})" if r.get("pairs_found") is not None else ""
+    tail = f" of {planted:,} planted{found}" if planted is not None else ""
+    print(f"  {method:15s} {n:>11,} rows: {r['seconds']:8.1f}s  {r['rows'] / r['seconds']:>10,.0f} rows/s  "
+          f"peak RSS {r['peak_rss_mb']:6.0f} MB  removed {r['removed']:>7,}{tail}")
 
 
 if __name__ == "__main__":
