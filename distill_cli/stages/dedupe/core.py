@@ -1,28 +1,52 @@
 """dedupe: the pure core. Decontaminate, then drop exact duplicates, then near duplicates; report every removal.
 
 Order matters: a contaminated prompt is removed (and reported as contamination) before it could be chosen as the
-kept copy of a duplicate cluster, and exact duplicates are settled by a cheap string grouping before MinHash.
+kept copy of a duplicate cluster, and exact duplicates are settled by a cheap hash grouping before MinHash.
+
+Memory is bounded by a batch of texts, not by the input: global decisions use a narrow frame (row, id, sample,
+model, score, text length) and, per unit, 16 bytes of exact-match hashes; texts stream through a batch at a time,
+and MinHash band keys and signatures are spilled to disk (spill.py). dedupe_scan takes the narrow frame and a
+source of text batches; dedupe_frame runs it over an in-memory frame.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from distill_cli.stages.dedupe import decontam, lsh, minhash
-from distill_cli.stages.dedupe.exact import exact_labels
+from distill_cli.stages.dedupe.exact import hash_labels, text_hashes
 from distill_cli.stages.dedupe.near import near_labels
+from distill_cli.stages.dedupe.spill import NearSpill
 from distill_cli.stages.dedupe.text import normalize
-from distill_cli.stages.dedupe.units import ROW, UNIT, Keep, On, build_units, pick_kept, unit_key
+from distill_cli.stages.dedupe.units import (
+    LENGTH,
+    ROW,
+    UNIT,
+    Keep,
+    On,
+    narrow_frame,
+    pick_kept,
+    unit_key,
+    unit_table,
+    unit_text,
+)
 
 DUPLICATES_SCHEMA = {"row": pl.Int64, "id": pl.String, "sample": pl.Int64, "model": pl.String, "kind": pl.String,
                      "similarity": pl.Float64, "kept_row": pl.Int64, "kept_id": pl.String}
 CONTAMINATION_SCHEMA = {"row": pl.Int64, "id": pl.String, "sample": pl.Int64, "model": pl.String,
                         "benchmark": pl.String, "bench_index": pl.Int64, "bench_text": pl.String,
                         "match": pl.String, "ngram": pl.String, "shared_ngrams": pl.Int64}
+BATCH_ROWS = 100_000
+
+# columns -> frames of ROW and those columns, in row order
+Batches = Callable[[list[str]], Iterable[pl.DataFrame]]
 
 
 @dataclass(frozen=True)
@@ -62,55 +86,146 @@ class DedupeResult:
     stats: dict = field(default_factory=dict)
 
 
+@dataclass
+class DedupePlan:
+    """What to remove: the side tables, and every removed row (contaminated or duplicate)."""
+
+    duplicates: pl.DataFrame
+    contamination: pl.DataFrame
+    stats: dict
+
+    @property
+    def removed(self) -> pl.Series:
+        return pl.concat([self.contamination["row"], self.duplicates["row"]])
+
+
 def dedupe_frame(df: pl.DataFrame, cfg: DedupeConfig, refs: pl.DataFrame | None = None) -> DedupeResult:
     """refs: decontamination references (benchmark, index, text); required when cfg.decontaminate is set."""
     df = df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
-    stats: dict = {"rows_in": df.height, "seconds_by_step": {}}
-    contamination = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
-    units = build_units(df, "prompt")
-    norm = normalize(units["text"])
-    units = units.drop("text")
-    if cfg.decontaminate and refs is not None:
-        started = time.perf_counter()
-        contamination = _decontaminate(df, units, norm, cfg, refs, stats)
-        df = df.filter(~pl.col(ROW).is_in(contamination["row"].implode()))
-        clean = ~units["first_row"].is_in(contamination["row"].implode())
-        units, norm = units.filter(clean), norm.filter(clean)
-        stats["seconds_by_step"]["decontaminate"] = round(time.perf_counter() - started, 3)
-    if cfg.on != "prompt":
-        units = build_units(df, cfg.on)
-        norm = normalize(units["text"])
-        units = units.drop("text")
-    stats["units"] = units.height
-    found: list[pl.DataFrame] = []
-    if cfg.exact:
-        started = time.perf_counter()
-        units, norm = _settle(units, norm, exact_labels(norm), None, "exact", cfg, found)
-        stats["seconds_by_step"]["exact"] = round(time.perf_counter() - started, 3)
-    if cfg.near is not None and units.height > 1:
-        started = time.perf_counter()
-        labels, sig = near_labels(norm, cfg.near, cfg.shingle, cfg.num_perm, cfg.seed, *cfg.lsh_shape(), stats)
-        _settle(units, norm, labels, sig, "near", cfg, found)
-        stats["seconds_by_step"]["near"] = round(time.perf_counter() - started, 3)
-    duplicates = _duplicate_rows(df, cfg.on, found)
-    removed = {kind: int((duplicates["kind"] == kind).sum()) for kind in ("exact", "near")}
-    stats["removed"] = {"contaminated": contamination.height, **removed}
-    kept = df.filter(~pl.col(ROW).is_in(duplicates["row"].implode())).drop(ROW)
-    return DedupeResult(kept, duplicates, contamination, stats)
+
+    def batches(columns: list[str]) -> Iterator[pl.DataFrame]:
+        for start in range(0, df.height, BATCH_ROWS):
+            yield df.select(ROW, *columns).slice(start, BATCH_ROWS)
+
+    with tempfile.TemporaryDirectory(prefix="distill-dedupe-") as spill:
+        plan = dedupe_scan(narrow_frame(df, cfg.on), batches, cfg, refs, Path(spill))
+    kept = df.filter(~pl.col(ROW).is_in(plan.removed.implode())).drop(ROW)
+    return DedupeResult(kept, plan.duplicates, plan.contamination, plan.stats)
 
 
-def _settle(units: pl.DataFrame, norm: pl.Series, labels: np.ndarray, sig: np.ndarray | None, kind: str,
-            cfg: DedupeConfig, found: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
-    """Pick each cluster's kept unit, record the others, and return the surviving units."""
-    kept = pick_kept(labels, units["length"].to_numpy(), units["score"].fill_null(np.nan).to_numpy(), cfg.keep)
-    gone = np.flatnonzero(kept != np.arange(units.height))
-    similarity = np.ones(len(gone)) if sig is None else minhash.jaccard_rows(sig, gone, kept[gone])
+def dedupe_scan(narrow: pl.DataFrame, batches: Batches, cfg: DedupeConfig, refs: pl.DataFrame | None,
+                spill_dir: Path) -> DedupePlan:
+    """narrow: narrow_frame of the input; batches: its texts; spill_dir: a fresh directory for MinHash state."""
+    stats: dict = {"rows_in": narrow.height, "seconds_by_step": {}}
+    prompts = unit_table(narrow, "prompt")
+    units = prompts if cfg.on == "prompt" else unit_table(narrow, cfg.on)
+    work = _Work(cfg, refs, units.height, spill_dir, stats)
+    try:
+        if work.index is not None:
+            for start, norm in unit_texts(batches, "prompt", prompts["first_row"].to_numpy()):
+                work.decontaminate(start, norm)
+                if cfg.on == "prompt":
+                    work.hash(start, norm)
+        if work.index is None or cfg.on != "prompt":
+            for start, norm in unit_texts(batches, cfg.on, units["first_row"].to_numpy()):
+                work.hash(start, norm)
+        return work.settle(narrow, prompts, units)
+    finally:
+        work.close()
+
+
+def unit_texts(batches: Batches, on: On, first_rows: np.ndarray) -> Iterator[tuple[int, pl.Series]]:
+    """(position of the first unit, normalized texts) of consecutive units, a batch of input rows at a time."""
+    columns = ["prompt"] if on == "prompt" else ["response"] if on == "response" else ["prompt", "response"]
+    for batch in batches(columns):
+        if not batch.height:
+            continue
+        rows = batch[ROW].to_numpy()
+        lo, hi = np.searchsorted(first_rows, [rows[0], rows[-1] + 1])
+        if hi > lo:
+            at = np.searchsorted(rows, first_rows[lo:hi])
+            yield int(lo), normalize(batch.select(unit_text(on)).to_series().gather(at))
+
+
+class _Work:
+    """Per-unit state gathered while texts stream by: contamination hits, exact hashes, spilled signatures."""
+
+    def __init__(self, cfg: DedupeConfig, refs: pl.DataFrame | None, units: int, spill_dir: Path, stats: dict):
+        self.cfg, self.stats = cfg, stats
+        self.seconds = {"decontaminate": 0.0, "exact": 0.0, "near": 0.0}
+        self.index = None
+        if cfg.decontaminate and refs is not None:
+            self.index = decontam.build_index(refs, cfg.ngram, cfg.common_ngram_items, cfg.min_ngrams)
+            stats["reference_items"] = refs.height
+            stats["boilerplate_ngrams_ignored"] = self.index.dropped_common
+        self.hits: list[pl.DataFrame] = []
+        self.hashes = np.empty((units, 2), np.uint64) if cfg.exact else None
+        self.spill = NearSpill(spill_dir, *cfg.lsh_shape(), cfg.num_perm) if cfg.near is not None else None
+
+    def decontaminate(self, start: int, norm: pl.Series) -> None:
+        started = time.perf_counter()
+        found = decontam.find_contamination(norm, self.index)
+        self.hits.append(found.with_columns(pl.col("doc") + start))
+        self.seconds["decontaminate"] += time.perf_counter() - started
+
+    def hash(self, start: int, norm: pl.Series) -> None:
+        started = time.perf_counter()
+        if self.hashes is not None:
+            self.hashes[start:start + len(norm)] = text_hashes(norm)
+        self.seconds["exact"] += time.perf_counter() - started
+        started = time.perf_counter()
+        if self.spill is not None:
+            for s in range(0, len(norm), minhash.DOCS_PER_CHUNK):
+                chunk = norm.slice(s, minhash.DOCS_PER_CHUNK)
+                self.spill.add(minhash.signatures(chunk, self.cfg.shingle, self.cfg.num_perm, self.cfg.seed))
+        self.seconds["near"] += time.perf_counter() - started
+
+    def close(self) -> None:
+        if self.spill is not None:
+            self.spill.finish()
+            self.spill.close()
+
+    def settle(self, narrow: pl.DataFrame, prompts: pl.DataFrame, units: pl.DataFrame) -> DedupePlan:
+        cfg, stats = self.cfg, self.stats
+        contamination = pl.DataFrame(schema=CONTAMINATION_SCHEMA)
+        if self.index is not None:
+            started = time.perf_counter()
+            contamination = _contamination(narrow, prompts, self.hits, self.index, stats)
+            self.seconds["decontaminate"] += time.perf_counter() - started
+        alive = np.flatnonzero(~units["first_row"].is_in(contamination["row"].implode()).to_numpy())
+        stats["units"] = len(alive)
+        found: list[pl.DataFrame] = []
+        if self.hashes is not None:
+            started = time.perf_counter()
+            alive = _settle(units, alive, hash_labels(self.hashes[alive]), "exact", cfg.keep, found)
+            self.seconds["exact"] += time.perf_counter() - started
+        if self.spill is not None:
+            started = time.perf_counter()
+            self.spill.finish()
+            if len(alive) > 1:
+                labels = near_labels(self.spill, alive, cfg.near, stats)
+                _settle(units, alive, labels, "near", cfg.keep, found, self.spill.jaccard)
+            self.seconds["near"] += time.perf_counter() - started
+        steps = [("decontaminate", self.index is not None), ("exact", cfg.exact), ("near", cfg.near is not None)]
+        stats["seconds_by_step"] = {k: round(self.seconds[k], 3) for k, ran in steps if ran}
+        duplicates = _duplicate_rows(narrow, cfg.on, found)
+        removed = {kind: int((duplicates["kind"] == kind).sum()) for kind in ("exact", "near")}
+        stats["removed"] = {"contaminated": contamination.height, **removed}
+        return DedupePlan(duplicates, contamination, stats)
+
+
+def _settle(units: pl.DataFrame, alive: np.ndarray, labels: np.ndarray, kind: str, keep: Keep,
+            found: list[pl.DataFrame], similarity_of: Callable | None = None) -> np.ndarray:
+    """Pick each cluster's kept unit among the alive ones, record the others, and return the survivors."""
+    sub = units[alive]
+    kept = pick_kept(labels, sub[LENGTH].to_numpy(), sub["score"].fill_null(np.nan).to_numpy(), keep)
+    gone = np.flatnonzero(kept != np.arange(len(alive)))
+    similarity = np.ones(len(gone)) if similarity_of is None else similarity_of(alive[gone], alive[kept[gone]])
     found.append(pl.DataFrame({
-        UNIT: units[UNIT].gather(gone), "kind": kind, "similarity": similarity,
-        "kept_row": units["first_row"].gather(kept[gone]),
+        UNIT: sub[UNIT].gather(gone), "kind": kind, "similarity": similarity,
+        "kept_row": sub["first_row"].gather(kept[gone]),
     }, schema={UNIT: pl.String, "kind": pl.String, "similarity": pl.Float64, "kept_row": pl.Int64}))
-    survivors = np.flatnonzero(kept == np.arange(units.height))
-    return units[survivors], norm.gather(survivors)
+    return alive[kept == np.arange(len(alive))]
 
 
 def _identity(df: pl.DataFrame) -> pl.DataFrame:
@@ -138,15 +253,12 @@ def _duplicate_rows(df: pl.DataFrame, on: On, found: list[pl.DataFrame]) -> pl.D
     return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA)  # type: ignore[arg-type]
 
 
-def _decontaminate(df: pl.DataFrame, prompts: pl.DataFrame, norm: pl.Series, cfg: DedupeConfig,
-                   refs: pl.DataFrame, stats: dict) -> pl.DataFrame:
-    """prompts: the prompt units of df, norm: their normalized text."""
-    index = decontam.build_index(refs, cfg.ngram, cfg.common_ngram_items, cfg.min_ngrams)
-    hits = decontam.find_contamination(norm, index)
-    unit_level = decontam.describe(hits, index).with_columns(
-        prompts[UNIT].gather(hits["doc"]).alias(UNIT)).drop("doc").rename({"shared": "shared_ngrams"})
-    rows = _rows_of(df, "prompt", unit_level)
+def _contamination(narrow: pl.DataFrame, prompts: pl.DataFrame, hits: list[pl.DataFrame],
+                   index: decontam.ReferenceIndex, stats: dict) -> pl.DataFrame:
+    """Prompt-unit hits (doc = position among prompts) -> one row per contaminated input row."""
+    found = pl.concat(hits or [decontam.find_contamination(pl.Series([], dtype=pl.String), index)])
+    unit_level = decontam.describe(found, index).with_columns(
+        prompts[UNIT].gather(found["doc"]).alias(UNIT)).drop("doc").rename({"shared": "shared_ngrams"})
+    rows = _rows_of(narrow, "prompt", unit_level)
     stats["contaminated_by_benchmark"] = dict(rows.group_by("benchmark").len().sort("benchmark").iter_rows())
-    stats["reference_items"] = refs.height
-    stats["boilerplate_ngrams_ignored"] = index.dropped_common
     return rows.select(list(CONTAMINATION_SCHEMA)).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]

@@ -87,7 +87,7 @@ def candidate_pairs(sig: np.ndarray, bands: int, rows: int, report: dict | None 
     """Unique (i, j), i < j, of documents sharing a band (see band_pairs); report collects oversize buckets."""
     n = sig.shape[1]
     keys = band_keys(sig, bands, rows)
-    codes = [band_pairs(keys[band], keys[(band + 1) % bands], report) for band in range(bands)]
+    codes = [band_pairs(keys[band], keys[(band - 1) % bands], report) for band in range(bands)]
     unique = sorted_unique(np.concatenate(codes)) if codes else np.empty(0, np.int64)
     return unique // n, unique % n
 

@@ -16,6 +16,7 @@ On = Literal["prompt", "response", "both"]
 Keep = Literal["first", "longest", "shortest", "best-score"]
 ROW = "__row"
 UNIT = "__unit"
+LENGTH = "__length"
 
 
 def unit_key(df: pl.DataFrame, on: On) -> pl.Expr:
@@ -33,14 +34,20 @@ def unit_text(on: On) -> pl.Expr:
     return response if on == "response" else prompt + "\n" + response
 
 
-def build_units(df: pl.DataFrame, on: On) -> pl.DataFrame:
-    """One row per unit in input order: first_row, text, length (chars), score (mean of the rows' scores)."""
-    score = pl.col("score").cast(pl.Float64).mean() if "score" in df.columns else pl.lit(None, pl.Float64)
-    return (
-        df.group_by(unit_key(df, on).alias(UNIT), maintain_order=True)
-        .agg(pl.col(ROW).first().alias("first_row"), unit_text(on).first().alias("text"), score.alias("score"))
-        .with_columns(pl.col("text").str.len_chars().alias("length"))
-    )
+def narrow_frame(frame, on: On):
+    """What dedupe's global decisions need of every row (a frame or lazy frame with ROW): row, identity, score and
+    the length of the compared text, never the text itself."""
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    keep = [c for c in ("id", "sample", "model", "score") if c in names]
+    return frame.select(ROW, *keep, unit_text(on).str.len_chars().alias(LENGTH))
+
+
+def unit_table(narrow: pl.DataFrame, on: On) -> pl.DataFrame:
+    """One row per unit in input order: first_row, length (chars of its first row's text), score (mean of the
+    rows' scores)."""
+    score = pl.col("score").cast(pl.Float64).mean() if "score" in narrow.columns else pl.lit(None, pl.Float64)
+    return narrow.group_by(unit_key(narrow, on).alias(UNIT), maintain_order=True).agg(
+        pl.col(ROW).first().alias("first_row"), pl.col(LENGTH).first(), score.alias("score"))
 
 
 def pick_kept(labels: np.ndarray, length: np.ndarray, score: np.ndarray, keep: Keep) -> np.ndarray:

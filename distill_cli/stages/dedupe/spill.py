@@ -1,0 +1,68 @@
+"""Near-dedupe state on disk: LSH band keys one file per band, signatures one row per unit, written a chunk of
+units at a time, so memory holds one band (or one chunk) at a time rather than every signature of the input.
+
+A band file is 8 bytes per unit (80 MB at 10M units), read whole when its buckets are sorted. The signature
+file (2 bytes x num_perm per unit) is memory-mapped for verification and its pages are released after every
+batch of pairs (MADV_DONTNEED): they stay in the page cache, not in the stage's resident memory.
+"""
+
+from __future__ import annotations
+
+import mmap
+from pathlib import Path
+
+import numpy as np
+
+from distill_cli.stages.dedupe import lsh
+
+VERIFY_BATCH = 32_768
+
+
+class NearSpill:
+    """Band keys and signatures of units, appended in unit order (near.add), read back by band."""
+
+    def __init__(self, directory: Path, bands: int, rows: int, num_perm: int):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory, self.bands, self.rows, self.num_perm = directory, bands, rows, num_perm
+        self.units = 0
+        self._keys = [open(self._band_path(b), "wb") for b in range(bands)]  # noqa: SIM115 (closed in finish)
+        self._sig = open(directory / "signatures.u16", "wb")  # noqa: SIM115
+        self._map: mmap.mmap | None = None
+
+    def _band_path(self, band: int) -> Path:
+        return self.directory / f"band-{band:03d}.u64"
+
+    def add(self, sig: np.ndarray) -> None:
+        """sig: (num_perm, units) signatures of the next units."""
+        keys = lsh.band_keys(sig, self.bands, self.rows)
+        for band, fh in enumerate(self._keys):
+            keys[band].tofile(fh)
+        np.ascontiguousarray(sig.T).tofile(self._sig)
+        self.units += sig.shape[1]
+
+    def finish(self) -> None:
+        for fh in [*self._keys, self._sig]:
+            fh.close()
+
+    def band(self, band: int, subset: np.ndarray) -> np.ndarray:
+        return np.fromfile(self._band_path(band % self.bands), np.uint64)[subset]
+
+    def jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Estimated Jaccard of unit pairs (positions among all units), reading only the rows they need."""
+        out = np.empty(len(i), np.float64)
+        if not len(i):
+            return out
+        if self._map is None:
+            with open(self.directory / "signatures.u16", "rb") as fh:
+                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        by_unit = np.frombuffer(self._map, np.uint16).reshape(self.units, self.num_perm)
+        for s in range(0, len(i), VERIFY_BATCH):
+            equal = by_unit[i[s:s + VERIFY_BATCH]] == by_unit[j[s:s + VERIFY_BATCH]]
+            out[s:s + VERIFY_BATCH] = np.count_nonzero(equal, axis=1) / self.num_perm
+            self._map.madvise(mmap.MADV_DONTNEED)
+        return out
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
