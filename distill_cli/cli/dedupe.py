@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -22,14 +23,16 @@ from distill_cli.cli.common import (
     run_options,
 )
 from distill_cli.errors import BadInput
-from distill_cli.io.atomic import write_parquet
+from distill_cli.io.atomic import temp_name, write_parquet
 from distill_cli.io.inputs import file_digest, open_input
-from distill_cli.io.runner import RunOptions, run_global
+from distill_cli.io.runner import RunOptions, Streamed, run_global
 from distill_cli.progress import console
-from distill_cli.stages.dedupe import DedupeConfig, dedupe_frame
+from distill_cli.stages.dedupe import DedupeConfig
+from distill_cli.stages.dedupe.core import DedupePlan, dedupe_scan
 from distill_cli.stages.dedupe.references import BUNDLED, expand_specs, load_references
-from distill_cli.stages.dedupe.units import Keep, On
+from distill_cli.stages.dedupe.units import ROW, Keep, On, narrow_frame
 
+STREAM_ROWS = 20_000  # rows per batch read from the input (texts for the plan, then whole rows for the output)
 DUPLICATES = "_duplicates"
 CONTAMINATION = "_contamination"
 EXAMPLE = ("Example: distill dedupe runs/x/verified -o runs/x/deduped --exact --near 0.8 "
@@ -98,18 +101,36 @@ def dedupe(
         raise BadInput(f"{inp.files[0]}: --keep best-score needs a 'score' column (run `distill verify` first)")
     refs = load_references(list(cfg.decontaminate), reference_split) if cfg.decontaminate else None
 
-    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame, dict]:
-        result = dedupe_frame(lf.collect(), cfg, refs)
+    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[Streamed, dict]:
+        plan, rows = _plan(lf, cfg, refs, run.out)
         # side tables before the shards: a directory whose manifest says complete always has them, whole
-        write_parquet(run.out / side_name(DUPLICATES, run), result.duplicates)
-        write_parquet(run.out / side_name(CONTAMINATION, run), result.contamination)
-        return result.kept, result.stats
+        write_parquet(run.out / side_name(DUPLICATES, run), plan.duplicates)
+        write_parquet(run.out / side_name(CONTAMINATION, run), plan.contamination)
+        removed = plan.removed
+        kept = rows.filter(~pl.col(ROW).is_in(removed.implode())).drop(ROW)
+        return Streamed(plan.stats["rows_in"] - removed.len(), kept.collect_schema(),
+                        lambda: kept.collect_batches(chunk_size=STREAM_ROWS)), plan.stats
 
     params = {**asdict(cfg), "decontaminate": list(cfg.decontaminate),
               "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split}
     sd = run_global("dedupe", inp, opts, params=params, compute=compute)
     if not quiet:
         _summary(sd.read_manifest().get("stats", {}), output)
+
+
+def _plan(lf: pl.LazyFrame, cfg: DedupeConfig, refs: pl.DataFrame | None, out: Path
+          ) -> tuple[DedupePlan, pl.LazyFrame]:
+    """Decide on a narrow frame and streamed texts; MinHash state spills to a temp directory in the output,
+    removed when done (or, after a kill, by the next run's sweep of dead writers' temp files)."""
+    rows = lf.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    narrow = narrow_frame(rows, cfg.on).collect(engine="streaming")
+    spill = temp_name(out / "_minhash")
+    try:
+        plan = dedupe_scan(narrow, lambda cols: rows.select(ROW, *cols).collect_batches(chunk_size=STREAM_ROWS),
+                           cfg, refs, spill)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    return plan, rows
 
 
 def _config(exact: bool, near: float | None, on: str, keep: str, decontaminate: list[str], ngram: int,

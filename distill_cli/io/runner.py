@@ -127,6 +127,16 @@ def run_map(
     return sd
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A global stage's output streamed rather than held: its row count and schema are known before its rows,
+    which `batches()` yields in order (dedupe filters the input a batch at a time)."""
+
+    rows: int
+    schema: pl.Schema
+    batches: Callable[[], Iterator[pl.DataFrame]]
+
+
 def partition_expr(n: int) -> pl.Expr:
     """Stable partition of prompts by their hex content-hash id, the same in every process."""
     return pl.col("id").str.slice(0, 12).str.to_integer(base=16, strict=False).fill_null(0) % n
@@ -137,7 +147,7 @@ def run_global(
     inp: InputSet,
     opts: RunOptions,
     params: dict,
-    compute: Callable[[pl.LazyFrame, RunOptions], tuple[pl.DataFrame, dict]],
+    compute: Callable[[pl.LazyFrame, RunOptions], tuple[pl.DataFrame | Streamed, dict]],
 ) -> StageDir:
     n_parts = opts.shard[1] if opts.shard else None
     sd = StageDir(opts.out, stage, {**params, **opts.semantic(), "shard_count": n_parts}, inp.fingerprint(), 0,
@@ -155,15 +165,36 @@ def run_global(
                 raise  # a write failure (disk full, read-only): reported as such by the CLI
             raise BadInput(f"{inp.spec}: cannot read input: {one_line(exc)}") from exc
         stats = {**stats, "seconds": round(time.perf_counter() - started, 3)}
-        if opts.shard:
-            sd.n_shards = opts.shard[1]
-            pieces = {opts.shard[0]: out}
-        else:
-            sd.n_shards = max(1, math.ceil(out.height / opts.rows_per_shard))
-            pieces = {i: out.slice(i * opts.rows_per_shard, opts.rows_per_shard) for i in range(sd.n_shards)}
-        first = min(pieces)
-        for index, piece in pieces.items():
+        rows = out.rows if isinstance(out, Streamed) else out.height
+        sd.n_shards = opts.shard[1] if opts.shard else max(1, math.ceil(rows / opts.rows_per_shard))
+        first = opts.shard[0] if opts.shard else 0
+        for index, piece in _pieces(out, opts):
             if not sd.done(index):
                 sd.write_shard(index, piece, stats if index == first else {})
         sd.finish()
     return sd
+
+
+def _pieces(out: pl.DataFrame | Streamed, opts: RunOptions) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Output shards in order: this partition's one shard under --shard, else rows_per_shard rows each."""
+    if opts.shard:
+        frame = out if isinstance(out, pl.DataFrame) else pl.concat([pl.DataFrame(schema=out.schema),
+                                                                      *out.batches()])
+        yield opts.shard[0], frame
+        return
+    if isinstance(out, pl.DataFrame):
+        for i in range(max(1, math.ceil(out.height / opts.rows_per_shard))):
+            yield i, out.slice(i * opts.rows_per_shard, opts.rows_per_shard)
+        return
+    buffer, held, index = [pl.DataFrame(schema=out.schema)], 0, 0
+    for batch in out.batches():
+        while batch.height:
+            take = batch.head(opts.rows_per_shard - held)
+            buffer.append(take)
+            held += take.height
+            batch = batch.slice(take.height)
+            if held == opts.rows_per_shard:
+                yield index, pl.concat(buffer)
+                buffer, held, index = [pl.DataFrame(schema=out.schema)], 0, index + 1
+    if held or index == 0:
+        yield index, pl.concat(buffer)

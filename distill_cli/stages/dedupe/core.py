@@ -126,7 +126,7 @@ def dedupe_scan(narrow: pl.DataFrame, batches: Batches, cfg: DedupeConfig, refs:
                 work.decontaminate(start, norm)
                 if cfg.on == "prompt":
                     work.hash(start, norm)
-        if work.index is None or cfg.on != "prompt":
+        if (work.index is None or cfg.on != "prompt") and (cfg.exact or cfg.near is not None):
             for start, norm in unit_texts(batches, cfg.on, units["first_row"].to_numpy()):
                 work.hash(start, norm)
         return work.settle(narrow, prompts, units)
