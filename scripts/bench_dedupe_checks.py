@@ -97,7 +97,8 @@ def exact_check(n: int) -> dict:
     extra = res.duplicates.filter(pl.col("row").is_in(sorted(ours - exact)))
     explained = [(round(len(np.intersect1d(sets[r], sets[k])) / len(np.union1d(sets[r], sets[k])), 3), round(e, 3))
                  for r, k, e in extra.select("row", "kept_row", "similarity").iter_rows()]
-    return {"only_distill_exact_vs_estimated": explained, "only_exact": len(exact - ours),"rows": df.height, "removed": len(ours), "exact_removed": len(exact), "differ": len(differ),
+    return {"only_distill_exact_vs_estimated": explained, "only_exact": len(exact - ours),
+            "rows": df.height, "removed": len(ours), "exact_removed": len(exact), "differ": len(differ),
             "exact_pairs": len(i), "min_exact_jaccard": round(float(sim.min()), 3) if len(sim) else None}
 
 
