@@ -44,8 +44,9 @@ def traces(prompts: pl.DataFrame) -> pl.DataFrame:
     for p, row in enumerate(prompts.iter_rows(named=True)):
         for s in range(3):
             good = s == 0 or (s == 2 and p % 2 == 0)
-            response = f"The answer is \\boxed{{{row['answer'] if good else '-1'}}}."
-            reasoning = f"Let me work out problem {p} carefully, step {s}. " * (3 + s)
+            answer = row["answer"] if good else "-1"
+            response = f"The answer is \\boxed{{{answer}}}."
+            reasoning = f"The question is: {row['prompt']}\nWorking through it (attempt {s}), I get {answer}."
             rows.append({**row, "model": "teacher", "sample": s, "completion": f"<think>{reasoning}</think>{response}",
                          "reasoning": reasoning, "response": response, "finish_reason": "stop",
                          "prompt_tokens": 50 + p, "completion_tokens": 80 + 10 * s, "gen_params": "{}", "seed": 7})
@@ -128,6 +129,7 @@ STAGES = [
     ("select", "graded", ["select", "--correct-only"]),
     ("select-pairs", "graded", ["select", "--pairs"]),
     ("compress", "selected", ["compress", "--strategy", "trim"]),
+    ("filter", "verified", ["filter", "--no-answer-unsupported"]),  # a trace without reasoning has no support
     ("dedupe", "selected", ["dedupe", "--exact"]),
     ("export-sft", "selected", ["export", "--format", "sft"]),
     ("export-dpo", "pairs", ["export", "--format", "dpo"]),
