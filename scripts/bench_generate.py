@@ -26,7 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def engine_kwargs(args) -> dict:
-    return {"dtype": args.dtype, "enforce_eager": True, "seed": 0, "max_model_len": args.max_model_len}
+    from distill_cli.stages.generate.memory import parse_size
+
+    return {"dtype": args.dtype, "enforce_eager": True, "seed": 0, "max_model_len": args.max_model_len,
+            "kv_cache_memory_bytes": parse_size(args.kv_cache_memory)}
 
 
 def bare_worker(args) -> None:
@@ -51,7 +54,7 @@ def bare_worker(args) -> None:
 def run_bare(args, prompts_dir: Path, env: dict) -> dict:
     cmd = [sys.executable, __file__, "--bare-worker", "--prompts-dir", str(prompts_dir), "--model", args.model,
            "-n", str(args.n), "--max-tokens", str(args.max_tokens), "--dtype", args.dtype,
-           "--max-model-len", str(args.max_model_len)]
+           "--max-model-len", str(args.max_model_len), "--kv-cache-memory", args.kv_cache_memory]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -65,7 +68,7 @@ def run_distill(args, prompts_dir: Path, out: Path, env: dict) -> dict:
     cmd = [sys.executable, "-m", "distill_cli", "generate", str(prompts_dir), "-o", str(out), "--model", args.model,
            "-n", str(args.n), "--max-tokens", str(args.max_tokens), "--temperature", "0.6", "--top-p", "0.95",
            "--dtype", args.dtype, "--enforce-eager", "--max-model-len", str(args.max_model_len), "--seed", "0",
-           "-q", "--overwrite"]
+           "--kv-cache-memory", args.kv_cache_memory, "-q", "--overwrite"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -85,6 +88,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="default: the bundled tiny model")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--max-model-len", type=int, default=1024)
+    ap.add_argument("--kv-cache-memory", default="2GiB", help="the same KV cache for both engines")
     ap.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--prompts-dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -95,15 +99,14 @@ def main() -> None:
         from distill_cli.model import build_tiny
 
         args.model = str(build_tiny())
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"),
-           "VLLM_LOGGING_LEVEL": "ERROR"}
+    env = {**os.environ, "VLLM_LOGGING_LEVEL": "ERROR"}
     gsm8k = Path(str(resources.files("distill_cli") / "benchmarks" / "gsm8k_test.jsonl"))
     with tempfile.TemporaryDirectory() as tmp:
         prompts_dir = Path(tmp) / "prompts"
         subprocess.run([sys.executable, "-m", "distill_cli", "collect", str(gsm8k), "-o", str(prompts_dir),
                         "--limit", str(args.prompts), "-q"], check=True, env=env)
         print(f"bench-generate: {args.prompts} GSM8K prompts x {args.n} samples, max_tokens {args.max_tokens}, "
-              f"{args.dtype}, enforce_eager, model {Path(args.model).name}")
+              f"{args.dtype}, enforce_eager, KV cache {args.kv_cache_memory}, model {Path(args.model).name}")
         bare = run_bare(args, prompts_dir, env)
         dist = run_distill(args, prompts_dir, Path(tmp) / "traces", env)
     for name, r in (("vllm.LLM.chat", bare), ("distill generate", dist)):

@@ -91,6 +91,9 @@ def compress(
     rewrite_max_tokens: Annotated[int, typer.Option(min=16, help="Token limit of one rewrite.",
                                                     rich_help_panel=REWRITE)] = 4096,
     temperature: Annotated[float, typer.Option(min=0.0, rich_help_panel=REWRITE)] = 0.3,
+    kv_cache_memory: Annotated[str | None, typer.Option(
+        "--kv-cache-memory", help="vllm: KV-cache size (1GiB, 512MiB, bytes); default on CPU: sized by distill, "
+        "as in generate.", show_default=False, rich_help_panel=REWRITE)] = None,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -109,6 +112,7 @@ def compress(
                          rewrite=rewrite)
     if "rewrite" in strategies:
         _check_rewrite_options(backend, model)
+    kv_bytes = _kv_size(kv_cache_memory)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     inp = open_input(input)
     needed = {"reasoning": pl.String, "response": pl.String, "answer": pl.String, "domain": pl.String}
@@ -121,7 +125,7 @@ def compress(
         load_tokenizer(str(Path(tokenizer).expanduser()))  # a bad directory fails now, not after a shard
     params = {"compress": _params(cfg, backend, model)}
     equal = _equal(workers)
-    rewriting = LazyBackend(partial(_backend, backend, model, base_url, api_key, concurrency, quiet))
+    rewriting = LazyBackend(partial(_backend, backend, model, base_url, api_key, concurrency, quiet, kv_bytes))
     summary: list[dict] = []
 
     def process(df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
@@ -178,10 +182,17 @@ def _equal(workers: int):
     return VerifierEqual(VerifyConfig(workers=workers))
 
 
-def _backend(backend: str, model: str | None, base_url: str, api_key: str | None, concurrency: int, quiet: bool):
-    """The rewriting backend, built as generate builds its own."""
+def _kv_size(text: str | None) -> int | None:
+    from distill_cli.stages.generate.memory import parse_size
+
+    return None if text is None else parse_size(text)
+
+
+def _backend(backend: str, model: str | None, base_url: str, api_key: str | None, concurrency: int, quiet: bool,
+             kv_cache_memory: int | None = None):
+    """The rewriting backend, built as generate builds its own (on CPU its KV cache is sized the same way)."""
     if backend == "vllm":
-        return vllm_backend(model or "", quiet=quiet)
+        return vllm_backend(model or "", quiet=quiet, kv_cache_memory=kv_cache_memory)
     return openai_backend(model or "", base_url, api_key, concurrency)
 
 

@@ -70,12 +70,23 @@ def generate(
     max_model_len: Annotated[int | None, typer.Option(min=16, help="Context length; longer prompts become "
                                                          "error rows.", rich_help_panel=ENGINE)] = None,
     tensor_parallel_size: Annotated[int, typer.Option(min=1, rich_help_panel=ENGINE)] = 1,
-    gpu_memory_utilization: Annotated[float | None, typer.Option(min=0.05, max=1.0, rich_help_panel=ENGINE)
-                                      ] = None,
+    kv_cache_memory: Annotated[str | None, typer.Option(
+        "--kv-cache-memory", help="KV-cache size: 1GiB, 512MiB or bytes; wins over --gpu-memory-utilization. On "
+        "CPU without either, distill sizes it (max-num-seqs x max-model-len tokens, at most half the free "
+        "memory).", show_default=False, rich_help_panel=ENGINE)] = None,
+    gpu_memory_utilization: Annotated[float | None, typer.Option(
+        min=0.01, max=1.0, help="GPU: the share of GPU memory vLLM may use (vLLM's default 0.9). On CPU prefer "
+        "--kv-cache-memory.", rich_help_panel=ENGINE)] = None,
     enforce_eager: Annotated[bool, typer.Option(help="No CUDA graphs / compilation: faster start.",
                                                 rich_help_panel=ENGINE)] = False,
     max_num_seqs: Annotated[int | None, typer.Option(min=1, help="Sequences batched at once.",
                                                         rich_help_panel=ENGINE)] = None,
+    engine_arg: Annotated[list[str] | None, typer.Option(
+        "--engine-arg", help="KEY=VALUE passed to vllm.LLM verbatim (VALUE read as JSON, else a string), e.g. "
+        "enable_prefix_caching=true; repeat for more.", show_default=False, rich_help_panel=ENGINE)] = None,
+    data_parallel_size: Annotated[int, typer.Option(
+        "--data-parallel-size", min=1, help="Engine replicas on this node, each a process with its own engine "
+        "doing its share of the shards (GPUs: tensor-parallel-size each).", rich_help_panel=ENGINE)] = 1,
     base_url: Annotated[str, typer.Option(help="Server URL.", rich_help_panel=HTTP)] = "http://127.0.0.1:8000/v1",
     api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", show_default=False,
                                                    help="API key (env OPENAI_API_KEY).", rich_help_panel=HTTP)
@@ -108,10 +119,12 @@ def generate(
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     inp = open_input(input)
     inp.require("generate", {"id": pl.String, "prompt": pl.String})
+    engine_args, kv_bytes = _engine_options(backend, engine_arg, kv_cache_memory, data_parallel_size, executor)
     if backend == "vllm":
         check_model_path(model)
         seed = 0 if seed is None else seed
-    engine = {"dtype": _resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len}
+    engine = {"dtype": _resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len,
+              "engine_args": engine_args or None}
     cfg = GenerateConfig(
         model=model, model_name=model_name or default_model_name(model), backend=backend,  # type: ignore[arg-type]
         n=n, sampling=Sampling(temperature, top_p, top_k, max_tokens, seed), system_prompt=system_prompt,
@@ -120,16 +133,15 @@ def generate(
 
     if backend == "vllm":
         make_backend = partial(vllm_backend, model, seed or 0, dtype, tensor_parallel_size, max_model_len,
-                               gpu_memory_utilization, enforce_eager, max_num_seqs, quiet)
+                               gpu_memory_utilization, enforce_eager, max_num_seqs, quiet, kv_cache_memory=kv_bytes,
+                               engine_args=engine_args, replicas=data_parallel_size)
     else:
         make_backend = partial(openai_backend, model, base_url, api_key, concurrency, request_timeout, max_retries)
     params = {"generate": _params(cfg)}
     shard_stats: list[dict] = []
-    if executor == "ray":  # each Ray task builds its own engine, on the GPUs one engine needs
-        runner = pick_runner(executor, ray_address, **({"num_gpus": tensor_parallel_size} if backend == "vllm"
-                                                       else {}))
-        sd = runner("generate", inp, opts, params=params,
-                    process=RayGenerate(cfg, make_backend, checkpoint_every, checkpoint_seconds))
+    if executor == "ray" or data_parallel_size > 1:  # engines in other processes: read their stats back
+        sd = _run_elsewhere(executor, ray_address, data_parallel_size, tensor_parallel_size, backend, inp, opts,
+                            params, cfg, make_backend, checkpoint_every, checkpoint_seconds)
         shard_stats = [sd.shard_stats(i) for i in range(sd.n_shards) if sd.done(i)]
     else:
         pick_runner(executor, ray_address)  # validates the options
@@ -147,6 +159,38 @@ def generate(
     complete = _finish_rates(sd)
     if not quiet:
         _summary(shard_stats, output, complete)
+
+
+def _engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,
+                    executor: str) -> tuple[dict, int | None]:
+    """Engine-only options, checked before any work: the engine arguments' names, the KV-cache size."""
+    from distill_cli.stages.generate.engine_args import check_engine_args, parse_engine_args
+    from distill_cli.stages.generate.memory import parse_size
+
+    if backend != "vllm":
+        given = [o for o, v in (("--engine-arg", engine_arg), ("--kv-cache-memory", kv_cache_memory),
+                                ("--data-parallel-size", replicas > 1)) if v]
+        if given:
+            raise BadInput(f"{given[0]}: only with --backend vllm (a server sizes its own engine)")
+    if replicas > 1 and executor == "ray":
+        raise BadInput("--data-parallel-size: not with --executor ray (Ray already runs one engine per task)")
+    args = parse_engine_args(engine_arg)
+    check_engine_args(args)
+    return args, (parse_size(kv_cache_memory) if kv_cache_memory is not None else None)
+
+
+def _run_elsewhere(executor, ray_address, replicas, tensor_parallel_size, backend, inp, opts, params, cfg,
+                   make_backend, every, seconds) -> StageDir:
+    """Shards as Ray tasks (each builds its own engine), or dealt out to --data-parallel-size replicas."""
+    if replicas > 1:
+        from distill_cli.scaleout.generate import ReplicaGenerate
+        from distill_cli.scaleout.replicas import replica_envs, run_replicas, visible_devices
+
+        envs = replica_envs(replicas, tensor_parallel_size, visible_devices())
+        return run_replicas(replicas, "generate", inp, opts, params, ReplicaGenerate(cfg, make_backend, every,
+                                                                                     seconds), envs)
+    runner = pick_runner(executor, ray_address, **({"num_gpus": tensor_parallel_size} if backend == "vllm" else {}))
+    return runner("generate", inp, opts, params=params, process=RayGenerate(cfg, make_backend, every, seconds))
 
 
 def check_model_path(model: str) -> None:
@@ -181,7 +225,9 @@ def _resolved_dtype(dtype: str) -> str:
 
 
 def _params(cfg: GenerateConfig) -> dict:
-    """What changes the output; --concurrency, --workers, memory and batching options do not."""
+    """What changes the output; --concurrency, --workers, --data-parallel-size, memory (--kv-cache-memory and the
+    size distill picks; recorded in the stats instead) and batching options do not. `engine.engine_args` is there
+    only when --engine-arg is given, so runs made before that option resume as they were."""
     return {"model": cfg.model, "model_name": cfg.model_name, "backend": cfg.backend, "n": cfg.n,
             "sampling": asdict(cfg.sampling), "system_prompt": cfg.system_prompt,
             "prompt_template": cfg.prompt_template, "chat_template_kwargs": cfg.chat_template_kwargs,

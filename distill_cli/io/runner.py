@@ -36,8 +36,11 @@ class RunOptions:
     quiet: bool = False
     rows_per_shard: int = 100_000
     progress_interval: float = DEFAULT_INTERVAL  # seconds between plain progress lines in a log (0: none)
+    only: frozenset[int] | None = None  # the shards one replica of --data-parallel-size does (not in params)
 
     def selects(self, index: int) -> bool:
+        if self.only is not None and index not in self.only:
+            return False
         return self.shard is None or index % self.shard[1] == self.shard[0]
 
     def semantic(self) -> dict:
@@ -94,10 +97,7 @@ def run_map(
     side tables there: a complete directory always has them whole);
     `final_stats` are whole-run counters, added to _stats.json once rather than summed over shards; `threads` > 1
     works on that many shards at once, for a `process` that is thread-safe and mostly polars (which frees the GIL)."""
-    units = inp.units(opts.rows_per_shard, opts.limit)
-    sd = StageDir(opts.out, stage, {**params, **opts.semantic()}, inp.fingerprint(), len(units),
-                  upstream=[str(Path(inp.spec).resolve())])
-    sd.open(opts.overwrite)
+    sd, units = open_map(stage, inp, opts, params)
     if prepare is not None:
         with _guard(sd):
             prepare(sd.path)
@@ -125,6 +125,15 @@ def run_map(
             complete(sd.path)
         sd.finish(final_stats)
     return sd
+
+
+def open_map(stage: str, inp: InputSet, opts: RunOptions, params: dict) -> tuple[StageDir, list[Unit]]:
+    """The output directory of a row-local stage, opened (conflicts checked, --overwrite applied), and its units."""
+    units = inp.units(opts.rows_per_shard, opts.limit)
+    sd = StageDir(opts.out, stage, {**params, **opts.semantic()}, inp.fingerprint(), len(units),
+                  upstream=[str(Path(inp.spec).resolve())])
+    sd.open(opts.overwrite)
+    return sd, units
 
 
 @dataclass(frozen=True)

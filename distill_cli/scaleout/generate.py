@@ -33,3 +33,24 @@ class RayGenerate:
             return generate_shard(df, task, self.cfg, backend.get, self.every, self.seconds)
         finally:
             backend.close()
+
+
+class ReplicaGenerate:
+    """One replica of `--data-parallel-size`: one engine for every shard of its share (scaleout/replicas.py)."""
+
+    def __init__(self, cfg: GenerateConfig, make_backend: Callable[[], Backend], every: int = 64,
+                 seconds: float = 30.0):
+        self.cfg, self.make_backend, self.every, self.seconds = cfg, make_backend, every, seconds
+
+    def __call__(self, inp, opts, params: dict) -> None:
+        from distill_cli.io.runner import run_map
+        from distill_cli.stages.generate.backends import LazyBackend
+        from distill_cli.stages.generate.shard import generate_shard
+
+        backend = LazyBackend(self.make_backend)
+        try:
+            run_map("generate", inp, opts, params=params,
+                    process=lambda df, task: generate_shard(df, task, self.cfg, backend.get, self.every,
+                                                            self.seconds))
+        finally:
+            backend.close()

@@ -10,6 +10,7 @@ started from, exactly as they would on the command line.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -229,6 +230,9 @@ def option_args(options: dict, spec: CommandSpec, where: str) -> list[str]:
     names.update(spec)
     for key, value in options.items():
         param = names.get(key.replace("-", "_"))
+        if param is None and key.endswith("s"):  # `engine_args:` for the repeated --engine-arg
+            plural = names.get(key[:-1].replace("-", "_"))
+            param = plural if plural is not None and plural.kind == "multiple" else None
         if param is None or param.kind == "argument":
             known = sorted(p.name for p in spec.values() if p.kind != "argument" and p.name != "output")
             raise BadInput(f"{where}: unknown option {key!r}; it takes: {', '.join(known) or 'no options'}")
@@ -246,6 +250,8 @@ def _flag(param: Param, value: object, where: str) -> list[str]:
         if param.kind == "switch" and not value:
             return []
         return [param.flag if value else param.off_flag]  # type: ignore[list-item]
+    if isinstance(value, dict) and param.kind == "multiple":  # engine_args: {key: value} -> --engine-arg key=JSON
+        return [x for k, v in value.items() for x in (param.flag, f"{k}={json.dumps(v)}")]
     if isinstance(value, dict):
         raise BadInput(f"{where}: expected a value or a list, found a mapping")
     if param.kind == "multiple":

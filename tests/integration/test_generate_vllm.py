@@ -27,9 +27,8 @@ ENGINE = ["--model", "tiny", "--dtype", "float32", "--enforce-eager", "--max-mod
 
 
 def env() -> dict:
-    out = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    out.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    return out
+    """The user's environment (no KV-cache variable: distill sizes the CPU KV cache itself), minus proxies."""
+    return {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
 
 
 def cli(*args) -> list[str]:

@@ -20,7 +20,8 @@ SPECS = {
                      Param("streaming", "toggle", "--streaming", "--no-streaming"), *COMMON),
     "generate": _spec(INPUT, Param("model", "value", "--model"), Param("samples", "value", "--samples", aliases=("n",)),
                       Param("max_tokens", "value", "--max-tokens"), Param("temperature", "value", "--temperature"),
-                      Param("enforce_eager", "toggle", "--enforce-eager", "--no-enforce-eager"), *COMMON),
+                      Param("enforce_eager", "toggle", "--enforce-eager", "--no-enforce-eager"),
+                      Param("engine_arg", "multiple", "--engine-arg"), *COMMON),
     "verify": _spec(INPUT, *COMMON),
     "select": _spec(INPUT, Param("by", "value", "--by"), Param("keep", "value", "--keep"), *COMMON),
     "dedupe": _spec(INPUT, Param("decontaminate", "multiple", "--decontaminate"),
@@ -96,6 +97,15 @@ def test_yaml_reads_on_as_true_but_it_is_still_the_on_option():
 def test_kebab_case_keys_and_null_values():
     args = option_args({"max-tokens": 12, "temperature": None}, SPECS["generate"], "w")
     assert args == ["--max-tokens", "12"]
+
+
+def test_engine_args_mapping_becomes_repeated_engine_arg_with_json_values():
+    args = option_args({"engine_args": {"enable_prefix_caching": True, "quantization": "fp8",
+                                        "max_num_batched_tokens": 8192, "limit_mm_per_prompt": {"image": 0}}},
+                       SPECS["generate"], "w")
+    assert args == ["--engine-arg", "enable_prefix_caching=true", "--engine-arg", 'quantization="fp8"',
+                    "--engine-arg", "max_num_batched_tokens=8192", "--engine-arg", 'limit_mm_per_prompt={"image": 0}']
+    assert option_args({"engine_arg": ["a=1"]}, SPECS["generate"], "w") == ["--engine-arg", "a=1"]
 
 
 def test_prompt_templates_keep_their_braces():

@@ -9,14 +9,16 @@ from distill_cli.stages.generate.types import Backend
 
 def vllm_backend(model: str, seed: int = 0, dtype: str = "auto", tensor_parallel_size: int = 1,
                  max_model_len: int | None = None, gpu_memory_utilization: float | None = None,
-                 enforce_eager: bool = False, max_num_seqs: int | None = None, quiet: bool = False) -> Backend:
+                 enforce_eager: bool = False, max_num_seqs: int | None = None, quiet: bool = False,
+                 kv_cache_memory: int | None = None, engine_args: dict | None = None, replicas: int = 1) -> Backend:
     """An offline vLLM engine on `model` (a path, a hub name, or `tiny` for the bundled demo model)."""
     from distill_cli.model import resolve_model
     from distill_cli.stages.generate.vllm_backend import VLLMBackend
 
     return VLLMBackend(resolve_model(model), seed=seed, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
                        max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
-                       enforce_eager=enforce_eager, max_num_seqs=max_num_seqs, quiet=quiet)
+                       enforce_eager=enforce_eager, max_num_seqs=max_num_seqs, quiet=quiet,
+                       kv_cache_memory=kv_cache_memory, engine_args=engine_args, replicas=replicas)
 
 
 def openai_backend(model: str, base_url: str, api_key: str | None = None, concurrency: int = 64,

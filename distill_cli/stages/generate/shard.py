@@ -105,4 +105,7 @@ def generate_shard(df: pl.DataFrame, task: ShardTask, cfg: GenerateConfig, get_b
              "generated": {"samples": new.height, "prompt_tokens": int(new["prompt_tokens"].sum() or 0),
                            "completion_tokens": int(new["completion_tokens"].sum() or 0),
                            "seconds": round(sink.elapsed, 3) if backend is not None else 0.0}}
+    kv_note = getattr(backend, "kv_note", None)  # the engine's KV-cache size and why (a string: never summed)
+    if kv_note:
+        stats["kv_cache_memory"] = kv_note
     return traces, stats

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from distill_cli.errors import StageFailure, require
+from distill_cli.stages.generate.memory import KVSizing, memory_hint
 from distill_cli.stages.generate.thinking import ends_with_open_think
 from distill_cli.stages.generate.types import Request, Result, Sampling
 
@@ -40,22 +41,36 @@ def resolve_dtype(dtype: str) -> str:
 
 
 class VLLMBackend:
-    """An offline `vllm.LLM`; `seed` is the engine's (per-request seeds crash the CPU engine)."""
+    """An offline `vllm.LLM`; `seed` is the engine's (per-request seeds crash the CPU engine).
+
+    `kv_cache_memory` (bytes) wins over `gpu_memory_utilization`; on CPU without either, the size is planned from
+    the model (memory.py) so the engine starts whatever NUMA node 0 reports. `kv_note` says what was chosen.
+    `engine_args` go to `vllm.LLM` verbatim; `replicas` engines share this machine's memory.
+    """
 
     def __init__(self, model: str, seed: int = 0, dtype: str = "auto", tensor_parallel_size: int = 1,
                  max_model_len: int | None = None, gpu_memory_utilization: float | None = None,
-                 enforce_eager: bool = False, max_num_seqs: int | None = None, quiet: bool = False):
+                 enforce_eager: bool = False, max_num_seqs: int | None = None, quiet: bool = False,
+                 kv_cache_memory: int | None = None, engine_args: dict | None = None, replicas: int = 1):
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR" if quiet else "WARNING")
         vllm = require("vllm", "gpu")
         self.model, self.seed, self.requests_sent = model, seed, 0
         self.dtype = resolve_dtype(dtype)
+        cpu = on_cpu()
+        kv = KVSizing(model, self.dtype, max_model_len, max_num_seqs, dict(engine_args or {}), replicas)
+        kv_bytes, self.kv_note = kv.decide(cpu, kv_cache_memory, gpu_memory_utilization)
         kwargs = {"model": model, "seed": seed, "dtype": self.dtype, "tensor_parallel_size": tensor_parallel_size,
                   "enforce_eager": enforce_eager, "max_model_len": max_model_len,
-                  "gpu_memory_utilization": gpu_memory_utilization, "max_num_seqs": max_num_seqs}
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+                  "gpu_memory_utilization": gpu_memory_utilization, "max_num_seqs": max_num_seqs,
+                  "kv_cache_memory_bytes": kv_bytes}
+        kwargs = {k: v for k, v in kwargs.items() if v is not None} | dict(engine_args or {})
         try:
             self.llm = vllm.LLM(**kwargs)
         except Exception as exc:  # vLLM raises many types for a bad model, dtype or memory setting
+            hint = memory_hint(str(exc), cpu, kv_bytes, kv.one_sequence())
+            if hint:
+                raise StageFailure(f"--model {model}: vLLM could not start for lack of memory: {hint} (vLLM: "
+                                   f"{one_line(exc)[:240]})") from exc
             raise StageFailure(f"--model {model}: vLLM could not start: {one_line(exc)}") from exc
         self._params_cls = vllm.SamplingParams
 
