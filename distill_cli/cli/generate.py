@@ -75,7 +75,7 @@ def generate(
         "CPU without either, distill sizes it (max-num-seqs x max-model-len tokens, at most half the free "
         "memory).", show_default=False, rich_help_panel=ENGINE)] = None,
     gpu_memory_utilization: Annotated[float | None, typer.Option(
-        min=0.01, max=1.0, help="GPU: the share of GPU memory vLLM may use (vLLM's default 0.9). On CPU prefer "
+        min=0.001, max=1.0, help="GPU: the share of GPU memory vLLM may use (vLLM's default 0.9). On CPU prefer "
         "--kv-cache-memory.", rich_help_panel=ENGINE)] = None,
     enforce_eager: Annotated[bool, typer.Option(help="No CUDA graphs / compilation: faster start.",
                                                 rich_help_panel=ENGINE)] = False,

@@ -214,7 +214,7 @@ def _export(path: Path) -> list[str]:
 SMALL = f"""stages:
   - collect: {{sources: [{GSM8K}], domain: math, limit: 6}}
   - generate: {{model: tiny, n: 2, temperature: 0, max_tokens: 48, seed: 0, dtype: float32, enforce_eager: true,
-                max_model_len: 512, gpu_memory_utilization: 0.1, checkpoint_every: 2, rows_per_shard: 3,
+                max_model_len: 512, checkpoint_every: 2, rows_per_shard: 3,
                 max_num_seqs: 1}}
   - verify: {{workers: 1}}
   - grade: {{}}

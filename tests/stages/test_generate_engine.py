@@ -80,7 +80,8 @@ def test_plan_gives_what_the_batch_needs_when_memory_allows(tiny_model):
 def test_plan_is_capped_at_half_the_free_memory_and_shared_by_replicas(tiny_model):
     config = read_model_config(str(tiny_model))
     one = plan_kv_cache(config, 4, max_model_len=1024, max_num_seqs=None, available=3 * GiB, weights=GiB)
-    assert one.size == GiB and "capped at 1GiB" in one.note  # (3 - 1) / 2; 256 x 1024 tokens would be 11.25 GiB
+    # 256 x 1024 tokens would be 11.25 GiB; (3 - 1) / 2 is the cap
+    assert one.size == GiB and "capped at 1GiB (half of the 3GiB free less 1GiB of weights)" in one.note
     two = plan_kv_cache(config, 4, max_model_len=1024, max_num_seqs=None, available=3 * GiB, weights=GiB,
                         replicas=2)
     assert two.size == GiB // 2 and "per replica" in two.note
@@ -111,9 +112,13 @@ def test_memory_failures_of_vllm_name_the_option_to_change():
                 "for kv (-0.33/1.29 GiB). Reduce CPU memory used by other processes.")
     hint = memory_hint(fraction, on_cpu=True, kv_cache_memory=None, needed=None)
     assert hint and "drop --gpu-memory-utilization and pass --kv-cache-memory 1GiB" in hint
+    hint = memory_hint(fraction, on_cpu=True, kv_cache_memory=None, needed=None, suggested=64 * MiB)
+    assert hint and "pass --kv-cache-memory 64MiB (or nothing: distill then sizes it)" in hint
+    assert "pass --kv-cache-memory 256MiB or free" in memory_hint(fraction, on_cpu=True, kv_cache_memory=512 * MiB,
+                                                                  needed=None)
     too_short = ("To serve at least one request with the models's max seq len (8192), (0.35 GiB KV cache is "
                  "needed, which is larger than the available KV cache memory (0.06 GiB).")
-    assert "--kv-cache-memory 360MiB or a smaller --max-model-len" in memory_hint(
+    assert "--kv-cache-memory 360MiB or more, or a smaller --max-model-len" in memory_hint(
         too_short, on_cpu=True, kv_cache_memory=64 * MiB, needed=8192 * TINY_PER_TOKEN)
     assert memory_hint("Unknown quantization method: fq8", on_cpu=True, kv_cache_memory=None, needed=None) is None
 

@@ -119,8 +119,8 @@ def plan_kv_cache(config: dict | None, element_bytes: int, max_model_len: int | 
                 "or free memory")
         size = min(want, cap)
         why = (f"{seqs} seqs x {length} tokens x {per_token} B/token = {format_size(want)}"
-               + (f", capped at {format_size(cap)} (half of the {format_size(available)} available after the "
-                  f"weights{', per replica' if replicas > 1 else ''})" if want > cap else ""))
+               + (f", capped at {format_size(cap)} (half of the {format_size(available)} free less "
+                  f"{format_size(weights)} of weights{', per replica' if replicas > 1 else ''})" if want > cap else ""))
     size = max(MIN_AUTO, size // MiB * MiB)
     return KVPlan(size, f"{size} bytes (auto: {why})")
 
@@ -154,19 +154,22 @@ def node_available(meminfo: str) -> int:
 _MEMORY = re.compile(r"memory|kv cache|cache blocks|out of memory|max_model_len|max seq len", re.I)
 
 
-def memory_hint(message: str, on_cpu: bool, kv_cache_memory: int | None, needed: int | None) -> str | None:
-    """Which option to change, and to what, when vLLM refuses to start for memory; None for other failures."""
+def memory_hint(message: str, on_cpu: bool, kv_cache_memory: int | None, needed: int | None,
+                suggested: int | None = None) -> str | None:
+    """Which option to change, and to what, when vLLM refuses to start for memory; None for other failures.
+    `needed`: one sequence's KV bytes; `suggested`: the size distill would pick itself (CPU)."""
     if not _MEMORY.search(message):
         return None
-    larger = f"--kv-cache-memory {format_size(needed)}" if needed else "a larger --kv-cache-memory"
     if re.search(r"larger than the maximum number of tokens|max_model_len|max seq len", message, re.I):
-        return f"the KV cache cannot hold one sequence: pass {larger} or a smaller --max-model-len"
+        larger = f"--kv-cache-memory {format_size(needed)} or more" if needed else "a larger --kv-cache-memory"
+        return f"the KV cache cannot hold one sequence: pass {larger}, or a smaller --max-model-len"
     if on_cpu and kv_cache_memory is not None:
-        return (f"--kv-cache-memory {format_size(kv_cache_memory)} does not fit in the free memory: pass a "
-                "smaller --kv-cache-memory (e.g. half) or free memory")
+        return (f"--kv-cache-memory {format_size(kv_cache_memory)} does not fit in the free memory: pass "
+                f"--kv-cache-memory {format_size(max(kv_cache_memory // 2, MiB))} or free memory")
     if on_cpu:
-        return ("on CPU, size the KV cache in bytes instead of a fraction: drop --gpu-memory-utilization and "
-                f"pass {larger if needed else '--kv-cache-memory 1GiB'}")
+        size = format_size(suggested) if suggested else "1GiB"
+        return ("on CPU, size the KV cache in bytes instead of a fraction: drop --gpu-memory-utilization and pass "
+                f"--kv-cache-memory {size} (or nothing: distill then sizes it)")
     return ("lower --max-model-len or --max-num-seqs, raise --gpu-memory-utilization (e.g. 0.95), or pass "
             "--kv-cache-memory")
 
@@ -196,10 +199,20 @@ class KVSizing:
             return None, f"gpu_memory_utilization {fraction}"
         if not cpu:
             return None, "vLLM's default gpu_memory_utilization"
-        weights = weights_bytes(self.model_dir, self.dtype, self.config)
-        plan = plan_kv_cache(self.config, self.element, self.max_model_len, self.max_num_seqs, available_memory(),
-                             weights, self.replicas)
+        plan = self.plan()
         return plan.size, plan.note
+
+    def plan(self) -> KVPlan:
+        weights = weights_bytes(self.model_dir, self.dtype, self.config)
+        return plan_kv_cache(self.config, self.element, self.max_model_len, self.max_num_seqs, available_memory(),
+                             weights, self.replicas)
+
+    def suggestion(self) -> int | None:
+        """The size to suggest after a failure: the planned one, if memory allows one at all."""
+        try:
+            return self.plan().size
+        except StageFailure:
+            return None
 
     def _check_explicit(self, cpu: bool, size: int) -> None:
         one = self.one_sequence()
