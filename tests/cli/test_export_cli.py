@@ -141,20 +141,26 @@ def test_rerun_after_a_kill_between_data_and_card_finishes_the_card(fake, tmp_pa
     assert isinstance(invoke(str(fake.deduped), "-o", str(out), "-q").exception, BadInput)
 
 
-def test_hub_target_builds_a_datasetdict_and_only_pushes_it(fake, tmp_path, monkeypatch):
-    """No network here: record the push instead of making it (the one call that needs the hub)."""
+def test_hub_target_pushes_the_datasetdict_then_the_card_as_readme(fake, tmp_path, monkeypatch):
+    """No network here: record the two calls that need the hub (the data push, the card upload) instead."""
     import datasets
+    import huggingface_hub
 
-    calls = []
+    calls, uploads = [], []
     monkeypatch.setattr(datasets.DatasetDict, "push_to_hub",
                         lambda self, repo, **kw: calls.append((self, repo, kw)), raising=True)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_file", lambda self, **kw: uploads.append(kw), raising=True)
     monkeypatch.chdir(tmp_path)
     res = invoke(str(fake.deduped), "-o", "hf:me/traces", "-q")
     assert res.exit_code == 0, res.output
     (ddict, repo, kwargs), = calls
     assert repo == "me/traces" and kwargs == {"private": True}
     assert list(ddict) == ["train"] and ddict["train"].num_rows == rows_of(fake.deduped)
-    assert (tmp_path / "traces.card.md").exists()
+    (upload,) = uploads
+    assert {k: upload[k] for k in ("path_in_repo", "repo_id", "repo_type")} == {
+        "path_in_repo": "README.md", "repo_id": "me/traces", "repo_type": "dataset"}
+    local = (tmp_path / "traces.card.md").read_text()
+    assert upload["path_or_fileobj"].decode() == local and local.startswith("---\ntags: [distill")
     invoke(str(fake.deduped), "-o", "hf:me/traces", "--public", "-q")
     assert calls[1][2] == {"private": False}
 
