@@ -104,6 +104,11 @@ def test_explicit_size_is_checked_before_the_engine_starts(tiny_model):
                                            r"weights: pass --kv-cache-memory \d"):
         sizing.decide(cpu=True, explicit=1024 * GiB, fraction=None)
     assert sizing.decide(cpu=False, explicit=None, fraction=0.8) == (None, "gpu_memory_utilization 0.8")
+    # on CPU a fraction of the node smaller than the weights can never start: said before the engine loads them
+    with pytest.raises(StageFailure, match=r"^--gpu-memory-utilization 1e-05 is .* less than the 514MiB of weights: "
+                                           r"on CPU, size the KV cache in bytes instead of a fraction: drop "
+                                           r"--gpu-memory-utilization and pass --kv-cache-memory [\d.]+[MG]iB \("):
+        sizing.decide(cpu=True, explicit=None, fraction=0.00001)
 
 
 def test_memory_failures_of_vllm_name_the_option_to_change():

