@@ -126,6 +126,12 @@ def test_memory_failures_of_vllm_name_the_option_to_change():
     assert "--kv-cache-memory 360MiB or more, or a smaller --max-model-len" in memory_hint(
         too_short, on_cpu=True, kv_cache_memory=64 * MiB, needed=8192 * TINY_PER_TOKEN)
     assert memory_hint("Unknown quantization method: fq8", on_cpu=True, kv_cache_memory=None, needed=None) is None
+    # what vllm.LLM raises when its engine process died (the reason is only in vLLM's log, seen in a real run)
+    died = "Engine core initialization failed. See root cause above. Failed core proc(s): {'EngineCore': 1}"
+    assert memory_hint(died, on_cpu=True, kv_cache_memory=None, needed=None, suggested=64 * MiB) == (
+        "if vLLM's log above says memory: on CPU, size the KV cache in bytes instead of a fraction: drop "
+        "--gpu-memory-utilization and pass --kv-cache-memory 64MiB (or nothing: distill then sizes it)")
+    assert memory_hint(died, on_cpu=False, kv_cache_memory=None, needed=None) is None
 
 
 def test_engine_args_are_json_or_strings_and_checked_against_vllms_own_list():

@@ -166,6 +166,9 @@ def memory_hint(message: str, on_cpu: bool, kv_cache_memory: int | None, needed:
     """Which option to change, and to what, when vLLM refuses to start for memory; None for other failures.
     `needed`: one sequence's KV bytes; `suggested`: the size distill would pick itself (CPU)."""
     if not _MEMORY.search(message):
+        if on_cpu and kv_cache_memory is None and re.search(r"initialization failed|root cause", message, re.I):
+            # the engine process died and its reason is only in vLLM's log: say what to do if that reason is memory
+            return ("if vLLM's log above says memory: " + _fraction_advice(suggested))
         return None
     if re.search(r"larger than the maximum number of tokens|max_model_len|max seq len", message, re.I):
         larger = f"--kv-cache-memory {format_size(needed)} or more" if needed else "a larger --kv-cache-memory"
@@ -174,11 +177,15 @@ def memory_hint(message: str, on_cpu: bool, kv_cache_memory: int | None, needed:
         return (f"--kv-cache-memory {format_size(kv_cache_memory)} does not fit in the free memory: pass "
                 f"--kv-cache-memory {format_size(max(kv_cache_memory // 2, MiB))} or free memory")
     if on_cpu:
-        size = format_size(suggested) if suggested else "1GiB"
-        return ("on CPU, size the KV cache in bytes instead of a fraction: drop --gpu-memory-utilization and pass "
-                f"--kv-cache-memory {size} (or nothing: distill then sizes it)")
+        return _fraction_advice(suggested)
     return ("lower --max-model-len or --max-num-seqs, raise --gpu-memory-utilization (e.g. 0.95), or pass "
             "--kv-cache-memory")
+
+
+def _fraction_advice(suggested: int | None) -> str:
+    size = format_size(suggested) if suggested else "1GiB"
+    return ("on CPU, size the KV cache in bytes instead of a fraction: drop --gpu-memory-utilization and pass "
+            f"--kv-cache-memory {size} (or nothing: distill then sizes it)")
 
 
 class KVSizing:
@@ -229,12 +236,10 @@ class KVSizing:
         total = node_memory()[0]
         weights = weights_bytes(self.model_dir, self.dtype, self.config)
         if fraction * total <= weights:
-            size = self.suggestion()
             raise StageFailure(
                 f"--gpu-memory-utilization {fraction} is {format_size(int(fraction * total))} of this NUMA node's "
-                f"{format_size(total)}, less than the {format_size(weights)} of weights: on CPU, size the KV cache "
-                f"in bytes instead of a fraction: drop --gpu-memory-utilization and pass --kv-cache-memory "
-                f"{format_size(size) if size else '1GiB'} (or nothing: distill then sizes it)")
+                f"{format_size(total)}, less than the {format_size(weights)} of weights: "
+                + _fraction_advice(self.suggestion()))
 
     def _check_explicit(self, cpu: bool, size: int) -> None:
         one = self.one_sequence()

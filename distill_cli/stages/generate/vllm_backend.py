@@ -68,6 +68,8 @@ class VLLMBackend:
             self.llm = vllm.LLM(**kwargs)
         except Exception as exc:  # vLLM raises many types for a bad model, dtype or memory setting
             hint = memory_hint(str(exc), cpu, kv_bytes, kv.one_sequence(), kv.suggestion() if cpu else None)
+            if hint and hint.startswith("if "):
+                raise StageFailure(f"--model {model}: vLLM could not start: {one_line(exc)[:200]}; {hint}") from exc
             if hint:
                 raise StageFailure(f"--model {model}: vLLM could not start for lack of memory: {hint} (vLLM: "
                                    f"{one_line(exc)[:240]})") from exc
