@@ -17,7 +17,9 @@ from distill_cli.stages.verify.extract import final_response, normalize_text, te
 
 __all__ = ["Verdict", "VerifyConfig", "VerifyPool", "verify_frame", "verify_one", "verdict_stats", "row_domain"]
 
-OUTPUT = {"verdict": pl.String, "score": pl.Float64, "extracted": pl.String, "verifier": pl.String}
+OUTPUT = {"verdict": pl.String, "score": pl.Float64, "extracted": pl.String, "verifier": pl.String,
+          "test_results": pl.List(pl.String), "code_language": pl.String, "code_checker": pl.String,
+          "code_error": pl.String}
 _LETTER_ONLY = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J")
 
 
@@ -29,7 +31,7 @@ def warm_up() -> None:
 
 
 def verify_one(response: str | None, answer: str | None, domain: str, tests: str | None, cfg: VerifyConfig,
-               finish_reason: str | None = None) -> Verdict:
+               finish_reason: str | None = None, problem=None) -> Verdict:
     """One item, in this process, unbounded in time: call it inside a killable worker."""
     if domain == "math":
         from distill_cli.stages.verify.mathcheck import verify_math
@@ -42,7 +44,7 @@ def verify_one(response: str | None, answer: str | None, domain: str, tests: str
     if domain == "code":
         from distill_cli.stages.verify.code import verify_code
 
-        return verify_code(response, tests, cfg)
+        return verify_code(response, tests, cfg, problem)
     if domain == "text":
         return _verify_text(response, answer)
     return error_verdict(str(domain), f"unknown_domain:{domain}")
@@ -102,6 +104,11 @@ def verify_frame(df: pl.DataFrame, cfg: VerifyConfig, pool=None, progress: Calla
         pl.Series("score", [float(r.score) for r in done], pl.Float64),
         pl.Series("extracted", [r.extracted for r in done], pl.String),
         pl.Series("verifier", [r.verifier for r in done], pl.String),
+        pl.Series("test_results", [list(r.tests) if r.tests is not None else None for r in done],
+                  pl.List(pl.String)),
+        pl.Series("code_language", [r.language for r in done], pl.String),
+        pl.Series("code_checker", [r.checker for r in done], pl.String),
+        pl.Series("code_error", [r.detail for r in done], pl.String),
     )
     if reason_column:
         out = out.with_columns(pl.Series(reason_column, [r.reason for r in done], pl.String))
@@ -119,8 +126,24 @@ def _items(df: pl.DataFrame, cfg: VerifyConfig) -> list:
 
     responses, answers, domains, tests, finish = (col(c) for c in ("response", "answer", "domain", "tests",
                                                                     "finish_reason"))
-    return [Item(i, responses[i], answers[i], row_domain(domains[i], answers[i], tests[i], cfg.domain), tests[i],
-                 finish[i]) for i in range(n)]
+    items = [Item(i, responses[i], answers[i], row_domain(domains[i], answers[i], tests[i], cfg.domain), tests[i],
+                  finish[i]) for i in range(n)]
+    return [_with_problem(df, it, cfg) if it.domain == "code" else it for it in items]
+
+
+PROBLEM_COLUMNS = ("language", "checker", "time_limit", "memory_limit", "memory_limit_bytes")
+
+
+def _with_problem(df: pl.DataFrame, item, cfg: VerifyConfig):
+    """A code item with its row's judging settings and the pool deadline they imply."""
+    from dataclasses import replace
+
+    from distill_cli.stages.verify.code import item_deadline
+    from distill_cli.stages.verify.problem import problem_of
+
+    row = {c: df.get_column(c)[item.index] for c in PROBLEM_COLUMNS if c in df.columns}
+    problem = problem_of(row)
+    return replace(item, problem=problem, deadline=item_deadline(item.tests, problem, cfg))
 
 
 def verdict_stats(df: pl.DataFrame, domains: list[str] | None = None, reasons: list | None = None) -> dict:

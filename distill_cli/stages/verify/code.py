@@ -2,7 +2,8 @@
 
 The `tests` column (DESIGN.md) takes three shapes: a list of statements run after the program (MBPP, HumanEval),
 stdin/stdout cases (APPS, TACO, CodeContests), and function calls (TACO, LiveCodeBench). All of a row's tests run
-in one sandboxed process, one result per test, which is many times faster than a process per test.
+in one sandboxed process, one result per test, which is many times faster than a process per test. C++ programs
+(stdin/stdout tests only) are compiled once and run once per test (native.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import json
 
 from distill_cli.stages.verify.config import Verdict, VerifyConfig
-from distill_cli.stages.verify.extract import code_candidate, final_response
-from distill_cli.stages.verify.sandbox import Limits, run_program
+from distill_cli.stages.verify.extract import code_block, final_response
+from distill_cli.stages.verify.problem import Problem, checker_spec
+from distill_cli.stages.verify.sandbox import Limits, resolve_mode, run_program
 
 CODE = "code-sandbox"
 
@@ -41,27 +43,73 @@ def parse_tests(tests: str | None) -> tuple[dict, int]:
     raise BadTests("expected a list of test statements, {inputs, outputs} or {fn_name, inputs, outputs}")
 
 
-def verify_code(response: str | None, tests: str | None, cfg: VerifyConfig) -> Verdict:
+def program_wall(n_tests: int, time_limit: float | None, language: str, cfg: VerifyConfig) -> float:
+    """The wall clock of a whole row: per-test limits add up (each test may take twice its CPU limit plus a second),
+    plus compiling; without a per-test limit, `code_timeout` for the row (per test for C++)."""
+    if time_limit is None:
+        return cfg.code_timeout * (n_tests if language == "cpp" else 1)
+    compile_s = 60.0 if language == "cpp" else 0.0
+    return n_tests * (2 * time_limit + 1.5) + compile_s + 5.0
+
+
+def item_deadline(tests: str | None, problem: Problem, cfg: VerifyConfig) -> float:
+    """The pool's backstop for a code row, past every limit the sandbox enforces itself (either language)."""
+    try:
+        n = parse_tests(tests)[1]
+    except BadTests:
+        return cfg.item_deadline("code")
+    return program_wall(n, problem.time_limit or cfg.time_limit, "cpp", cfg) + n * (2.0 + cfg.code_timeout) + 70.0
+
+
+def verify_code(response: str | None, tests: str | None, cfg: VerifyConfig, problem: Problem | None = None) -> Verdict:
+    problem = problem or Problem()
     try:
         spec, n = parse_tests(tests)
     except BadTests:
         return Verdict("unverifiable", 0.0, None, CODE, "tests_unparsable")
     text = final_response(response)
-    program = code_candidate(text) if text else None
+    language, program = code_block(text, problem.language) if text else (None, None)
     if not program or not program.strip():
         return Verdict("no_answer", 0.0, None, CODE, "no_code_found")
-    limits = Limits(wall=cfg.code_timeout, memory_mb=cfg.memory_mb, output_bytes=cfg.max_output_kb << 10,
-                    mode=cfg.sandbox)
-    run = run_program({**spec, "program": program}, n, limits)
+    refused = _refuse(language, spec["kind"], cfg)
+    if refused:
+        return Verdict("unverifiable", 0.0, None, CODE, refused, language=language)
+    checks = checker_spec(problem, cfg.checker) if spec["kind"] == "stdio" else {"checker": spec["kind"]}
+    time_limit = problem.time_limit or cfg.time_limit
+    memory = problem.memory_mb or cfg.memory_mb
+    limits = Limits(wall=program_wall(n, time_limit, language, cfg), memory_mb=memory,
+                    output_bytes=cfg.max_output_kb << 10, mode=cfg.sandbox,
+                    cpu=(time_limit or cfg.code_timeout) if language == "cpp" else None)
+    run = run_program({**spec, **checks, "program": program, "language": language, "time_limit": time_limit,
+                       "stop": cfg.stop_on_first_failure}, n, limits)
+    return _verdict(run, n, program, language, checks["checker"])
+
+
+def _refuse(language: str | None, kind: str, cfg: VerifyConfig) -> str | None:
+    """Why this program cannot be judged here (a reason), or None."""
+    if language not in ("python", "cpp"):
+        return f"language_unsupported:{language}"
+    if language == "cpp" and kind != "stdio":
+        return "cpp_needs_stdio_tests"
+    if language == "cpp" and resolve_mode(cfg.sandbox) != "namespaces":
+        # without namespaces only Python's audit hook stops writes and sockets; native code skips it
+        return "cpp_needs_namespaces_sandbox"
+    return None
+
+
+def _verdict(run, n: int, program: str, language: str, checker: str) -> Verdict:
     score = sum(run.passed) / n
     shown = program if len(program) <= 4000 else program[:4000] + "\n# ... (truncated)"
+    extra = {"tests": tuple(run.status), "language": language, "checker": checker}
     if not run.started:
-        return Verdict("error", 0.0, shown, CODE, f"sandbox_failed_rc{run.returncode}")
+        return Verdict("error", 0.0, shown, CODE, f"sandbox_failed_rc{run.returncode}", **extra)
+    if run.compile_error is not None:
+        return Verdict("incorrect", 0.0, shown, CODE, "compile_error", **extra, detail=run.compile_error)
     if run.timed_out:
-        return Verdict("timeout", score, shown, CODE, "code_timeout")
+        return Verdict("timeout", score, shown, CODE, "code_timeout", **extra)
     if score == 1.0:
-        return Verdict("correct", 1.0, shown, CODE)
+        return Verdict("correct", 1.0, shown, CODE, **extra)
     failed = next((r for ok, r in zip(run.passed, run.reasons, strict=False) if not ok and r), None)
     if not failed and not run.finished:
         failed = f"killed_signal{-run.returncode}" if run.returncode and run.returncode < 0 else "program_exited"
-    return Verdict("incorrect", score, shown, CODE, failed or "tests_failed")
+    return Verdict("incorrect", score, shown, CODE, failed or "tests_failed", **extra)

@@ -7,13 +7,15 @@ from typing import Literal
 
 Domain = Literal["auto", "math", "code", "choice", "text"]
 Sandbox = Literal["auto", "namespaces", "rlimits"]
+Checker = Literal["tokens", "exact", "float", "lines-unordered"]
 VerdictName = Literal["correct", "incorrect", "no_answer", "unverifiable", "timeout", "error"]
 
 
 @dataclass(frozen=True)
 class VerifyConfig:
     """`timeout` bounds one math/choice/text item (parsing and comparison, in a killable worker);
-    `code_timeout` bounds one program run over all of a row's tests (wall clock, whole process group)."""
+    `code_timeout` bounds one program run over all of a row's tests (wall clock, whole process group), unless a
+    per-test `time_limit` (the row's column, else this default) applies: then each test has its own limit."""
 
     workers: int = 1
     timeout: float = 5.0
@@ -23,6 +25,9 @@ class VerifyConfig:
     batch_size: int = 16
     max_output_kb: int = 8192
     sandbox: Sandbox = "auto"  # auto: namespaces when root and the kernel allows, else rlimits (docs/stages/verify.md)
+    checker: Checker = "tokens"  # stdin/stdout comparison when the row's `checker` column does not name one
+    time_limit: float | None = None  # seconds per test when the row has no `time_limit`; None: code_timeout per row
+    stop_on_first_failure: bool = False
 
     def item_deadline(self, domain: str) -> float:
         """How long the pool lets a worker spend on one item before killing it.
@@ -40,9 +45,14 @@ class Verdict:
     extracted: str | None
     verifier: str
     reason: str | None = None  # why a row is not simply correct/incorrect; counted in the stage stats
+    tests: tuple[str, ...] | None = None  # code: pass/fail/timeout/crash/skipped per test
+    language: str | None = None  # code: python or cpp
+    checker: str | None = None  # code: the output checker (stdin/stdout tests), or the test kind
+    detail: str | None = None  # code: the compiler's message when the program did not compile
 
     def as_tuple(self) -> tuple:
-        return (self.verdict, self.score, self.extracted, self.verifier, self.reason)
+        return (self.verdict, self.score, self.extracted, self.verifier, self.reason, self.tests, self.language,
+                self.checker, self.detail)
 
 
 def timeout_verdict(domain: str) -> Verdict:

@@ -99,19 +99,32 @@ def normalize_text(text: str) -> str:
 
 def code_candidate(response: str) -> str | None:
     """The final program: the last ```python block, else the last ``` block, else the text if it parses."""
-    blocks = _FENCE.findall(response)
-    python = [body for lang, body in blocks if lang.lower() in ("python", "py", "python3")]
-    if python:
-        return python[-1]
-    if blocks:
-        return blocks[-1][1]
+    return code_block(response)[1]
+
+
+def _guess_language(body: str) -> str:
+    return "cpp" if re.search(r"^\s*#include|\bint\s+main\s*\(", body, re.M) else "python"
+
+
+def code_block(response: str, language: str | None = None) -> tuple[str | None, str | None]:
+    """(language, program): the last block in `language` (the row's column) if given, else the last block tagged
+    Python or C++, else the last block (language from its tag, or guessed), else the whole text if it parses."""
+    from distill_cli.stages.verify.problem import language_name
+
+    blocks = [(language_name(tag) if tag else None, body) for tag, body in _FENCE.findall(response)]
+    wanted = [b for b in blocks if b[0] == language] if language else []
+    known = [b for b in blocks if b[0] in ("python", "cpp")]
+    for group in (wanted, known, blocks):
+        if group:
+            tag, body = group[-1]
+            return tag or language or _guess_language(body), body
     text = response.strip()
     if not text or len(text) > 100_000:
-        return None
+        return None, None
     try:
         import ast
 
         ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    return text
+        return None, None
+    return "python", text

@@ -1,5 +1,9 @@
 """Runs inside the sandbox (`python -I -S harness.py spec.bin`): the program, then each test, one result per line.
 
+The sandbox prepends checkers.py to this file (CHECKERS comes from there). A test's result is a status: pass,
+fail, timeout (its per-test limit: CPU `time_limit`, wall twice that plus a second), crash (the program raised),
+skipped (after a failure with stop-on-first-failure) or check (output saved for a custom checker program).
+
 Built-in modules only (no json: importing it costs more than a small program's tests), nothing from distill:
 this file is executed by a fresh interpreter, the one that wrote the marshal'd spec, in a temporary directory.
 Results go to a file opened before the program runs, one flushed line per test, so a program that is killed
@@ -9,6 +13,7 @@ half-way still leaves the results of the tests it finished.
 import io
 import marshal
 import os
+import signal
 import sys
 
 _BLOCKED = ("socket.", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
@@ -45,6 +50,7 @@ def _guard(root):
 
 
 def _same(got, want):
+    """Function results: equal, or floats within 1e-6 (lists compared element by element)."""
     if got == want:
         return True
     if isinstance(got, float) or isinstance(want, float):
@@ -57,41 +63,63 @@ def _same(got, want):
     return False
 
 
-def _same_output(got, want):
-    if isinstance(want, list):
-        want = "\n".join(str(x) for x in want)
-    a, b = str(got).split(), str(want).split()
-    if a == b:
-        return True
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b, strict=False):
-        try:
-            if abs(float(x) - float(y)) > 1e-6 * max(1.0, abs(float(y))):
-                return False
-        except ValueError:
-            if x != y:
-                return False
-    return True
+class _TestTimeout(BaseException):
+    """Raised by the per-test timers; a BaseException so `except Exception` in the program does not eat it."""
+
+
+def _expire(signum, frame):
+    raise _TestTimeout()
+
+
+class _Timer:
+    """CPU (ITIMER_PROF) and wall (ITIMER_REAL) limits around one test; no limit when time_limit is None."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        if limit:
+            signal.signal(signal.SIGPROF, _expire)
+            signal.signal(signal.SIGALRM, _expire)
+
+    def __enter__(self):
+        if self.limit:
+            signal.setitimer(signal.ITIMER_PROF, self.limit)
+            signal.setitimer(signal.ITIMER_REAL, 2 * self.limit + 1)
+
+    def __exit__(self, *exc):
+        if self.limit:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _failed(exc):
+    return ("timeout", "test_timeout") if isinstance(exc, _TestTimeout) else ("crash", type(exc).__name__)
 
 
 def _run_stdio(code, spec, report):
     real_in, real_out = sys.stdin, sys.stdout
+    timer, checker = _Timer(spec.get("time_limit")), spec.get("checker") or "tokens"
     for i, (given, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=False)):
         if isinstance(given, list):
             given = "\n".join(str(x) for x in given)
         sys.stdin, sys.stdout = io.StringIO(str(given)), _Capped(spec["output_cap"])
         try:
-            exec(code, {"__name__": "__main__"})
+            with timer:
+                exec(code, {"__name__": "__main__"})
         except SystemExit:
             pass
         except BaseException as exc:  # noqa: BLE001 - any failure of the program fails this test
             sys.stdin, sys.stdout = real_in, real_out
-            report(i, False, type(exc).__name__)
+            if report(i, *_failed(exc)):
+                return
             continue
         got = sys.stdout.getvalue()
         sys.stdin, sys.stdout = real_in, real_out
-        report(i, _same_output(got, want), "wrong_output")
+        if checker == "custom":
+            with open(f"out-{i}.txt", "w") as fh:
+                fh.write(got)
+            report(i, "check", "")
+        elif report(i, "pass" if CHECKERS[checker](got, want) else "fail", "wrong_output"):  # noqa: F821
+            return
 
 
 def _run_calls(code, spec, report):
@@ -103,24 +131,34 @@ def _run_calls(code, spec, report):
         fn = getattr(env["Solution"](), name, None)
     if fn is None:
         raise NameError(f"no function {name!r}")
+    timer = _Timer(spec.get("time_limit"))
     for i, (args, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=False)):
         try:
-            got = fn(*args) if isinstance(args, list) else fn(args)
+            with timer:
+                got = fn(*args) if isinstance(args, list) else fn(args)
             ok = _same(got, want) or (isinstance(want, list) and len(want) == 1 and _same(got, want[0]))
-            report(i, ok, "wrong_result")
+            stop = report(i, "pass" if ok else "fail", "wrong_result")
         except BaseException as exc:  # noqa: BLE001
-            report(i, False, type(exc).__name__)
+            stop = report(i, *_failed(exc))
+        if stop:
+            return
 
 
 def _run_asserts(code, spec, report):
     env = {"__name__": "solution"}
     exec(code, env)
+    timer = _Timer(spec.get("time_limit"))
     for i, test in enumerate(spec["tests"]):
         try:
-            exec(compile(test, f"<test {i}>", "exec"), env)
-            report(i, True, "")
+            with timer:
+                exec(compile(test, f"<test {i}>", "exec"), env)
+            stop = report(i, "pass", "")
+        except AssertionError:
+            stop = report(i, "fail", "AssertionError")
         except BaseException as exc:  # noqa: BLE001
-            report(i, False, type(exc).__name__)
+            stop = report(i, *_failed(exc))
+        if stop:
+            return
 
 
 def main():
@@ -128,8 +166,10 @@ def main():
         spec = marshal.load(fh)
     out = open(spec["results"], "w", buffering=1)
 
-    def report(i, ok, why):
-        out.write(f"{i}\t{int(ok)}\t{why}\n")
+    def report(i, status, why):
+        """Write one test's result; True when the run should stop here (stop-on-first-failure)."""
+        out.write(f"{i}\t{status}\t{why if status != 'pass' else ''}\n")
+        return bool(spec.get("stop")) and status not in ("pass", "check")
 
     out.write("start\n")
     _guard(os.getcwd())
@@ -139,7 +179,7 @@ def main():
         {"asserts": _run_asserts, "stdio": _run_stdio, "calls": _run_calls}[spec["kind"]](code, spec, report)
     except BaseException as exc:  # noqa: BLE001 - the program failed before or between its tests
         sys.stdout = sys.__stdout__
-        out.write(f"program\t0\t{type(exc).__name__}\n")
+        out.write(f"program\t{_failed(exc)[0]}\t{_failed(exc)[1]}\n")
     out.write("end\n")
     out.flush()
     os._exit(0)

@@ -31,6 +31,8 @@ class Item:
     domain: str
     tests: str | None = None
     finish_reason: str | None = None
+    problem: object = None  # code: the row's language, checker and limits (problem.Problem)
+    deadline: float | None = None  # code: the row's own backstop (per-test limits add up); None: the config's
 
 
 def _worker_main(conn: Connection, cfg: VerifyConfig) -> None:
@@ -55,7 +57,7 @@ def _serve(conn: Connection, cfg: VerifyConfig) -> None:
         for item in batch:
             try:
                 verdict = verify_one(item.response, item.answer, item.domain, item.tests, cfg,
-                                     finish_reason=item.finish_reason)
+                                     finish_reason=item.finish_reason, problem=item.problem)
             except Exception as exc:  # noqa: BLE001 - a verifier bug on one row is that row's `error`
                 verdict = error_verdict(item.domain, f"verifier_exception:{type(exc).__name__}")
             conn.send((item.index, verdict.as_tuple()))
@@ -131,7 +133,7 @@ class VerifyPool:
         while queue or any(s.pending for s in self.slots):
             self._feed(queue)
             now = time.monotonic()
-            wait_for = min((s.since + self.cfg.item_deadline(s.pending[0].domain) - now
+            wait_for = min((s.since + self._deadline(s.pending[0]) - now
                             for s in self.slots if s.pending), default=0.0)
             ready = wait([s.conn for s in self.slots if s.pending] + [s.proc.sentinel for s in self.slots
                                                                       if s.pending], timeout=max(0.0, wait_for))
@@ -139,6 +141,9 @@ class VerifyPool:
                 if slot.pending and (slot.conn in ready or slot.proc.sentinel in ready):
                     self._drain(i, queue, on_result)
             self._expire(queue, on_result)
+
+    def _deadline(self, item: Item) -> float:
+        return item.deadline if item.deadline is not None else self.cfg.item_deadline(item.domain)
 
     def _feed(self, queue: deque) -> None:
         for slot in self.slots:
@@ -175,7 +180,7 @@ class VerifyPool:
     def _expire(self, queue: deque, on_result) -> None:
         now = time.monotonic()
         for i, slot in enumerate(self.slots):
-            if slot.pending and now - slot.since > self.cfg.item_deadline(slot.pending[0].domain):
+            if slot.pending and now - slot.since > self._deadline(slot.pending[0]):
                 slot.proc.kill()
                 self.max_latency = max(self.max_latency, now - slot.since)
                 item = slot.pending.popleft()

@@ -28,12 +28,14 @@ from pathlib import Path
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG = 1
-HARNESS = (Path(__file__).parent / "harness.py").read_text()
+HARNESS = (Path(__file__).parent / "checkers.py").read_text() + (Path(__file__).parent / "harness.py").read_text()
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
 
 
 @dataclass
 class RunResult:
+    """One program's run over a row's tests; `status` holds pass/fail/timeout/crash/skipped/check per test."""
+
     passed: list[bool]
     started: bool = False
     finished: bool = False
@@ -41,6 +43,8 @@ class RunResult:
     returncode: int | None = None
     reasons: list[str] = field(default_factory=list)
     stderr: str = ""
+    status: list[str] = field(default_factory=list)
+    compile_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Limits:
     memory_mb: int = 1024
     output_bytes: int = 8 << 20
     mode: str = "auto"  # auto | namespaces | rlimits
+    cpu: float | None = None  # CPU seconds; default: the wall clock
+    nproc: int = 4  # processes of the sandbox's uid in namespaces mode (a compiler needs a few more)
 
 
 @lru_cache(maxsize=1)
@@ -108,7 +114,7 @@ def _enter_namespaces(uid: int, prefix: str, hidden: str | None, work: str) -> N
 
 
 def _preexec(limits: Limits, mode: str, uid: int, work: Path):
-    cpu = int(limits.wall) + 1
+    cpu = int(limits.cpu if limits.cpu is not None else limits.wall) + 1
     memory = limits.memory_mb << 20
     exe, prefix = _python()
     hidden = _hidden_ancestor(prefix) if mode == "namespaces" else None
@@ -122,7 +128,7 @@ def _preexec(limits: Limits, mode: str, uid: int, work: Path):
         _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if mode == "namespaces":
             # a fresh uid owns at most the sandbox's own processes; execve needs the count below the limit
-            resource.setrlimit(resource.RLIMIT_NPROC, (4, 4))
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
             _enter_namespaces(uid, prefix, hidden, str(work))
         else:
             resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
@@ -156,6 +162,10 @@ def run_program(spec: dict, n_tests: int, limits: Limits) -> RunResult:
     uid = _uid()
     work = Path(tempfile.mkdtemp(prefix="distill-sbx-"))
     try:
+        if spec.get("language") == "cpp":
+            from distill_cli.stages.verify.native import run_cpp
+
+            return run_cpp(spec, n_tests, limits, work, mode, uid)
         (work / "harness.py").write_text(HARNESS)
         (work / "spec.bin").write_bytes(marshal.dumps({**spec, "results": "results.txt",
                                                        "output_cap": limits.output_bytes}))
@@ -163,14 +173,21 @@ def run_program(spec: dict, n_tests: int, limits: Limits) -> RunResult:
             os.chown(work, uid, uid)
         with open(work / "stdout.txt", "wb") as out, open(work / "stderr.txt", "wb") as err:
             result = _execute(work, out, err, limits, mode, uid)
-        return _collect(work, n_tests, result)
+        result = _collect(work, n_tests, result)
+        if spec.get("checker") == "custom":
+            from distill_cli.stages.verify.native import run_custom_checks
+
+            run_custom_checks(spec, result, limits, work, mode, uid)
+        return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int) -> RunResult:
-    proc = subprocess.Popen([_python()[0], "-I", "-S", "harness.py", "spec.bin"], cwd=work, env=ENV,
-                            stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int, argv: list[str] | None = None,
+             stdin=subprocess.DEVNULL) -> RunResult:
+    """Run `argv` (default: the Python harness) sandboxed in `work`; SIGKILL its process group at the wall clock."""
+    argv = argv or [_python()[0], "-I", "-S", "harness.py", "spec.bin"]
+    proc = subprocess.Popen(argv, cwd=work, env=ENV, stdin=stdin, stdout=out, stderr=err, start_new_session=True,
                             preexec_fn=_preexec(limits, mode, uid, work))
     result = RunResult(passed=[])
     try:
@@ -212,8 +229,10 @@ def _sweep(uid: int) -> None:
 
 
 def _collect(work: Path, n_tests: int, result: RunResult) -> RunResult:
-    passed = [False] * n_tests
+    """Read the harness's result lines; a test without one shares the program's fate (killed, timed out)."""
+    status: list[str | None] = [None] * n_tests
     reasons = [""] * n_tests
+    program: tuple[str, str] | None = None
     path = work / "results.txt"
     lines = path.read_text(errors="replace")[:1 << 20].splitlines() if path.exists() else []
     for line in lines:
@@ -223,12 +242,17 @@ def _collect(work: Path, n_tests: int, result: RunResult) -> RunResult:
             result.finished = True
         else:
             key, _, rest = line.partition("\t")
-            ok, _, why = rest.partition("\t")
+            state, _, why = rest.partition("\t")
             if key.isdigit() and int(key) < n_tests:
-                passed[int(key)], reasons[int(key)] = ok == "1", why
+                status[int(key)], reasons[int(key)] = state, why
             elif key == "program":
-                reasons = [r or why for r in reasons]
-    result.passed, result.reasons = passed, reasons
+                program = (state, why)
+    stopped = any(s not in (None, "pass", "check") for s in status)
+    fill = program or (("timeout", "code_timeout") if result.timed_out else
+                       ("skipped", "") if result.finished and stopped else ("crash", "program_exited"))
+    result.status = [s or fill[0] for s in status]
+    result.reasons = [r or (fill[1] if s is None else "") for s, r in zip(status, reasons, strict=True)]
+    result.passed = [s == "pass" for s in result.status]
     stderr = work / "stderr.txt"
     if stderr.exists():
         with open(stderr, "rb") as fh:
