@@ -26,7 +26,7 @@ from distill_cli.progress import console
 from distill_cli.scaleout import Executor, RayAddress, pick_runner
 from distill_cli.scaleout.verify import RayVerify
 from distill_cli.stages.verify import VerifyConfig
-from distill_cli.stages.verify.config import Domain
+from distill_cli.stages.verify.config import Checker, Domain
 from distill_cli.stages.verify.shard import LazyPool, verify_shard
 
 
@@ -39,7 +39,15 @@ def verify(
     domain: Annotated[str, typer.Option(help="auto|math|code|choice|text: auto uses each row's `domain`.")] = "auto",
     code_timeout: Annotated[float, typer.Option(min=0.1, help="Wall-clock seconds for one program over all "
                                                 "of a row's tests.")] = 10.0,
-    memory_mb: Annotated[int, typer.Option(min=64, help="Address-space limit of a sandboxed program (MB).")] = 1024,
+    memory_mb: Annotated[int, typer.Option(min=64, help="Address-space limit of a sandboxed program (MB); a row's "
+                                           "`memory_limit` column overrides it.")] = 1024,
+    checker: Annotated[Checker, typer.Option(help="How stdin/stdout output is compared when the row's `checker` "
+                                             "column names none: tokens (whitespace-insensitive), exact, float "
+                                             "(abs/rel 1e-6), lines-unordered.")] = "tokens",
+    time_limit: Annotated[float | None, typer.Option(min=0.01, help="CPU seconds per test when the row has no "
+                                                     "`time_limit` column (default: --code-timeout per row).")] = None,
+    stop_on_first_failure: Annotated[bool, typer.Option("--stop-on-first-failure", help="Skip a program's "
+                                                        "remaining tests after its first failed test.")] = False,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -55,7 +63,8 @@ def verify(
         raise BadInput(f"--domain {domain!r}: expected one of {', '.join(Domain.__args__)}")
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,  # type: ignore
-                       memory_mb=memory_mb)
+                       memory_mb=memory_mb, checker=checker, time_limit=time_limit,
+                       stop_on_first_failure=stop_on_first_failure)
     inp = open_input(input)
     inp.require("verify", {"response": pl.String, "answer": pl.String})
     if domain == "code":

@@ -107,6 +107,7 @@ def test_resume_skips_checkpointed_chunks(tmp_path):
         pool.close()
     assert second.notes == [("resumed", 4)] and second.rows == df.height - 4
     assert out["id"].to_list() == df["id"].to_list()
-    assert out.columns == df.columns + ["verdict", "score", "extracted", "verifier"]
+    assert out.columns == df.columns + ["verdict", "score", "extracted", "verifier", "test_results",
+                                        "code_language", "code_checker", "code_error"]
     assert sum(stats["verdicts"].values()) == df.height
     assert stats["reasons"] == {"reasoning_unfinished": 1, "no_reference": 1}

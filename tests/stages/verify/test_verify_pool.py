@@ -79,7 +79,7 @@ def test_stats_count_verdicts_per_domain_and_model(pool):
     df = pl.DataFrame({"response": ["\\boxed{1}", "\\boxed{2}", "(A)", "x"], "answer": ["1", "1", "A", None],
                        "domain": ["math", "math", "choice", "text"], "model": ["a", "b", "a", "b"]})
     out, stats = verify_frame(df, pool.cfg, pool=pool)
-    assert out.columns[-4:] == ["verdict", "score", "extracted", "verifier"]
+    assert out.columns[-8:-4] == ["verdict", "score", "extracted", "verifier"]
     assert stats["by_domain"] == {"math": {"correct": 1, "incorrect": 1}, "choice": {"correct": 1},
                                   "text": {"unverifiable": 1}}
     assert stats["by_model"] == {"a": {"correct": 2}, "b": {"incorrect": 1, "unverifiable": 1}}

@@ -129,3 +129,60 @@ def test_rlimits_fallback_still_blocks_python_level_attacks(tmp_path):
     verdicts = dict(zip(out["id"], out["verdict"], strict=True))
     assert verdicts == {"net": "incorrect", "write": "incorrect", "fork": "incorrect", "ok": "correct"}
     assert not outside.exists()
+
+
+def _cpp_attacks(tmp_path, port: int) -> tuple[dict[str, str], list[str]]:
+    """C++ attacks skip Python's audit hook entirely: only the OS-level sandbox can stop them. Most print "1" (the
+    expected output) only once the attack was refused, so `correct` proves the program ran and was contained."""
+    outside, shared_tmp = tmp_path / "escaped-cpp.txt", f"/tmp/distill-escape-cpp-{uuid.uuid4().hex}"
+    head = "#include <cstdio>\n#include <cstdlib>\n#include <cstring>\n#include <unistd.h>\n#include <signal.h>\n"
+    net = ("#include <sys/socket.h>\n#include <netinet/in.h>\n#include <arpa/inet.h>\nint main(){int fd=socket("
+           "AF_INET,SOCK_STREAM,0); sockaddr_in a{}; a.sin_family=AF_INET; a.sin_port=htons(" + str(port) + ");"
+           "a.sin_addr.s_addr=htonl(0x7f000001); if(fd<0||connect(fd,(sockaddr*)&a,sizeof a)!=0) puts(\"1\");}")
+    return {
+        "cpp_fork_bomb": head + "int main(){for(;;){pid_t p=fork(); if(p<0){puts(\"1\");return 0;} "
+                                "if(p==0){for(;;)pause();}}}",
+        "cpp_memory_bomb": head + "int main(){for(;;){char*p=(char*)malloc(50<<20); if(!p){puts(\"1\");return 0;}"
+                                  "memset(p,1,50<<20);}}",
+        "cpp_network": head + net,
+        "cpp_write_outside": head + f"int main(){{FILE*f=fopen(\"{outside}\",\"w\"); if(f){{fputs(\"x\",f);"
+                                    f"fclose(f);}} f=fopen(\"{shared_tmp}\",\"w\"); if(f){{fputs(\"x\",f);"
+                                    "fclose(f);}}}",
+        "cpp_kill_parent": head + "int main(){if(kill(getppid(),SIGKILL)!=0&&kill(1,SIGKILL)!=0) puts(\"1\");}",
+    }, [str(outside), shared_tmp]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="C++ runs only in the namespaces mode, which needs root")
+def test_cpp_attacks_are_contained(tmp_path):
+    server, hits, stop, thread = _listener()
+    attacks, paths = _cpp_attacks(tmp_path, server.getsockname()[1])
+    normal = "#include <iostream>\nint main(){long long a,b; std::cin>>a>>b; std::cout<<a+b<<std::endl;}"
+    rows = {"normal_1": normal, **attacks, "normal_2": normal}
+    tests = {k: json.dumps({"inputs": ["2 3\n"], "outputs": ["5\n"]} if k.startswith("normal") else
+                           {"inputs": ["\n"], "outputs": ["1\n"]}) for k in rows}
+    df = pl.DataFrame({"id": list(rows), "response": [f"```cpp\n{c}\n```" for c in rows.values()],
+                       "answer": [None] * len(rows), "domain": ["code"] * len(rows), "tests": list(tests.values())},
+                      schema_overrides={"answer": pl.String})
+    try:
+        out, _ = verify_frame(df, VerifyConfig(workers=2, code_timeout=3.0, memory_mb=256))
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    got = {r["id"]: (r["verdict"], r["code_language"], r["test_results"]) for r in out.iter_rows(named=True)}
+    refused = ("normal_1", "normal_2", "cpp_fork_bomb", "cpp_memory_bomb", "cpp_network", "cpp_kill_parent")
+    assert {k: got[k][0] for k in refused} == dict.fromkeys(refused, "correct"), got
+    assert {v[1] for v in got.values()} == {"cpp"}
+    assert hits == [], "a sandboxed C++ program reached the loopback listener"
+    assert [p for p in paths if os.path.exists(p)] == []
+
+
+def test_cpp_is_refused_without_namespaces():
+    """Native code skips the audit hook, so the rlimits fallback cannot hold it: unverifiable, never run."""
+    from distill_cli.stages.verify import verify_one
+
+    tests = json.dumps({"inputs": ["1\n"], "outputs": ["1\n"]})
+    verdict = verify_one("```cpp\nint main(){}\n```", None, "code", tests, VerifyConfig(sandbox="rlimits"))
+    assert (verdict.verdict, verdict.reason, verdict.language) == ("unverifiable", "cpp_needs_namespaces_sandbox",
+                                                                   "cpp")
