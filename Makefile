@@ -5,8 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
-.PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-grade \
-        bench-compress bench-filter bench-dedupe bench-export bench-view chaos lint clean
+.PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-verify-code \
+        bench-grade bench-compress bench-filter bench-dedupe bench-export bench-view chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,8 @@ test:
 test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
-bench: bench-collect bench-generate bench-http bench-verify bench-grade bench-compress bench-filter bench-dedupe \
-       bench-export bench-view
+bench: bench-collect bench-generate bench-http bench-verify bench-verify-code bench-grade bench-compress \
+       bench-filter bench-dedupe bench-export bench-view
 
 bench-collect:
 	$(BIN)/python scripts/bench_collect.py
@@ -42,6 +42,8 @@ bench-http:
 	$(BIN)/python scripts/bench_http.py
 bench-verify:
 	$(BIN)/python scripts/bench_verify.py
+bench-verify-code:
+	$(BIN)/python scripts/bench_verify_code.py
 bench-grade:
 	$(BIN)/python scripts/bench_grade.py
 bench-compress:

@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 
 from distill_cli.stages.verify.checkers import CHECKERS
-from distill_cli.stages.verify.sandbox import Limits, RunResult, _execute, _python
+from distill_cli.stages.verify.sandbox import Limits, RunResult, _execute, _python, _sweep
 
 COMPILE = ["/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe"]
 COMPILE_SECONDS = 60.0
@@ -45,13 +45,15 @@ def compile_cpp(source: str, name: str, limits: Limits, work: Path, mode: str, u
 
 def _run_test(argv: list[str], given: str, limits: Limits, work: Path, mode: str, uid: int) -> tuple[str, str]:
     """One sandboxed run with `given` on stdin: (status so far, stdout or the reason)."""
+    for stale in ("in.txt", "out.txt"):  # fresh inodes: a leftover of the last test holds only the old ones
+        (work / stale).unlink(missing_ok=True)
     (work / "in.txt").write_text(given)
     tl = limits.cpu or limits.wall
     each = Limits(wall=2 * tl + 1, memory_mb=limits.memory_mb, output_bytes=limits.output_bytes, mode=mode, cpu=tl)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(work / "in.txt", "rb") as stdin, open(work / "out.txt", "wb") as out, \
             open(os.devnull, "wb") as err:
-        run = _execute(work, out, err, each, mode, uid, argv=argv, stdin=stdin)
+        run = _execute(work, out, err, each, mode, uid, argv=argv, stdin=stdin, sweep=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if run.timed_out or cpu > tl or run.returncode == -signal.SIGXCPU:
@@ -74,14 +76,18 @@ def run_cpp(spec: dict, n: int, limits: Limits, work: Path, mode: str, uid: int)
         result.finished = True
         return result
     checker = _Checker(spec, limits, work, mode, uid)
-    for i, (given, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=False)):
-        state, got = _run_test(["./prog"], _text(given), limits, work, mode, uid)
-        if state == "ok":
-            state, got = checker.check(given, got, want)
-        result.status[i], result.reasons[i] = state, "" if state == "pass" else got if state != "fail" else \
-            "wrong_output"
-        if spec.get("stop") and state != "pass":
-            break
+    try:
+        for i, (given, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=False)):
+            state, got = _run_test(["./prog"], _text(given), limits, work, mode, uid)
+            if state == "ok":
+                state, got = checker.check(given, got, want)
+            result.status[i], result.reasons[i] = state, "" if state == "pass" else got if state != "fail" else \
+                "wrong_output"
+            if spec.get("stop") and state != "pass":
+                break
+    finally:
+        if mode == "namespaces":  # leftovers of any test (a daemon that left the process group) die here
+            _sweep(uid)
     result.passed = [s == "pass" for s in result.status]
     result.finished = True
     return result
@@ -122,6 +128,8 @@ class _Checker:
             return ("pass", "") if CHECKERS[self.name](got, want) else ("fail", "wrong_output")
         if self.error is not None:
             return "crash", "checker_compile_error"
+        if self.mode == "namespaces":  # no leftover of the program may share the checker's uid while it runs
+            _sweep(self.uid)
         (self.work / "answer.txt").write_text(_text(want))
         (self.work / "output.txt").write_text(got)
         (self.work / "input.txt").write_text(_text(given))

@@ -184,8 +184,10 @@ def run_program(spec: dict, n_tests: int, limits: Limits) -> RunResult:
 
 
 def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int, argv: list[str] | None = None,
-             stdin=subprocess.DEVNULL) -> RunResult:
-    """Run `argv` (default: the Python harness) sandboxed in `work`; SIGKILL its process group at the wall clock."""
+             stdin=subprocess.DEVNULL, sweep: bool = True) -> RunResult:
+    """Run `argv` (default: the Python harness) sandboxed in `work`; SIGKILL its process group at the wall clock.
+
+    `sweep=False` leaves killing the uid's leftovers to the caller (once after a C++ program's last test)."""
     argv = argv or [_python()[0], "-I", "-S", "harness.py", "spec.bin"]
     proc = subprocess.Popen(argv, cwd=work, env=ENV, stdin=stdin, stdout=out, stderr=err, start_new_session=True,
                             preexec_fn=_preexec(limits, mode, uid, work))
@@ -198,7 +200,7 @@ def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int, argv: li
         _kill_group(proc.pid)
         if result.returncode is None:
             result.returncode = proc.wait()
-        if mode == "namespaces":
+        if mode == "namespaces" and sweep:
             _sweep(uid)
     return result
 
