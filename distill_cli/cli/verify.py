@@ -48,6 +48,10 @@ def verify(
                                                      "`time_limit` column (default: --code-timeout per row).")] = None,
     stop_on_first_failure: Annotated[bool, typer.Option("--stop-on-first-failure", help="Skip a program's "
                                                         "remaining tests after its first failed test.")] = False,
+    consensus: Annotated[float | None, typer.Option(min=0.01, max=1.0, help="Label prompts without a reference "
+                                                    "answer by their samples' consensus: the largest cluster of "
+                                                    "equivalent answers must hold this share of the samples.")] = None,
+    consensus_min_samples: Annotated[int, typer.Option(min=1, help="...and at least this many samples.")] = 4,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -64,11 +68,14 @@ def verify(
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,  # type: ignore
                        memory_mb=memory_mb, checker=checker, time_limit=time_limit,
-                       stop_on_first_failure=stop_on_first_failure)
+                       stop_on_first_failure=stop_on_first_failure, consensus=consensus,
+                       consensus_min_samples=consensus_min_samples)
     inp = open_input(input)
     inp.require("verify", {"response": pl.String, "answer": pl.String})
     if domain == "code":
         inp.require("verify", {"tests": pl.String}, not_null=())
+    if consensus is not None:
+        _require_whole_prompts(inp, opts)
     params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_size")}
     runner = pick_runner(executor, ray_address)
     pool = LazyPool(cfg)
@@ -81,3 +88,17 @@ def verify(
         stats = sd.read_manifest().get("stats") or {}
         counts = ", ".join(f"{k} {v}" for k, v in sorted((stats.get("verdicts") or {}).items())) or "no rows"
         console.print(f"verify: {counts} -> {output}")
+
+
+def _require_whole_prompts(inp, opts) -> None:
+    """Consensus votes over all samples of a prompt, so no prompt may span two shards (generate writes a prompt's
+    samples into one shard; re-sharding by rows, --rows-per-shard or --limit can cut them apart)."""
+    from distill_cli.stages.verify.consensus import split_prompts
+
+    inp.require("verify", {"id": pl.String})
+    units = inp.units(opts.rows_per_shard, opts.limit)
+    split = split_prompts([inp.read(u, ["id"]).get_column("id").to_list() for u in units])
+    if split is not None:
+        pid, a, b = split
+        raise BadInput(f"{inp.spec}: column id: --consensus needs all samples of a prompt in one shard, but prompt "
+                       f"{pid} is in shards {a} and {b} (raise --rows-per-shard, or drop --limit)")

@@ -84,6 +84,11 @@ def verify_frame(df: pl.DataFrame, cfg: VerifyConfig, pool=None, progress: Calla
     """
     from distill_cli.stages.verify.pool import VerifyPool
 
+    if pool is None and df.height:
+        with VerifyPool(cfg) as own:
+            return verify_frame(df, cfg, own, progress, reason_column)
+    if cfg.consensus is not None and "consensus_answer" not in df.columns:
+        df = with_consensus(df, cfg, pool)
     items = _items(df, cfg)
     results: list[Verdict | None] = [None] * df.height
 
@@ -93,11 +98,10 @@ def verify_frame(df: pl.DataFrame, cfg: VerifyConfig, pool=None, progress: Calla
             progress(1)
 
     if items:
-        if pool is None:
-            with VerifyPool(cfg) as own:
-                own.run(items, on_result)
-        else:
-            pool.run(items, on_result)
+        pool.run(items, on_result)
+    if "answer_source" in df.columns:
+        results = [Verdict("unverifiable", 0.0, None, "consensus", "no_consensus") if src is None else r
+                   for r, src in zip(results, df.get_column("answer_source").to_list(), strict=True)]
     done = [r or error_verdict("unknown", "not_verified") for r in results]
     out = df.with_columns(
         pl.Series("verdict", [r.verdict for r in done], pl.String),
@@ -116,6 +120,14 @@ def verify_frame(df: pl.DataFrame, cfg: VerifyConfig, pool=None, progress: Calla
     return out, verdict_stats(out, domains, [r.reason for r in done])
 
 
+def with_consensus(df: pl.DataFrame, cfg: VerifyConfig, pool) -> pl.DataFrame:
+    """Label the prompts without a reference by their samples' consensus (consensus.py); needs every sample of a
+    prompt in `df`."""
+    from distill_cli.stages.verify.consensus import ConsensusConfig, label, pool_compare
+
+    return label(df, ConsensusConfig(cfg.consensus, cfg.consensus_min_samples), pool_compare(pool))
+
+
 def _items(df: pl.DataFrame, cfg: VerifyConfig) -> list:
     from distill_cli.stages.verify.pool import Item
 
@@ -126,6 +138,10 @@ def _items(df: pl.DataFrame, cfg: VerifyConfig) -> list:
 
     responses, answers, domains, tests, finish = (col(c) for c in ("response", "answer", "domain", "tests",
                                                                     "finish_reason"))
+    if "answer_source" in df.columns:  # consensus labels stand in for the missing references (judged as math)
+        labels, sources = col("consensus_answer"), col("answer_source")
+        answers = [lab if src == "consensus" else a for a, lab, src in zip(answers, labels, sources, strict=True)]
+        domains = ["math" if src == "consensus" else d for d, src in zip(domains, sources, strict=True)]
     items = [Item(i, responses[i], answers[i], row_domain(domains[i], answers[i], tests[i], cfg.domain), tests[i],
                   finish[i]) for i in range(n)]
     return [_with_problem(df, it, cfg) if it.domain == "code" else it for it in items]
@@ -163,7 +179,29 @@ def verdict_stats(df: pl.DataFrame, domains: list[str] | None = None, reasons: l
     stats["by_domain"] = {k: dict(c) for k, c in stats["by_domain"].items()}
     if reasons is not None:
         stats["reasons"] = dict(Counter(r for r in reasons if r))
+    stats.update(_breakdowns(df, verdicts))
     return stats
+
+
+def _breakdowns(df: pl.DataFrame, verdicts: list) -> dict:
+    """Verdicts by checker (the code checker, else the verifier) and by program language; consensus labels."""
+    out: dict = {}
+    checkers = df.get_column("verifier").to_list()
+    if "code_checker" in df.columns:
+        checkers = [c or v for c, v in zip(df.get_column("code_checker").to_list(), checkers, strict=True)]
+    by_checker: dict = {}
+    for c, v in zip(checkers, verdicts, strict=True):
+        by_checker.setdefault(str(c), Counter())[v] += 1
+    out["by_checker"] = {k: dict(c) for k, c in by_checker.items()}
+    if "code_language" in df.columns:
+        by_language: dict = {}
+        for lang, v in zip(df.get_column("code_language").to_list(), verdicts, strict=True):
+            if lang is not None:
+                by_language.setdefault(lang, Counter())[v] += 1
+        out["by_language"] = {k: dict(c) for k, c in by_language.items()}
+    if "answer_source" in df.columns:
+        out["answer_source"] = dict(Counter(str(s) for s in df.get_column("answer_source").to_list()))
+    return out
 
 
 def __getattr__(name: str):

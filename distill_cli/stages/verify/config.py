@@ -28,6 +28,8 @@ class VerifyConfig:
     checker: Checker = "tokens"  # stdin/stdout comparison when the row's `checker` column does not name one
     time_limit: float | None = None  # seconds per test when the row has no `time_limit`; None: code_timeout per row
     stop_on_first_failure: bool = False
+    consensus: float | None = None  # share of a prompt's samples that must agree to label a prompt without answer
+    consensus_min_samples: int = 4
 
     def item_deadline(self, domain: str) -> float:
         """How long the pool lets a worker spend on one item before killing it.

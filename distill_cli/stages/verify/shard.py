@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from distill_cli.io.runner import ShardTask
-from distill_cli.stages.verify import VerifyConfig, verdict_stats, verify_frame
+from distill_cli.stages.verify import VerifyConfig, verdict_stats, verify_frame, with_consensus
 
 CHUNK_ROWS = 2000
 POS, REASON = "__verify_pos", "__verify_reason"
@@ -32,7 +32,12 @@ class LazyPool:
 
 def verify_shard(df: pl.DataFrame, task: ShardTask, cfg: VerifyConfig, pool: LazyPool,
                  chunk_rows: int = CHUNK_ROWS) -> tuple[pl.DataFrame, dict]:
-    """Verify a shard a chunk at a time, saving each chunk, so a kill loses one chunk; resumes by row position."""
+    """Verify a shard a chunk at a time, saving each chunk, so a kill loses one chunk; resumes by row position.
+
+    Consensus labels are decided over the whole shard first (a chunk may split a prompt's samples); they are the
+    same on every run, so a resumed shard's chunks agree with the saved ones."""
+    if cfg.consensus is not None and df.height:
+        df = with_consensus(df, cfg, pool.get())
     df = df.with_row_index(POS)
     saved = task.checkpoint.load()
     if saved is not None:
