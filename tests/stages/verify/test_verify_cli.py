@@ -111,3 +111,22 @@ def test_resume_skips_checkpointed_chunks(tmp_path):
                                         "code_language", "code_checker", "code_error"]
     assert sum(stats["verdicts"].values()) == df.height
     assert stats["reasons"] == {"reasoning_unfinished": 1, "no_reference": 1}
+
+
+@pytest.mark.slow
+def test_consensus_refuses_shards_that_split_a_prompt_and_labels_whole_ones(tmp_path):
+    rows = [{"id": f"p{i // 5}", "sample": i % 5, "response": f"\\boxed{{{3 if i % 5 else 4}}}", "answer": None,
+             "domain": "math"} for i in range(10)]
+    src = tmp_path / "traces.parquet"
+    pl.DataFrame(rows, schema_overrides={"answer": pl.String}).write_parquet(src)
+    split = distill("verify", src, "-o", tmp_path / "split", "--consensus", "0.6", "--rows-per-shard", "4", "-q")
+    assert split.returncode == 2 and split.stderr.startswith("Error: ") and "in shards 0 and 1" in split.stderr
+    assert "Traceback" not in split.stderr and not (tmp_path / "split" / "_manifest.json").exists()
+    whole = distill("verify", src, "-o", tmp_path / "whole", "--consensus", "0.6", "--rows-per-shard", "5", "-q")
+    assert whole.returncode == 0, whole.stderr
+    out = pl.read_parquet(tmp_path / "whole" / "part-*.parquet")
+    assert out["verdict"].to_list() == ["incorrect", "correct", "correct", "correct", "correct"] * 2
+    assert set(out["consensus_answer"]) == {"3"} and set(out["consensus_share"]) == {0.8}
+    stats = json.loads((tmp_path / "whole" / "_manifest.json").read_text())["stats"]
+    assert stats["answer_source"] == {"consensus": 10} and stats["by_checker"] == {"numeric": {"incorrect": 2,
+                                                                                                "correct": 8}}
