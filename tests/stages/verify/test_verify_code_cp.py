@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import polars as pl
 import pytest
@@ -14,6 +16,8 @@ from distill_cli.stages.verify.extract import code_block
 from distill_cli.stages.verify.problem import Problem, checker_spec, megabytes, problem_of, seconds
 
 CFG = VerifyConfig(code_timeout=5.0)
+NEEDS_CPP = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("g++") is None,
+                               reason="C++ needs g++ and the namespaces sandbox (root)")
 FENCE = {"python": "python", "cpp": "cpp"}
 
 
@@ -28,6 +32,7 @@ def _rows(problem: dict, name: str, checker: str | None = None) -> list[dict]:
 
 
 @pytest.mark.slow
+@NEEDS_CPP
 def test_held_out_real_problems_decide_both_languages(pool):
     rows = (_rows(THEATRE, "theatre") + _rows(WATERMELON, "watermelon") + _rows(DRINKS, "drinks", "float")
             + _rows(DIVISORS, "divisors", "lines_unordered")
@@ -47,6 +52,7 @@ def test_held_out_real_problems_decide_both_languages(pool):
 
 
 @pytest.mark.slow
+@NEEDS_CPP
 def test_float_checker_bar_and_per_test_timeout(pool):
     cpp = "```cpp\n#include <cstdio>\nint main(){double a,b; scanf(\"%lf %lf\",&a,&b); printf(\"%.7f\\n\",a/b);}\n```"
     tests = json.dumps({"inputs": ["1 3\n"], "outputs": ["0.333333333\n"]})
@@ -65,6 +71,7 @@ def test_float_checker_bar_and_per_test_timeout(pool):
 
 
 @pytest.mark.slow
+@NEEDS_CPP
 def test_compile_error_kept_and_stop_on_first_failure():
     tests = json.dumps(WATERMELON["tests"])
     broken = verify_one("```cpp\nint main(){ return x; }\n```", None, "code", tests, CFG)

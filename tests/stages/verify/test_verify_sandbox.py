@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import threading
 import uuid
@@ -153,7 +154,8 @@ def _cpp_attacks(tmp_path, port: int) -> tuple[dict[str, str], list[str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="C++ runs only in the namespaces mode, which needs root")
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("g++") is None,
+                    reason="C++ needs g++ and the namespaces mode, which needs root")
 def test_cpp_attacks_are_contained(tmp_path):
     server, hits, stop, thread = _listener()
     attacks, paths = _cpp_attacks(tmp_path, server.getsockname()[1])
