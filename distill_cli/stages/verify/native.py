@@ -32,7 +32,7 @@ def compile_cpp(source: str, name: str, limits: Limits, work: Path, mode: str, u
     """Compile `source` to `work/name`; None on success, else the compiler's message (the reason kept)."""
     (work / f"{name}.cpp").write_text(source)
     build = Limits(wall=COMPILE_SECONDS, memory_mb=max(2048, limits.memory_mb), output_bytes=64 << 20,
-                   mode=mode, nproc=16)
+                   mode=mode, nproc=16, python=False)
     with open(work / f"{name}.log", "wb") as log:
         run = _execute(work, log, log, build, mode, uid, argv=COMPILE + ["-o", name, f"{name}.cpp"])
     if run.timed_out:
@@ -49,7 +49,8 @@ def _run_test(argv: list[str], given: str, limits: Limits, work: Path, mode: str
         (work / stale).unlink(missing_ok=True)
     (work / "in.txt").write_text(given)
     tl = limits.cpu or limits.wall
-    each = Limits(wall=2 * tl + 1, memory_mb=limits.memory_mb, output_bytes=limits.output_bytes, mode=mode, cpu=tl)
+    each = Limits(wall=2 * tl + 1, memory_mb=limits.memory_mb, output_bytes=limits.output_bytes, mode=mode, cpu=tl,
+                  python=argv[0] != _python()[0])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(work / "in.txt", "rb") as stdin, open(work / "out.txt", "wb") as out, \
             open(os.devnull, "wb") as err:
@@ -134,7 +135,7 @@ class _Checker:
         (self.work / "output.txt").write_text(got)
         (self.work / "input.txt").write_text(_text(given))
         verdict = Limits(wall=CHECK_SECONDS, memory_mb=max(1024, self.limits.memory_mb), mode=self.mode,
-                         cpu=CHECK_SECONDS)
+                         cpu=CHECK_SECONDS, python=self.argv[0] != "./checker")
         with open(self.work / "checker.out", "wb") as log:
             run = _execute(self.work, log, log, verdict, self.mode, self.uid,
                            argv=self.argv + ["input.txt", "output.txt", "answer.txt"])

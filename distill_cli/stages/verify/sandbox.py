@@ -55,6 +55,7 @@ class Limits:
     mode: str = "auto"  # auto | namespaces | rlimits
     cpu: float | None = None  # CPU seconds; default: the wall clock
     nproc: int = 4  # processes of the sandbox's uid in namespaces mode (a compiler needs a few more)
+    python: bool = True  # the run needs the interpreter reachable (C++ binaries and g++ do not: fewer mounts)
 
 
 @lru_cache(maxsize=1)
@@ -117,7 +118,7 @@ def _preexec(limits: Limits, mode: str, uid: int, work: Path):
     cpu = int(limits.cpu if limits.cpu is not None else limits.wall) + 1
     memory = limits.memory_mb << 20
     exe, prefix = _python()
-    hidden = _hidden_ancestor(prefix) if mode == "namespaces" else None
+    hidden = _hidden_ancestor(prefix) if mode == "namespaces" and limits.python else None
 
     def setup() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
