@@ -77,7 +77,10 @@ class _LogTicker:
         while not self._stop.wait(self.interval):
             p = self.progress
             line = progress_line(p.label, p.done, p.total, time.monotonic() - p.started, p.note, p.resumed)
-            print(line, file=sys.stderr, flush=True)
+            try:
+                print(line, file=sys.stderr, flush=True)
+            except (OSError, ValueError):  # stderr closed (a pipe whose reader left): progress is not worth a crash
+                return
 
 
 class Progress:
