@@ -10,7 +10,17 @@ import polars as pl
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
+from distill_cli.cli.common import (
+    Limit,
+    Output,
+    Overwrite,
+    ProgressInterval,
+    Quiet,
+    RowsPerShard,
+    Shard,
+    Workers,
+    run_options,
+)
 from distill_cli.errors import BadInput
 from distill_cli.io.atomic import write_parquet
 from distill_cli.io.inputs import open_input
@@ -77,6 +87,7 @@ def filter_(
     overwrite: Overwrite = False,
     workers: Workers = 1,
     quiet: Quiet = False,
+    progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Drop truncated, unclosed, looping, language-switching, self-contradicting and refusing traces."""
@@ -91,7 +102,7 @@ def filter_(
         multiple_answers=answers_disagree, unsupported_answer=answer_unsupported,
         refusals=_refusals(refusal_pattern or [], refusal_file, default_refusals),
         perplexity_column=perplexity_column, max_perplexity=max_perplexity, min_perplexity=min_perplexity)
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     inp = open_input(input)
     needed: dict = {"reasoning": pl.String, "response": pl.String}
     if cfg.max_foreign_script is not None or cfg.max_foreign_language is not None:
