@@ -147,6 +147,7 @@ def _show(res: subprocess.CompletedProcess) -> str:
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@pytest.mark.timeout(2400)  # the first one also waits for the demo run (about 6 minutes on 2 idle cores)
 @pytest.mark.parametrize("block", EXAMPLES, ids=[b.id for b in EXAMPLES])
 def test_doc_example_runs(block: Block, file_runs):
     reason = block.skip_reason
