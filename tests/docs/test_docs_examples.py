@@ -11,9 +11,11 @@ say ```bash (run here) or ```text (a synopsis, not run).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -104,12 +106,31 @@ def _env() -> dict:
     return env
 
 
+def _run_group(argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run in a process group of its own, and end the whole group if the test is stopped (a timeout, Ctrl-C): the
+    demo's stage processes and vLLM engine must not outlive the test."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def _run(block: Block, cwd: Path) -> subprocess.CompletedProcess:
     script = cwd / ".doc-example.sh"
     script.write_text(block.code)
     try:
-        return subprocess.run(["bash", "-e", str(script)], cwd=cwd, env=_env(), capture_output=True, text=True,
-                              timeout=BLOCK_TIMEOUT)
+        return _run_group(["bash", "-e", str(script)], cwd, BLOCK_TIMEOUT)
     finally:
         script.unlink(missing_ok=True)
 
@@ -120,8 +141,7 @@ def demo_repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("docs") / "repo"
     shutil.copytree(REPO, repo, ignore=NOT_COPIED, symlinks=True)
     started = time.monotonic()
-    res = subprocess.run(["bash", "scripts/demo.sh", "runs/demo"], cwd=repo, env=_env(), capture_output=True,
-                         text=True, timeout=1800)
+    res = _run_group(["bash", "scripts/demo.sh", "runs/demo"], repo, timeout=1800)
     assert res.returncode == 0, f"the demo failed:\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}"
     print(f"\ndocs fixture: scripts/demo.sh took {time.monotonic() - started:.0f} s", file=sys.stderr)
     return repo
