@@ -94,7 +94,7 @@ def _prepare(program: str, language: str, tmp: Path) -> list[str]:
 def pooled(df: pl.DataFrame, pool: VerifyPool, cfg: VerifyConfig) -> tuple[float, int, int]:
     started = time.perf_counter()
     out, _ = verify_frame(df, cfg, pool=pool)
-    results = [t for ts in out["test_results"].to_list() for t in ts]
+    results = [t for ts in out["test_results"].to_list() for t in (ts or ["error"])]
     return time.perf_counter() - started, results.count("pass"), len(results)
 
 

@@ -52,6 +52,10 @@ def verify(
                                                     "answer by their samples' consensus: the largest cluster of "
                                                     "equivalent answers must hold this share of the samples.")] = None,
     consensus_min_samples: Annotated[int, typer.Option(min=1, help="...and at least this many samples.")] = 4,
+    sandbox_url: Annotated[str | None, typer.Option(help="Run code on a SandboxFusion-compatible service "
+                                                    "(POST URL/run_code) instead of this machine.")] = None,
+    sandbox_concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per worker with "
+                                                     "--sandbox-url.")] = 4,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -69,14 +73,17 @@ def verify(
     cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,  # type: ignore
                        memory_mb=memory_mb, checker=checker, time_limit=time_limit,
                        stop_on_first_failure=stop_on_first_failure, consensus=consensus,
-                       consensus_min_samples=consensus_min_samples)
+                       consensus_min_samples=consensus_min_samples, sandbox_url=sandbox_url,
+                       sandbox_concurrency=sandbox_concurrency)
     inp = open_input(input)
     inp.require("verify", {"response": pl.String, "answer": pl.String})
     if domain == "code":
         inp.require("verify", {"tests": pl.String}, not_null=())
     if consensus is not None:
         _require_whole_prompts(inp, opts)
-    params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_size")}
+    # where the code runs does not change a verdict: a resumed run may switch --sandbox-url
+    params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_size", "sandbox_url",
+                                                                  "sandbox_concurrency")}
     runner = pick_runner(executor, ray_address)
     pool = LazyPool(cfg)
     process = RayVerify(cfg) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool))

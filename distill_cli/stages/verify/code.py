@@ -72,7 +72,7 @@ def verify_code(response: str | None, tests: str | None, cfg: VerifyConfig, prob
     language, program = code_block(text, problem.language) if text else (None, None)
     if not program or not program.strip():
         return Verdict("no_answer", 0.0, None, CODE, "no_code_found")
-    refused = _refuse(language, spec["kind"], cfg)
+    refused = _refuse(language, spec["kind"], cfg, problem)
     if refused:
         return Verdict("unverifiable", 0.0, None, CODE, refused, language=language)
     checks = checker_spec(problem, cfg.checker) if spec["kind"] == "stdio" else {"checker": spec["kind"]}
@@ -81,17 +81,26 @@ def verify_code(response: str | None, tests: str | None, cfg: VerifyConfig, prob
     limits = Limits(wall=program_wall(n, time_limit, language, cfg), memory_mb=memory,
                     output_bytes=cfg.max_output_kb << 10, mode=cfg.sandbox,
                     cpu=(time_limit or cfg.code_timeout) if language == "cpp" else None)
-    run = run_program({**spec, **checks, "program": program, "language": language, "time_limit": time_limit,
-                       "stop": cfg.stop_on_first_failure}, n, limits)
+    full = {**spec, **checks, "program": program, "language": language, "time_limit": time_limit,
+            "stop": cfg.stop_on_first_failure}
+    if cfg.sandbox_url:
+        from distill_cli.stages.verify.remote import run_remote
+
+        run = run_remote(full, n, limits, cfg.sandbox_url, cfg.sandbox_concurrency)
+    else:
+        run = run_program(full, n, limits)
     return _verdict(run, n, program, language, checks["checker"])
 
 
-def _refuse(language: str | None, kind: str, cfg: VerifyConfig) -> str | None:
+def _refuse(language: str | None, kind: str, cfg: VerifyConfig, problem: Problem) -> str | None:
     """Why this program cannot be judged here (a reason), or None."""
     if language not in ("python", "cpp"):
         return f"language_unsupported:{language}"
     if language == "cpp" and kind != "stdio":
         return "cpp_needs_stdio_tests"
+    if cfg.sandbox_url:
+        custom = checker_spec(problem, cfg.checker)["checker"] == "custom" and kind == "stdio"
+        return "custom_checker_needs_local_sandbox" if custom else None
     if language == "cpp" and shutil.which("g++", path=ENV["PATH"]) is None:
         return "cpp_needs_g++"
     if language == "cpp" and resolve_mode(cfg.sandbox) != "namespaces":
@@ -104,6 +113,8 @@ def _verdict(run, n: int, program: str, language: str, checker: str) -> Verdict:
     score = sum(run.passed) / n
     shown = program if len(program) <= 4000 else program[:4000] + "\n# ... (truncated)"
     extra = {"tests": tuple(run.status), "language": language, "checker": checker}
+    if run.infra_error:
+        return Verdict("error", 0.0, shown, CODE, run.infra_error.split(":")[0], **extra, detail=run.infra_error)
     if not run.started:
         return Verdict("error", 0.0, shown, CODE, f"sandbox_failed_rc{run.returncode}", **extra)
     if run.compile_error is not None:

@@ -30,6 +30,8 @@ class VerifyConfig:
     stop_on_first_failure: bool = False
     consensus: float | None = None  # share of a prompt's samples that must agree to label a prompt without answer
     consensus_min_samples: int = 4
+    sandbox_url: str | None = None  # a SandboxFusion-compatible service runs the code instead (remote.py)
+    sandbox_concurrency: int = 4  # requests in flight per worker
 
     def item_deadline(self, domain: str) -> float:
         """How long the pool lets a worker spend on one item before killing it.

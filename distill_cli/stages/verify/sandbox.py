@@ -45,6 +45,7 @@ class RunResult:
     stderr: str = ""
     status: list[str] = field(default_factory=list)
     compile_error: str | None = None
+    infra_error: str | None = None  # a remote sandbox that never answered: the row is `error`, not the program's
 
 
 @dataclass(frozen=True)
