@@ -114,6 +114,29 @@ def test_resume_skips_checkpointed_chunks(tmp_path):
 
 
 @pytest.mark.slow
+def test_consensus_resume_across_chunks_that_split_a_prompt(tmp_path):
+    """Labels are decided over the whole shard before it is cut into chunks, so a resumed shard agrees."""
+    rows = [{"id": f"p{i // 5}", "response": f"\\boxed{{{(3 if i % 5 else 4) + i // 5}}}", "answer": None,
+             "domain": "math"} for i in range(10)]
+    df = pl.DataFrame(rows, schema_overrides={"answer": pl.String})
+    cfg = VerifyConfig(workers=1, consensus=0.6)
+    checkpoint = ShardCheckpoint(tmp_path / "_work" / "part-00000")
+    pool = LazyPool(cfg)
+    try:
+        with pytest.raises(_Interrupted):  # dies in the 2nd chunk, which holds samples of both prompts
+            verify_shard(df, ShardTask(0, None, checkpoint, _Progress(stop_after=7)), cfg, pool, chunk_rows=4)
+        assert len(checkpoint.chunks()) == 1
+        second = _Progress()
+        out, stats = verify_shard(df, ShardTask(0, None, checkpoint, second), cfg, pool, chunk_rows=4)
+        assert second.notes == [("resumed", 4)]
+    finally:
+        pool.close()
+    assert out["consensus_answer"].to_list() == ["3"] * 5 + ["4"] * 5
+    assert out["verdict"].to_list() == ["incorrect", "correct", "correct", "correct", "correct"] * 2
+    assert stats["answer_source"] == {"consensus": 10}
+
+
+@pytest.mark.slow
 def test_consensus_refuses_shards_that_split_a_prompt_and_labels_whole_ones(tmp_path):
     rows = [{"id": f"p{i // 5}", "sample": i % 5, "response": f"\\boxed{{{3 if i % 5 else 4}}}", "answer": None,
              "domain": "math"} for i in range(10)]
