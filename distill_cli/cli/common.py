@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from distill_cli.io.runner import RunOptions, parse_shard
+from distill_cli.io.stagedir import StageDir, merge_stats
 from distill_cli.progress import DEFAULT_INTERVAL
 
 COMMON = "Common options"
@@ -42,3 +43,40 @@ def not_yet(name: str) -> None:
     from distill_cli.errors import StageFailure
 
     raise StageFailure(f"`distill {name}` is not yet available in this version")
+
+
+def already_complete(stage: str, sd: StageDir, output: Path, quiet: bool) -> bool:
+    """Say so when a re-run found its stage complete (and did nothing); True when it did."""
+    if not sd.was_complete:
+        return False
+    if not quiet:
+        from distill_cli.progress import console
+
+        manifest = sd.read_manifest()
+        console.print(f"{stage}: already complete, {manifest.get('rows', 0)} rows in {manifest.get('n_shards', 0)} "
+                      f"shard(s) -> {output}; nothing to do (--overwrite redoes it)")
+    return True
+
+
+def shard_note(sd: StageDir, shard: tuple[int, int] | None) -> str:
+    """What one --shard task did, for the line a Slurm log shows: rows and shards it wrote, of how many."""
+    if shard is None:
+        return ""
+    mine = sum(1 for i in range(sd.n_shards) if i % shard[1] == shard[0])
+    where = f"shard {shard[0]}/{shard[1]}"
+    if not sd.written:
+        return f"{where}: its {mine} output shard(s) of {sd.n_shards} were already written, nothing to do"
+    return (f"{where}: wrote {len(sd.written)} of its {mine} output shard(s), {sum(sd.written.values())} rows "
+            f"({sd.n_shards} shards in the stage)")
+
+
+def task_stats(sd: StageDir) -> dict:
+    """The stage's stats when it is complete; otherwise the sum over the shards this task wrote."""
+    manifest = sd.read_manifest()
+    if manifest.get("complete"):
+        return manifest.get("stats") or {}
+    total: dict = {}
+    for index in sd.written:
+        merge_stats(total, sd.shard_stats(index))
+    total["rows_out"] = sum(sd.written.values())
+    return total

@@ -22,6 +22,7 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    already_complete,
     run_options,
 )
 from distill_cli.errors import BadInput
@@ -137,10 +138,10 @@ def compress(
 
     try:
         with equal:
-            run_map("compress", inp, opts, params=params, process=process)
+            sd = run_map("compress", inp, opts, params=params, process=process)
     finally:
         rewriting.close()
-    if not quiet:
+    if not quiet and not already_complete("compress", sd, output, quiet):
         _print_summary(summary, output)
 
 

@@ -20,6 +20,7 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    already_complete,
     run_options,
 )
 from distill_cli.errors import BadInput
@@ -114,7 +115,7 @@ def dedupe(
     params = {**asdict(cfg), "decontaminate": list(cfg.decontaminate),
               "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split}
     sd = run_global("dedupe", inp, opts, params=params, compute=compute)
-    if not quiet:
+    if not quiet and not already_complete("dedupe", sd, output, quiet):
         _summary(sd.read_manifest().get("stats", {}), output)
 
 

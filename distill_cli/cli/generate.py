@@ -20,7 +20,9 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    already_complete,
     run_options,
+    shard_note,
 )
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
@@ -157,8 +159,8 @@ def generate(
         finally:
             lazy.close()
     complete = _finish_rates(sd)
-    if not quiet:
-        _summary(shard_stats, output, complete)
+    if not quiet and not already_complete("generate", sd, output, quiet):
+        _summary(shard_stats, output, complete, shard_note(sd, opts.shard))
 
 
 def _engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,
@@ -246,7 +248,7 @@ def _finish_rates(sd: StageDir) -> bool:
     return True
 
 
-def _summary(stats: list[dict], output: Path, complete: bool) -> None:
+def _summary(stats: list[dict], output: Path, complete: bool, task: str) -> None:
     from distill_cli.progress import console
 
     samples = sum(s["generated"]["samples"] for s in stats)
@@ -258,6 +260,6 @@ def _summary(stats: list[dict], output: Path, complete: bool) -> None:
             reasons[k] = reasons.get(k, 0) + v
     rate = f" at {toks / secs:.0f} tok/s" if secs else ""
     state = "" if complete else " (other shards pending)"
-    console.print(f"generate: {samples} new samples, {toks} completion tokens{rate}; sent "
+    console.print(f"generate: {f'{task}: ' if task else ''}{samples} new samples, {toks} completion tokens{rate}; sent "
                   f"{sum(s['requests_sent'] for s in stats)} requests, resumed {sum(s['resumed'] for s in stats)}; "
                   f"finish {reasons or 'n/a'} -> {output}{state}")

@@ -19,6 +19,7 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    already_complete,
     run_options,
 )
 from distill_cli.errors import BadInput
@@ -123,7 +124,7 @@ def select(
     sd = run_global("select", inp, opts, params=json.loads(json.dumps(asdict(cfg))), compute=compute)
     for note in warnings:
         console.print(f"[yellow]Warning:[/yellow] {note}")
-    if not quiet:
+    if not quiet and not already_complete("select", sd, output, quiet):
         stats = sd.read_manifest().get("stats", {})
         dropped = ", ".join(f"{k} {v}" for k, v in stats.get("dropped", {}).items() if v)
         console.print(f"select: {stats.get('rows_in', 0)} rows in, {stats.get('rows_out', 0)} out "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -18,10 +19,14 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    already_complete,
     run_options,
+    shard_note,
+    task_stats,
 )
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
+from distill_cli.io.stagedir import StageDir
 from distill_cli.progress import console
 from distill_cli.scaleout import Executor, RayAddress, pick_runner
 from distill_cli.scaleout.verify import RayVerify
@@ -91,10 +96,21 @@ def verify(
         sd = runner("verify", inp, opts, params=params, process=process)
     finally:
         pool.close()
-    if not quiet:
-        stats = sd.read_manifest().get("stats") or {}
-        counts = ", ".join(f"{k} {v}" for k, v in sorted((stats.get("verdicts") or {}).items())) or "no rows"
-        console.print(f"verify: {counts} -> {output}")
+    if not quiet and not already_complete("verify", sd, output, quiet):
+        _summary(sd, opts.shard, output)
+
+
+def _summary(sd: StageDir, shard: tuple[int, int] | None, output: Path) -> None:
+    """Verdict counts of the stage, or of what this --shard task wrote while other shards are pending."""
+    stats = task_stats(sd)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted((stats.get("verdicts") or {}).items())) or "no rows"
+    done = sd.read_manifest().get("complete")
+    task = shard_note(sd, shard)
+    if task and not done:
+        counts = f"{task}: {counts}" if sd.written else task
+    elif task:
+        counts = f"{task}; the stage is complete: {counts}"
+    console.print(f"verify: {counts} -> {output}{'' if done else ' (other shards pending)'}")
 
 
 def _require_whole_prompts(inp, opts) -> None:

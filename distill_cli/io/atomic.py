@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -22,9 +23,19 @@ def temp_name(path: Path, role: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{role}-{_HOST}-{os.getpid()}")
 
 
+def is_temp(name: str) -> bool:
+    """Whether a file name is one temp_name or replace_dir makes (a write in progress, or a killed writer's)."""
+    return _TEMP.fullmatch(name) is not None
+
+
 def remove_stale_temps(directory: Path) -> int:
-    """Delete temporary files left by killed writers on this host (other hosts may share the directory)."""
-    return sum(_remove_if_stale(tmp) for tmp in directory.rglob(".*.tmp-*"))
+    """Delete temporary files left by killed writers on this host (other hosts may share the directory).
+
+    os.walk, not rglob: sibling shard tasks delete their work directories while this walks, which it must survive.
+    """
+    stale = [Path(root) / name for root, dirs, files in os.walk(directory)
+             for name in (*dirs, *files) if name.startswith(".") and ".tmp-" in name]
+    return sum(_remove_if_stale(tmp) for tmp in stale)
 
 
 def _remove_if_stale(tmp: Path) -> bool:
@@ -103,6 +114,33 @@ def write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def create_json(path: Path, data: Any) -> bool:
+    """Write `path` whole unless it exists; True when this call created it.
+
+    Of writers racing to create one file (Slurm array tasks starting a stage together) exactly one wins, on a
+    local disk or NFS: the file is written under a temp name and hard-linked to its final name, which fails when
+    the name exists. Where hard links are not supported, the file is renamed into place if it is still absent.
+    """
+    tmp = temp_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
+                raise
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_parquet(path: Path, df: pl.DataFrame, metadata: dict[str, str] | None = None) -> None:

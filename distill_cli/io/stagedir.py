@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +20,14 @@ import polars as pl
 
 from distill_cli import __version__
 from distill_cli.errors import BadInput, StageConflict
-from distill_cli.io.atomic import read_footer_metadata, remove_stale_temps, write_json, write_parquet
+from distill_cli.io.atomic import (
+    create_json,
+    is_temp,
+    read_footer_metadata,
+    remove_stale_temps,
+    write_json,
+    write_parquet,
+)
 from distill_cli.io.inputs import MANIFEST, parquet_rows
 
 STATS = "_stats.json"
@@ -46,6 +55,39 @@ def merge_stats(total: dict, part: dict) -> dict:
     return total
 
 
+def _leaves(params: object, path: tuple = ()) -> dict[tuple, object]:
+    if isinstance(params, dict) and params:
+        return {k: v for key, value in params.items() for k, v in _leaves(value, (*path, str(key))).items()}
+    return {path: params}
+
+
+def _shown(value: object, absent: bool = False) -> str:
+    if absent:
+        return "(unset)"
+    if value is None:
+        return "none"
+    plain = isinstance(value, str) and re.fullmatch(r"[\w.,:/+-]+", value)
+    text = value if plain else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def param_changes(old: dict, new: dict, limit: int = 6) -> list[str]:
+    """`temperature 0.6 -> 0.7` for each param that differs, named by its option (the leaf of nested params),
+    so a conflict says what to change back rather than which group of params moved."""
+    before, after = _leaves(old), _leaves(new)
+    as_json = {p: (json.dumps(before.get(p), default=str), json.dumps(after.get(p), default=str))
+               for p in before.keys() | after.keys()}
+    paths = sorted(p for p, (b, a) in as_json.items() if p not in before or p not in after or b != a)
+    leaves = Counter(p[-1] for p in paths if p)
+    out = []
+    for p in paths[:limit]:
+        name = p[-1] if p and leaves[p[-1]] == 1 else ".".join(p)
+        out.append(f"{name} {_shown(before.get(p), p not in before)} -> {_shown(after.get(p), p not in after)}")
+    if len(paths) > limit:
+        out.append(f"and {len(paths) - limit} more")
+    return out
+
+
 @dataclass
 class StageDir:
     path: Path
@@ -54,6 +96,8 @@ class StageDir:
     inputs: list[dict]
     n_shards: int
     upstream: list[str] = field(default_factory=list)
+    was_complete: bool = False  # open() found this very run complete: a re-run has nothing to do
+    written: dict[int, int] = field(default_factory=dict)  # shard -> rows, the shards this process wrote
     _created: bool = False
 
     @property
@@ -61,33 +105,48 @@ class StageDir:
         return params_hash({"stage": self.stage, "params": self.params})
 
     def open(self, overwrite: bool = False) -> StageDir:
-        """Create the directory, or check that the run in it is this run; --overwrite clears it."""
-        manifest = self.path / MANIFEST
+        """Create the directory, or check that the run in it is this run; --overwrite clears it.
+
+        Shard tasks of one stage may start at the same moment (a Slurm array): each may find the directory just
+        made by a sibling, with its manifest not yet written, and exactly one creates the manifest; every other
+        task checks it. A directory holding anything else without a manifest is not ours to write into.
+        """
         if self.path.exists():
             remove_stale_temps(self.path)  # a run killed before its first manifest leaves at most this temp file
-        if manifest.exists():
-            old = self.read_manifest()
-            conflict = self._conflict(old)
-            if conflict and not overwrite:
-                raise StageConflict(f"{self.path}: {conflict}; pass --overwrite to replace it")
             if overwrite:
                 self.clear()
-        elif self.path.exists() and any(self.path.iterdir()):
+        try:
+            self.path.mkdir(parents=True)
+            self._created = True
+        except FileExistsError:
+            if not self.path.is_dir():
+                raise StageConflict(f"{self.path}: exists and is not a directory") from None
+            self._check_not_foreign(overwrite)
+        if create_json(self.path / MANIFEST, self._manifest(complete=False)):
+            return self
+        old = self.read_manifest()
+        conflict = self._conflict(old)
+        if conflict:
+            raise StageConflict(f"{self.path}: {conflict}; pass --overwrite to replace it")
+        self.was_complete = bool(old.get("complete")) and all(map(self.done, range(old.get("n_shards", 0))))
+        if old.get("complete") and not self.was_complete:  # a shard went missing: say so until it is redone
+            self._write_manifest(complete=False)
+        return self
+
+    def _check_not_foreign(self, overwrite: bool) -> None:
+        """Only temp files (a sibling task writing the manifest) may sit in a stage directory without a manifest."""
+        others = [p.name for p in self.path.iterdir() if not is_temp(p.name)]
+        if others and not (self.path / MANIFEST).exists():
             if not overwrite:
                 raise StageConflict(f"{self.path}: exists and is not a distill stage directory")
             self.clear()
-        self._created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._write_manifest(complete=False)
-        return self
 
     def _conflict(self, old: dict) -> str | None:
         if old.get("stage") != self.stage:
             return f"holds the output of `{old.get('stage')}`, not `{self.stage}`"
         if old.get("params_hash") != self.hash:
-            changed = sorted(k for k in set(old.get("params", {})) | set(self.params)
-                             if old.get("params", {}).get(k) != self.params.get(k))
-            return f"holds a {self.stage} run with other params (changed: {', '.join(changed) or 'stage'})"
+            changed = param_changes(old.get("params") or {}, self.params)
+            return f"holds a {self.stage} run with other params (changed: {'; '.join(changed) or 'params'})"
         if [i["digest"] for i in old.get("inputs", [])] != [i["digest"] for i in self.inputs]:
             return f"holds a {self.stage} run over other inputs (the input changed since)"
         return None
@@ -118,6 +177,7 @@ class StageDir:
 
     def write_shard(self, index: int, df: pl.DataFrame, stats: dict | None = None) -> None:
         write_parquet(self.shard_path(index), df, {STATS_KEY: json.dumps(stats or {})})
+        self.written[index] = df.height
         shutil.rmtree(self.work_dir(index), ignore_errors=True)
 
     def shard_stats(self, index: int) -> dict:
@@ -125,10 +185,12 @@ class StageDir:
         return json.loads(raw)
 
     def finish(self, extra_stats: dict | None = None) -> bool:
-        """Mark the run complete when every shard exists; returns whether it is complete."""
-        missing = [i for i in range(self.n_shards) if not self.done(i)]
-        if missing:
-            self._write_manifest(complete=False)
+        """Mark the run complete when every shard exists; returns whether it is complete.
+
+        With shards missing the manifest is left as it is: it says incomplete already, and a sibling shard task
+        that has just written the last shard may have marked the run complete meanwhile.
+        """
+        if not all(map(self.done, range(self.n_shards))):
             return False
         stats: dict = {}
         rows = {}
@@ -152,7 +214,10 @@ class StageDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
     def _write_manifest(self, complete: bool, shards: dict | None = None, stats: dict | None = None) -> None:
-        manifest = {
+        write_json(self.path / MANIFEST, self._manifest(complete, shards, stats))
+
+    def _manifest(self, complete: bool, shards: dict | None = None, stats: dict | None = None) -> dict:
+        return {
             "stage": self.stage,
             "distill_version": __version__,
             "params": self.params,
@@ -166,4 +231,3 @@ class StageDir:
             "complete": complete,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        write_json(self.path / MANIFEST, manifest)
