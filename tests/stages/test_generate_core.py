@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import polars as pl
 import pytest
@@ -89,6 +90,17 @@ def test_template_keeps_latex_braces():
         {"role": "user", "content": apply_template(prompt, template)},
     )
     assert render_messages(prompt) == ({"role": "user", "content": prompt},)
+
+
+def test_the_template_an_error_suggests_works_when_copied_into_a_shell():
+    with pytest.raises(BadInput) as err:
+        check_template("Solve this:")
+    suggested = shlex.split(str(err.value).split(" e.g. ", 1)[1])[-1]  # as a shell reads the quoted example
+    check_template(suggested)
+    prompt = "What is $\\frac{1}{2} + \\frac{1}{3}$?"
+    # the user message gets the LaTeX a math verifier looks for, one pair of braces, no literal backslash-n
+    assert apply_template(prompt, suggested) == (
+        prompt + " Please reason step by step, and put your final answer within \\boxed{}.")
 
 
 def test_bad_template_and_kwargs_are_bad_input():

@@ -117,6 +117,17 @@ def test_exhausted_retries_give_an_error_row():
     assert backend.stats["errors"] == {"retries_exhausted": 2} and backend.stats["retries"] == {"http_500": 4}
 
 
+def test_404_from_a_base_url_without_v1_hints_at_the_missing_v1():
+    with fault_server() as server:
+        root = server.base_url.removesuffix("/v1")  # what users type from a `vllm serve` log: host and port only
+        with pytest.raises(StageFailure, match=rf"HTTP 404 .*likely lacks /v1 \(try --base-url {root}/v1\)"):
+            run(fast_backend(root), make_requests(2))
+        with pytest.raises(StageFailure, match="HTTP 404") as other:  # a versioned path that 404s: no such hint
+            run(fast_backend(f"{root}/v2"), make_requests(2))
+        assert "/v1" not in str(other.value)
+        assert [r.finish_reason for r in run(fast_backend(f"{root}/v1"), make_requests(2))] == ["stop", "stop"]
+
+
 def test_unreachable_server_fails_check_with_the_url():
     port = free_port()
     backend = fast_backend(f"http://127.0.0.1:{port}/v1")

@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -189,6 +190,12 @@ class OpenAIBackend:
         if served and self.model not in served:
             raise BadInput(f"--model {self.model}: not served by {self.base_url} (it serves: {', '.join(served)})")
 
+    def _path_hint(self, status: int) -> str:
+        """A 404 from a URL without /v1 is almost always a base URL missing it (vLLM, SGLang, OpenAI all use it)."""
+        if status != 404 or re.search(r"/v\d+$", httpx.URL(self.base_url).path.rstrip("/")):
+            return ""
+        return f"; the --base-url path likely lacks /v1 (try --base-url {self.base_url}/v1)"
+
     def request_seed(self, req: Request) -> int | None:
         """One seed per sample: the same seed for every sample of a prompt would make the samples identical."""
         seed = req.sampling.seed
@@ -347,5 +354,6 @@ class OpenAIBackend:
         if is_retryable_status(status):
             return Retry(f"http_{status}", message, parse_retry_after(resp.headers.get("retry-after")))
         if status in FATAL_STATUSES:
-            raise _Fatal(f"{self.base_url}/chat/completions answered HTTP {status} for --model {self.model}: {message}")
+            raise _Fatal(f"{self.base_url}/chat/completions answered HTTP {status} for --model {self.model}: "
+                         f"{message}{self._path_hint(status)}")
         return self._error(req, f"http_{status}", f"HTTP {status}: {message}")

@@ -9,10 +9,14 @@ from distill_cli.errors import BadInput
 PLACEHOLDER = "{prompt}"
 
 
+# what the error suggests: copied into a shell as printed, it must work as written (plain replacement keeps
+# `\boxed{}` as it is; a `\n` inside single quotes would stay a backslash and an n)
+EXAMPLE_TEMPLATE = "{prompt} Please reason step by step, and put your final answer within \\boxed{}."
+
+
 def check_template(template: str | None) -> None:
     if template is not None and PLACEHOLDER not in template:
-        raise BadInput(f"--prompt-template: must contain {PLACEHOLDER}, e.g. "
-                       "'{prompt}\\nPlease reason step by step, and put your final answer within \\boxed{{}}.'")
+        raise BadInput(f"--prompt-template: must contain {PLACEHOLDER}, e.g. --prompt-template '{EXAMPLE_TEMPLATE}'")
 
 
 def apply_template(prompt: str, template: str | None) -> str:
