@@ -66,7 +66,7 @@ def test_rerun_skips_and_other_params_conflict(tmp_path, run_distill):
     assert again.returncode == 0 and (out / "part-00000.parquet").stat().st_mtime_ns == before
     other = run_distill("compress", src, "-o", out, "-s", "trim", "--allowance", "3")
     assert other.returncode == 2
-    assert "changed: compress" in other.stderr and "--overwrite" in other.stderr
+    assert "changed: allowance 1 -> 3" in other.stderr and "--overwrite" in other.stderr
     assert run_distill("compress", src, "-o", out, "-s", "trim", "--allowance", "3", "--overwrite",
                        "-q").returncode == 0
 
