@@ -26,6 +26,7 @@ from distill_cli.stages.export import (
     export_frame,
     parse_think_tags,
     required_columns,
+    stamp_path,
 )
 
 Kind = Literal["jsonl", "parquet", "dir", "hub"]
@@ -45,7 +46,7 @@ class Target:
     @property
     def stamp(self) -> Path | None:
         """A hidden file beside the export naming the export it holds (params and input), for resume."""
-        return None if self.path is None else self.path.with_name(f".{self.path.name}.distill.json")
+        return None if self.path is None else stamp_path(self.path)
 
     @property
     def card(self) -> Path:
@@ -186,7 +187,9 @@ def export(
     facts = cards.gather(Path(location).name, cfg, n, stats, input, used, cards.load_line(target.kind, location))
     text = cards.render_card(facts)
     if not done:  # a done export was written by an earlier run, perhaps killed before its card: only the card is due
-        _write_data(records, target, text, public, fingerprint)
+        what = {"fingerprint": fingerprint, "format": cfg.format, "shape": _shape(cfg), "records": n,
+                "input": input, "card": str(card or target.card)}
+        _write_data(records, target, text, public, what)
     card_path = _write_card(target, card, text)
     if not quiet:
         where = f"hf:{target.spec} ({'public' if public else 'private'})" if target.kind == "hub" else target.path
@@ -216,7 +219,7 @@ def _read_stamp(path: Path) -> str | None:
         return None
 
 
-def _write_data(records: pl.LazyFrame, target: Target, text: str, public: bool, fingerprint: str) -> None:
+def _write_data(records: pl.LazyFrame, target: Target, text: str, public: bool, what: dict) -> None:
     """Data first, then the stamp that says which export it is (the card comes after both): a card never describes
     data that is not there, and a re-run knows finished data from someone else's file."""
     if target.stamp is not None:
@@ -228,7 +231,7 @@ def _write_data(records: pl.LazyFrame, target: Target, text: str, public: bool, 
     else:
         sink_file(records, target.path, target.kind)
     if target.stamp is not None:
-        write_json(target.stamp, {"fingerprint": fingerprint})
+        write_json(target.stamp, what)
 
 
 def _write_card(target: Target, card: Path | None, text: str) -> Path:
@@ -250,9 +253,12 @@ def _stats_note(stats: dict) -> str:
     return "; ".join(parts)
 
 
+def _shape(cfg: ExportConfig) -> str:
+    return cfg.style if cfg.format == "sft" else cfg.dpo_style
+
+
 def _summary(n: int, cfg: ExportConfig, where, card_path: Path, stats: dict) -> None:
-    shape = cfg.style if cfg.format == "sft" else cfg.dpo_style
-    console.print(f"export: {n} {cfg.format.upper()} records ({shape}) -> {where}; card {card_path}")
+    console.print(f"export: {n} {cfg.format.upper()} records ({_shape(cfg)}) -> {where}; card {card_path}")
     note = _stats_note(stats)
     if note:
         colour = "yellow" if stats.get("kept_not_correct") or "unverified" in stats else "dim"

@@ -66,6 +66,8 @@ def report(
         return
     console = make_console()
     console.print(summary_table(rep))
+    for exported in rep.exports:
+        console.print(f"export: {exported.describe()}", highlight=False, soft_wrap=True)
     if rep.missing:
         console.print(f"[yellow]not in this run:[/yellow] {', '.join(rep.missing)}")
     console.print(f"report: {out / PAGE} ({len(images)} figures: {', '.join(images) or 'none'})")

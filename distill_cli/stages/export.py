@@ -9,6 +9,7 @@ to be wrong; `drop` leaves the others out with a count, `allow` keeps them with 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -23,6 +24,7 @@ Incorrect = Literal["refuse", "drop", "allow"]
 # (records, source rows, stats): the source rows (for DPO the chosen side, joined) feed the dataset card
 Exported = tuple[pl.LazyFrame, pl.LazyFrame, dict]
 
+STAMP_SUFFIX = ".distill.json"
 SFT_META = ("id", "sample", "model", "source", "domain", "difficulty", "pass_rate")
 DPO_META = ("id", "source", "domain", "difficulty", "pass_rate")
 
@@ -47,6 +49,16 @@ class ExportConfig:
                            "ShareGPT, Alpaca and plain-string DPO have no reasoning field, use --think-tags")
         if self.system is not None and self.format == "dpo" and self.dpo_style == "standard":
             raise BadInput("--system needs conversational DPO: a plain-string prompt has no system message")
+
+
+def stamp_path(target: Path) -> Path:
+    """The hidden file beside an export naming which export it holds: its fingerprint (for resume) and what it is
+    (format, shape, records, input), which `distill report` shows."""
+    return target.with_name(f".{target.name}{STAMP_SUFFIX}")
+
+
+def exported_path(stamp: Path) -> Path:
+    return stamp.with_name(stamp.name[1:].removesuffix(STAMP_SUFFIX))
 
 
 def parse_think_tags(text: str) -> tuple[str, str]:

@@ -74,6 +74,24 @@ def test_partial_run_says_which_stages_exist_and_skips_their_figures(fake, tmp_p
     assert not [p for p in run.iterdir() if p.name.startswith(".")]
 
 
+def test_a_run_ending_in_export_reports_the_export(fake, tmp_path):
+    run = tmp_path / "run"
+    for name in ("prompts", "verified", "deduped"):
+        shutil.copytree(fake.root / name, run / name)
+    sft = run / "sft.jsonl"  # where `distill run` puts a last `- export:` step by default
+    exported = CliRunner().invoke(app, ["export", str(run / "deduped"), "-o", str(sft), "--drop-incorrect", "-q"])
+    assert exported.exit_code == 0, exported.output
+    records = len(sft.read_text().splitlines())
+    assert records > 0
+    res = CliRunner().invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert (f"export: {sft}: {records} SFT records (messages) from {run / 'deduped'}; card {run / 'sft.card.md'}"
+            in said)
+    page = (run / "report" / "report.html").read_text()
+    assert "<h2>Exports</h2>" in page and f"<td>{sft}</td><td>sft</td><td>messages</td><td class=\"n\">{records}</td>" in page
+
+
 def test_bad_run_dirs_exit_2_with_one_line(tmp_path):
     distill = str(Path(sys.executable).with_name("distill"))
     res = subprocess.run([distill, "report", str(tmp_path)], capture_output=True, text=True, timeout=60)

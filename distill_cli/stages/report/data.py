@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from distill_cli.io.inputs import MANIFEST
+from distill_cli.stages.export import STAMP_SUFFIX, exported_path
 
 DIFFICULTY_ORDER = ("unsolved", "hard", "medium", "easy", "trivial")
 STAGE_ORDER = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe")
@@ -128,6 +129,35 @@ def find_stages(run_dir: Path) -> list[Stage]:
         for stage in lineage(run_dir):
             found.setdefault(stage.path, stage)
     return sort_stages(list(found.values()))
+
+
+@dataclass(frozen=True)
+class Export:
+    """A file or directory `distill export` wrote, as the stamp beside it describes it."""
+
+    path: Path
+    stamp: dict
+
+    def describe(self) -> str:
+        s = self.stamp
+        if "format" not in s:
+            return f"{self.path} (written by an older distill: format and records not recorded)"
+        return (f"{self.path}: {s.get('records')} {str(s['format']).upper()} records ({s.get('shape')}) from "
+                f"{s.get('input')}; card {s.get('card')}")
+
+
+def find_exports(run_dir: Path) -> list[Export]:
+    """Exports in the run directory or one level down, found by their stamps (whose data is still there)."""
+    found = []
+    for stamp in sorted([*run_dir.glob(f".*{STAMP_SUFFIX}"), *run_dir.glob(f"*/.*{STAMP_SUFFIX}")]):
+        target = exported_path(stamp)
+        try:
+            data = json.loads(stamp.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and target.exists():
+            found.append(Export(target, data))
+    return found
 
 
 def first(stages: list[Stage], *names: str, column: str | None = None) -> Stage | None:

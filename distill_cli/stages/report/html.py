@@ -62,7 +62,15 @@ def _stages(rep: RunReport) -> str:
     missing = (f'<p class="missing">Not in this run: {esc(", ".join(rep.missing))}.</p>' if rep.missing else
                "<p>Every pipeline stage is present.</p>")
     return ("<h2>Stages</h2>" + table(["directory", "stage", "rows", "complete", "shards", "updated", "note"], rows)
-            + missing)
+            + missing + _exports(rep))
+
+
+def _exports(rep: RunReport) -> str:
+    if not rep.exports:
+        return ""
+    keys = ("format", "shape", "records", "input", "card")
+    rows = [[str(e.path), *(e.stamp.get(k, "-") for k in keys)] for e in rep.exports]
+    return "<h2>Exports</h2>" + table(["file", *keys], rows)
 
 
 def _wide(df: pl.DataFrame, on: str) -> tuple[list[str], list[list]]:

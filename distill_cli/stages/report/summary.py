@@ -26,6 +26,7 @@ class RunReport:
     compression_from: rd.Stage | None = None
     dedupe: dict | None = None
     filter: dict | None = None
+    exports: list[rd.Export] = field(default_factory=list)
     notes: dict[Path, str] = field(default_factory=dict)
 
     @property
@@ -61,6 +62,7 @@ def gather(run_dir: Path) -> RunReport:
     rep.compression = rd.compression_lengths(rep.compression_from)
     rep.dedupe = rd.dedupe_summary(rd.last(stages, "dedupe"))
     rep.filter = rd.filter_summary(rd.last(stages, "filter"))
+    rep.exports = rd.find_exports(run_dir)
     rep.notes = {s.path: stage_note(rep, s) for s in stages}
     return rep
 
