@@ -70,4 +70,4 @@ def test_generate_rerun_says_complete_and_conflict_names_the_sampling_change(tmp
     assert _said(again) == (f"generate: already complete, 6 rows in 1 shard(s) -> {out}; nothing to do "
                             "(--overwrite redoes it)")
     assert other.returncode == 2
-    assert f"(changed: temperature 0.6 -> 0.7; top_p 0.95 -> 0.9); pass --overwrite" in _said(other)
+    assert "(changed: temperature 0.6 -> 0.7; top_p 0.95 -> 0.9); pass --overwrite" in _said(other)

@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import httpx
 
@@ -30,6 +31,7 @@ from distill_cli.stages.generate.retry import (
     parse_retry_after,
     retry_delay,
 )
+from distill_cli.stages.generate.server_prompt import opens_thinking
 from distill_cli.stages.generate.types import Request, Result
 
 API_KEY_ENV = ("DISTILL_API_KEY", "OPENAI_API_KEY")
@@ -103,6 +105,8 @@ class OpenAIBackend:
         self._main: asyncio.Task | None = None
         self._stop = threading.Event()
         self._checked = False
+        self._opens: dict[str, bool] = {}  # chat-template kwargs -> the rendered prompt ends inside <think>
+        self._probe_lock: asyncio.Lock | None = None
 
     # ---- public -------------------------------------------------------------------------------------------
 
@@ -290,6 +294,7 @@ class OpenAIBackend:
                 for other in tasks:
                     other.cancel()
 
+        self._probe_lock = asyncio.Lock()  # of this loop: a backend runs one loop per generate() call
         async with httpx.AsyncClient(headers=self._headers(), timeout=timeout, limits=limits) as client:
             try:
                 for req in requests:
@@ -313,6 +318,8 @@ class OpenAIBackend:
         for attempt in range(self.max_retries + 1):
             outcome = await self._attempt(client, req, body)
             if isinstance(outcome, Result):
+                if outcome.error is None and outcome.reasoning_content is None:
+                    outcome = replace(outcome, think_open=await self._opens_thinking(client, req))
                 out.put(outcome)
                 return
             if attempt < self.max_retries:
@@ -327,6 +334,18 @@ class OpenAIBackend:
             raise _Fatal(f"lost the server at {self.base_url}: {tries}; finished rows are saved, re-run to resume")
         out.put(self._error(req, "retries_exhausted", f"gave up after {attempt + 1} attempts: "
                                                      f"{outcome.cause}: {outcome.detail}"))
+
+    async def _opens_thinking(self, client: httpx.AsyncClient, req: Request) -> bool:
+        """Whether the server's template ends the prompt with `<think>` (asked once per chat-template kwargs), so
+        the completion is split by the same rule as the offline engine's; False when the server cannot say."""
+        key = json.dumps(req.chat_template_kwargs, sort_keys=True, default=str)
+        if key not in self._opens:
+            async with self._probe_lock:
+                if key not in self._opens:
+                    found = await opens_thinking(client, self.base_url, self.model, list(req.messages),
+                                                 dict(req.chat_template_kwargs))
+                    self._opens[key] = bool(found)
+        return self._opens[key]
 
     async def _attempt(self, client: httpx.AsyncClient, req: Request, body: dict) -> Result | Retry:
         self.requests_sent += 1
