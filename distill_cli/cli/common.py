@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -45,16 +46,19 @@ def not_yet(name: str) -> None:
     raise StageFailure(f"`distill {name}` is not yet available in this version")
 
 
-def already_complete(stage: str, sd: StageDir, output: Path, quiet: bool) -> bool:
-    """Say so when a re-run found its stage complete (and did nothing); True when it did."""
+def already_complete(stage: str, sd: StageDir, output: Path, quiet: bool,
+                     detail: Callable[[dict], str] | None = None) -> bool:
+    """Say so when a re-run found its stage complete (and did nothing); True when it did. `detail(stats)` adds
+    the stage's own counts (verify: its verdicts)."""
     if not sd.was_complete:
         return False
     if not quiet:
         from distill_cli.progress import console
 
         manifest = sd.read_manifest()
+        extra = detail(manifest.get("stats") or {}) if detail else ""
         console.print(f"{stage}: already complete, {manifest.get('rows', 0)} rows in {manifest.get('n_shards', 0)} "
-                      f"shard(s) -> {output}; nothing to do (--overwrite redoes it)")
+                      f"shard(s){f' ({extra})' if extra else ''} -> {output}; nothing to do (--overwrite redoes it)")
     return True
 
 
@@ -80,3 +84,15 @@ def task_stats(sd: StageDir) -> dict:
         merge_stats(total, sd.shard_stats(index))
     total["rows_out"] = sum(sd.written.values())
     return total
+
+
+def shard_pending(stage: str, sd: StageDir, shard: tuple[int, int] | None, output: Path, quiet: bool) -> bool:
+    """For a --shard task that left other shards to its siblings: say what it wrote (the stage's own counts come
+    with the task that completes it); True when it did."""
+    if shard is None or sd.read_manifest().get("complete"):
+        return False
+    if not quiet:
+        from distill_cli.progress import console
+
+        console.print(f"{stage}: {shard_note(sd, shard)} -> {output} (other shards pending)")
+    return True

@@ -22,6 +22,7 @@ from distill_cli.cli.common import (
     Workers,
     already_complete,
     run_options,
+    shard_pending,
 )
 from distill_cli.errors import BadInput
 from distill_cli.io.atomic import temp_name, write_parquet
@@ -115,7 +116,8 @@ def dedupe(
     params = {**asdict(cfg), "decontaminate": list(cfg.decontaminate),
               "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split}
     sd = run_global("dedupe", inp, opts, params=params, compute=compute)
-    if not quiet and not already_complete("dedupe", sd, output, quiet):
+    if not quiet and not already_complete("dedupe", sd, output, quiet) and \
+            not shard_pending("dedupe", sd, opts.shard, output, quiet):
         _summary(sd.read_manifest().get("stats", {}), output)
 
 

@@ -159,7 +159,8 @@ def generate(
         finally:
             lazy.close()
     complete = _finish_rates(sd)
-    if not quiet and not already_complete("generate", sd, output, quiet):
+    if not quiet and not already_complete("generate", sd, output, quiet,
+                                          detail=lambda stats: "sent 0 requests"):
         _summary(shard_stats, output, complete, shard_note(sd, opts.shard))
 
 

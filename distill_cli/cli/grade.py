@@ -20,6 +20,7 @@ from distill_cli.cli.common import (
     Workers,
     already_complete,
     run_options,
+    shard_pending,
 )
 from distill_cli.errors import BadInput, one_line
 from distill_cli.io.atomic import write_parquet
@@ -85,7 +86,8 @@ def grade(
     sd = run_map("grade", inp, opts, params=params, process=process,
                  prepare=lambda path: write_parquet(path / SUMMARY, prompts),  # a complete run has it
                  final_stats=grade_counters(lookup.table, prompts, cfg), threads=max(2, workers))
-    if not quiet and not already_complete("grade", sd, output, quiet):
+    if not quiet and not already_complete("grade", sd, output, quiet) and \
+            not shard_pending("grade", sd, opts.shard, output, quiet):
         stats = sd.read_manifest().get("stats", {})
         mix = ", ".join(f"{k} {v}" for k, v in stats.get("difficulty_groups", {}).items())
         console.print(f"grade: {stats.get('rows_out', 0)} rows, {stats.get('groups', 0)} (prompt, model) groups "

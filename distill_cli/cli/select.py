@@ -21,6 +21,7 @@ from distill_cli.cli.common import (
     Workers,
     already_complete,
     run_options,
+    shard_pending,
 )
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
@@ -124,7 +125,8 @@ def select(
     sd = run_global("select", inp, opts, params=json.loads(json.dumps(asdict(cfg))), compute=compute)
     for note in warnings:
         console.print(f"[yellow]Warning:[/yellow] {note}")
-    if not quiet and not already_complete("select", sd, output, quiet):
+    if not quiet and not already_complete("select", sd, output, quiet) and \
+            not shard_pending("select", sd, opts.shard, output, quiet):
         stats = sd.read_manifest().get("stats", {})
         dropped = ", ".join(f"{k} {v}" for k, v in stats.get("dropped", {}).items() if v)
         console.print(f"select: {stats.get('rows_in', 0)} rows in, {stats.get('rows_out', 0)} out "

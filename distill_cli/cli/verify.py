@@ -96,14 +96,17 @@ def verify(
         sd = runner("verify", inp, opts, params=params, process=process)
     finally:
         pool.close()
-    if not quiet and not already_complete("verify", sd, output, quiet):
+    if not quiet and not already_complete("verify", sd, output, quiet, detail=_verdicts):
         _summary(sd, opts.shard, output)
+
+
+def _verdicts(stats: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted((stats.get("verdicts") or {}).items()))
 
 
 def _summary(sd: StageDir, shard: tuple[int, int] | None, output: Path) -> None:
     """Verdict counts of the stage, or of what this --shard task wrote while other shards are pending."""
-    stats = task_stats(sd)
-    counts = ", ".join(f"{k} {v}" for k, v in sorted((stats.get("verdicts") or {}).items())) or "no rows"
+    counts = _verdicts(task_stats(sd)) or "no rows"
     done = sd.read_manifest().get("complete")
     task = shard_note(sd, shard)
     if task and not done:

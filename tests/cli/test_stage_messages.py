@@ -44,8 +44,8 @@ def test_verify_shard_tasks_rerun_and_conflict_say_what_happened(tmp_path, run_d
                            f"the stage is complete: correct 3, incorrect 3 -> {out}")
     again = run_distill(*args)
     assert again.returncode == 0
-    assert _said(again) == (f"verify: already complete, 6 rows in 3 shard(s) -> {out}; nothing to do "
-                            "(--overwrite redoes it)")
+    assert _said(again) == (f"verify: already complete, 6 rows in 3 shard(s) (correct 3, incorrect 3) -> {out}; "
+                            "nothing to do (--overwrite redoes it)")
     other = run_distill(*args, "--timeout", "10")
     assert other.returncode == 2
     # the form the README shows
@@ -67,7 +67,7 @@ def test_generate_rerun_says_complete_and_conflict_names_the_sampling_change(tmp
         other = run_distill(*args, "--temperature", "0.7", "--top-p", "0.9")
         assert sum(server.stats()["received"].values()) == sent == 6
     assert again.returncode == 0
-    assert _said(again) == (f"generate: already complete, 6 rows in 1 shard(s) -> {out}; nothing to do "
-                            "(--overwrite redoes it)")
+    assert _said(again) == (f"generate: already complete, 6 rows in 1 shard(s) (sent 0 requests) -> {out}; "
+                            "nothing to do (--overwrite redoes it)")
     assert other.returncode == 2
     assert "(changed: temperature 0.6 -> 0.7; top_p 0.95 -> 0.9); pass --overwrite" in _said(other)
