@@ -101,11 +101,16 @@ def _refuse(language: str | None, kind: str, cfg: VerifyConfig, problem: Problem
     if cfg.sandbox_url:
         custom = checker_spec(problem, cfg.checker)["checker"] == "custom" and kind == "stdio"
         return "custom_checker_needs_local_sandbox" if custom else None
-    if language == "cpp" and shutil.which("g++", path=ENV["PATH"]) is None:
-        return "cpp_needs_g++"
-    if language == "cpp" and resolve_mode(cfg.sandbox) != "namespaces":
+    # a C++ checker program is compiled and run like a C++ program, with the same needs
+    cpp_checker = kind == "stdio" and checker_spec(problem, cfg.checker).get("checker_language") == "cpp"
+    if language != "cpp" and not cpp_checker:
+        return None
+    what = "cpp" if language == "cpp" else "cpp_checker"
+    if shutil.which("g++", path=ENV["PATH"]) is None:
+        return f"{what}_needs_g++"
+    if resolve_mode(cfg.sandbox) != "namespaces":
         # without namespaces only Python's audit hook stops writes and sockets; native code skips it
-        return "cpp_needs_namespaces_sandbox"
+        return f"{what}_needs_namespaces_sandbox"
     return None
 
 

@@ -20,12 +20,14 @@ from distill_cli.stages.verify import VerifyConfig, verify_frame
 
 
 class FakeSandbox(ThreadingHTTPServer):
-    """POST /run_code runs the code with subprocess; every third request first fails with a 500 (then works)."""
+    """POST /run_code runs the code with subprocess; every third distinct request fails with a 500 the first time
+    it is sent (its retry works), so the script does not depend on how concurrent requests interleave."""
 
     def __init__(self, always_fail: bool = False):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.always_fail, self.lock = always_fail, threading.Lock()
         self.requests = self.in_flight = self.max_in_flight = self.failures = 0
+        self.seen: set[bytes] = set()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -39,10 +41,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         srv: FakeSandbox = self.server  # type: ignore[assignment]
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.loads(raw)
         with srv.lock:
             srv.requests += 1
-            fail = srv.always_fail or srv.requests % 3 == 0
+            fail = srv.always_fail or (raw not in srv.seen and len(srv.seen) % 3 == 2)
+            srv.seen.add(raw)
             srv.failures += fail
             srv.in_flight += 1
             srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)

@@ -183,8 +183,13 @@ def test_cpp_attacks_are_contained(tmp_path):
 def test_cpp_is_refused_without_namespaces():
     """Native code skips the audit hook, so the rlimits fallback cannot hold it: unverifiable, never run."""
     from distill_cli.stages.verify import verify_one
+    from distill_cli.stages.verify.problem import Problem
 
     tests = json.dumps({"inputs": ["1\n"], "outputs": ["1\n"]})
     verdict = verify_one("```cpp\nint main(){}\n```", None, "code", tests, VerifyConfig(sandbox="rlimits"))
     assert (verdict.verdict, verdict.reason, verdict.language) == ("unverifiable", "cpp_needs_namespaces_sandbox",
                                                                    "cpp")
+    checker = Problem(checker="#include <cstdio>\nint main(){}")
+    verdict = verify_one("```python\nprint(1)\n```", None, "code", tests, VerifyConfig(sandbox="rlimits"),
+                         problem=checker)
+    assert (verdict.verdict, verdict.reason) == ("unverifiable", "cpp_checker_needs_namespaces_sandbox")
