@@ -24,6 +24,7 @@ from distill_cli.cli.common import (
     run_options,
     shard_pending,
 )
+from distill_cli.cli.dedupe_semantic import semantic_step
 from distill_cli.errors import BadInput
 from distill_cli.io.atomic import temp_name, write_parquet
 from distill_cli.io.inputs import file_digest, open_input
@@ -83,6 +84,18 @@ def dedupe(
         show_default=False)] = None,
     rows: Annotated[int | None, typer.Option(min=1, help="MinHash values per LSH band.", show_default=False)]
         = None,
+    semantic: Annotated[float | None, typer.Option(
+        "--semantic", metavar="THRESHOLD", help="Also drop semantic duplicates: embeddings (--embed-model) at "
+        "cosine >= THRESHOLD (e.g. 0.95), found with a faiss index.", show_default=False)] = None,
+    decontaminate_semantic: Annotated[float | None, typer.Option(
+        "--decontaminate-semantic", metavar="THRESHOLD", help="Drop prompts whose embedding is this similar to a "
+        "benchmark problem (the --decontaminate benchmarks, or all bundled ones).", show_default=False)] = None,
+    embed_model: Annotated[str | None, typer.Option(
+        help="Embedding model for the semantic steps (vLLM pooling runner; 'tiny' = the bundled model).",
+        show_default=False)] = None,
+    embed_cache: Annotated[Path | None, typer.Option(
+        help="Where embeddings are saved chunk by chunk and reused by later runs [default: "
+        "~/.cache/distill/embeddings].", show_default=False)] = None,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -102,9 +115,13 @@ def dedupe(
     if cfg.keep == "best-score" and "score" not in inp.schema:
         raise BadInput(f"{inp.files[0]}: --keep best-score needs a 'score' column (run `distill verify` first)")
     refs = load_references(list(cfg.decontaminate), reference_split) if cfg.decontaminate else None
+    sem = semantic_step(semantic, decontaminate_semantic, embed_model, embed_cache, cfg.on, cfg.keep,
+                        cfg.decontaminate, reference_split)
 
     def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[Streamed, dict]:
         plan, rows = _plan(lf, cfg, refs, run.out)
+        if sem is not None:
+            plan = sem.run(plan, rows, quiet)
         # side tables before the shards: a directory whose manifest says complete always has them, whole
         write_parquet(run.out / side_name(DUPLICATES, run), plan.duplicates)
         write_parquet(run.out / side_name(CONTAMINATION, run), plan.contamination)
@@ -114,7 +131,8 @@ def dedupe(
                         lambda: kept.collect_batches(chunk_size=STREAM_ROWS)), plan.stats
 
     params = {**asdict(cfg), "decontaminate": list(cfg.decontaminate),
-              "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split}
+              "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split,
+              **(sem.params() if sem else {})}
     sd = run_global("dedupe", inp, opts, params=params, compute=compute)
     if not quiet and not already_complete("dedupe", sd, output, quiet) and \
             not shard_pending("dedupe", sd, opts.shard, output, quiet):
@@ -176,4 +194,7 @@ def _summary(stats: dict, output: Path) -> None:
         f"dedupe: {stats.get('rows_in', 0)} rows -> {stats.get('rows_out', 0)} kept -> {output}; removed "
         f"{removed.get('contaminated', 0)} contaminated{f' ({by_bench})' if by_bench else ''}, "
         f"{removed.get('exact', 0)} exact and {removed.get('near', 0)} near duplicates"
+        + (f", {removed['semantic']} semantic duplicates" if "semantic" in removed else "")
+        + (f", {removed['contaminated_semantic']} semantically contaminated" if "contaminated_semantic" in removed
+           else "")
     )
