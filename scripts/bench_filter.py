@@ -3,7 +3,7 @@
 Synthetic R1-style traces of ~2,000 words, built from sentences of the bundled MATH-500 solutions (English prose
 and LaTeX) in paragraphs of 3-6 sentences, each ending in a boxed answer; 5% carry a planted defect (a loop, a
 switch to Chinese, an unclosed thinking block). distill runs as the real command (`python -m distill_cli
-filter`, default checks, default 100,000-row shards, so from 100,000 traces on its peak RSS is that of a full
+filter`, default checks, default 20,000-row shards, so from 20,000 traces on its peak RSS is that of a full
 shard whatever the total); the baseline is a per-row Python loop of the same checks and thresholds (the same
 20-gram repetition measures, script share, fastText language windows with the same English fast path, boxed
 answers, refusal regexes), reading and writing Parquet as distill does, over a subsample. Both run as child

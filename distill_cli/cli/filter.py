@@ -88,7 +88,7 @@ def filter_(
     workers: Workers = 1,
     quiet: Quiet = False,
     progress_interval: ProgressInterval = 30.0,
-    rows_per_shard: RowsPerShard = 100_000,
+    rows_per_shard: RowsPerShard = 20_000,  # traces are long: a shard is held in memory about twice
 ) -> None:
     """Drop truncated, unclosed, looping, language-switching, self-contradicting and refusing traces."""
     if think not in Think.__args__:

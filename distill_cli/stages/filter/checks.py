@@ -44,10 +44,15 @@ def think_unclosed(columns: list[str]) -> pl.Expr:
     return has_reasoning & (_text("response").fill_null("").str.strip_chars() == "")
 
 
+def _blank(name: str) -> pl.Expr:
+    """Null or only whitespace (without a stripped copy of every text)."""
+    return ~_text(name).fill_null("").str.contains(r"\S")
+
+
 def think_missing(mode: Think, columns: list[str]) -> pl.Expr:
     """No thinking from a model that thinks: `required` says every model does; `auto` says a model does when
     most of its rows in the shard have a reasoning."""
-    absent = _text("reasoning").fill_null("").str.strip_chars() == ""
+    absent = _blank("reasoning")
     if mode == "off":
         return pl.lit(False)
     if mode == "required":
@@ -58,7 +63,7 @@ def think_missing(mode: Think, columns: list[str]) -> pl.Expr:
 
 
 def empty_answer() -> pl.Expr:
-    return _text("response").fill_null("").str.strip_chars() == ""
+    return _blank("response")
 
 
 def boxed_answers(expr: pl.Expr) -> pl.Expr:
@@ -78,19 +83,22 @@ def answer_unsupported(df: pl.DataFrame) -> pl.Series:
     before the response's last paragraph): an answer the trace does not derive. Traces without a boxed answer
     are not judged. The raw answer found in the raw text settles most rows with one literal scan; only the others
     are compared again with both sides normalized."""
-    reasoning = _text("reasoning").fill_null("")
     response = _text("response").fill_null("")
-    support = pl.when(reasoning.str.strip_chars() != "").then(reasoning).otherwise(
-        response.str.extract(r"(?s)^(.*)\n\s*\n", 1).fill_null(""))
-    raw = response.str.extract_all(BOXED).list.last()
-    frame = df.select(support=support, raw=raw.str.replace(r"^\\(?:boxed|fbox)\s*\{", "").str.replace(r"\}$", "")
-                      .str.strip_chars()).with_row_index("i")
-    open_rows = frame.filter((pl.col("raw").fill_null("") != "")
-                             & ~pl.col("support").str.contains(pl.col("raw"), literal=True).fill_null(False))
-    answer = normalize_math(pl.col("raw"))
-    unsupported = open_rows.filter((answer != "") & ~normalize_math(pl.col("support")).str.contains(answer,
-                                                                                                    literal=True))
-    return pl.Series("answer_unsupported", [False] * df.height).scatter(unsupported["i"], True)
+    has_reasoning = ~_blank("reasoning")
+    raw = (response.str.extract_all(BOXED).list.last().str.replace(r"^\\(?:boxed|fbox)\s*\{", "")
+           .str.replace(r"\}$", "").str.strip_chars())
+    before_last = response.str.extract(r"(?s)^(.*)\n\s*\n", 1).fill_null("")
+    found = pl.when(has_reasoning).then(_text("reasoning").str.contains(raw, literal=True))
+    found = found.otherwise(before_last.str.contains(raw, literal=True))
+    judged = df.select(raw=raw, found=found.fill_null(False)).with_row_index("i")
+    open_rows = judged.filter((pl.col("raw").fill_null("") != "") & ~pl.col("found"))
+    if open_rows.height:
+        support = df[open_rows["i"]].select(pl.when(~_blank("reasoning")).then(_text("reasoning"))
+                                            .otherwise(before_last).alias("s"))["s"]
+        answer = normalize_math(pl.col("raw"))
+        open_rows = open_rows.with_columns(s=support).filter(
+            (answer != "") & ~normalize_math(pl.col("s")).str.contains(answer, literal=True))
+    return pl.Series("answer_unsupported", [False] * df.height).scatter(open_rows["i"], True)
 
 
 def refusal(patterns: tuple[str, ...]) -> pl.Expr:
@@ -98,8 +106,7 @@ def refusal(patterns: tuple[str, ...]) -> pl.Expr:
     if not patterns:
         return pl.lit(False)
     rx = "(?i)(?:" + "|".join(f"(?:{p})" for p in patterns) + ")"
-    text = _text("reasoning").fill_null("") + "\n" + _text("response").fill_null("")
-    return text.str.contains(rx)
+    return (_text("reasoning").fill_null("").str.contains(rx) | _text("response").fill_null("").str.contains(rx))
 
 
 def check_pattern(pattern: str) -> str | None:

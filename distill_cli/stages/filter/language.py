@@ -75,11 +75,10 @@ def windows(df: pl.DataFrame, k: int, text: str = "reasoning") -> pl.DataFrame:
     splitting the text into paragraphs, touches only the windows' characters."""
     body = pl.col(text).fill_null("")
     length = body.str.len_chars()
-    starts = (pl.int_ranges(0, k) * length // k).alias("start")
-    picked = (df.select(body.alias("t"), starts).with_row_index("row").explode("start")
-              .filter(pl.col("start").is_not_null()))
-    raw = pl.col("t").str.slice(pl.col("start"), 3 * WINDOW_CHARS)
-    return (picked.select("row", window=prose(raw).str.slice(0, WINDOW_CHARS))
+    # k short slices per row, never a copy of the whole text per window
+    raw = pl.concat_list([body.str.slice(j * length // k, 3 * WINDOW_CHARS) for j in range(k)])
+    picked = df.select(raw.alias("w")).with_row_index("row").explode("w")
+    return (picked.select("row", window=prose(pl.col("w").fill_null("")).str.slice(0, WINDOW_CHARS))
             .filter(pl.col("window").str.count_matches(r"\p{L}") >= MIN_WINDOW_LETTERS))
 
 
