@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from distill_cli.stages.dedupe.lsh import components
-from distill_cli.stages.dedupe.units import ROW, UNIT, Keep, On, build_units, pick_kept, unit_key
+from distill_cli.stages.dedupe.units import ROW, UNIT, Keep, On, pick_kept, unit_key, unit_text
 
 EXACT_UP_TO = 20_000
 SEMANTIC_ROW = "__semantic_row"  # the input row number, carried through dedupe's exact and near steps
@@ -90,7 +90,12 @@ def semantic_duplicates(units: pl.DataFrame, vectors: np.ndarray, cfg: SemanticC
 
 def units_of(df: pl.DataFrame, on: On) -> pl.DataFrame:
     """dedupe's units of a frame that carries SEMANTIC_ROW: their first input row, text, length and score."""
-    return build_units(df.rename({SEMANTIC_ROW: ROW}), on)
+    frame = df.rename({SEMANTIC_ROW: ROW})
+    score = pl.col("score").cast(pl.Float64).mean() if "score" in frame.columns else pl.lit(None, pl.Float64)
+    return (frame.group_by(unit_key(frame, on).alias(UNIT), maintain_order=True)
+            .agg(pl.col(ROW).first().cast(pl.Int64).alias("first_row"), unit_text(on).first().alias("text"),
+                 score.alias("score"))
+            .with_columns(pl.col("text").str.len_chars().alias("length")))
 
 
 def unit_rows(df: pl.DataFrame, on: On) -> pl.DataFrame:
