@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -72,3 +73,28 @@ def test_semantic_usage_errors(stored, tmp_path, args, message):
     result = CliRunner().invoke(load(("dedupe",)), ["dedupe", str(path), "-o", str(tmp_path / "x"), *args])
     assert isinstance(result.exception, BadInput) and message in str(result.exception)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_semantic_decontamination_reported_like_the_ngram_one(stored, tmp_path, run_distill):
+    from distill_cli.stages.dedupe.references import load_references
+
+    path, cache, _ = stored
+    refs = load_references(["aime2024"])["text"].to_list()
+    rng = np.random.default_rng(5)
+    ref_vectors = rng.standard_normal((len(refs), 32)).astype(np.float32)
+    EmbeddingCache(cache, MODEL).save(text_keys(refs), ref_vectors / np.linalg.norm(ref_vectors, axis=1)[:, None])
+    # a prompt that means AIME 2024 problem 4 in other words: its stored embedding is that problem's
+    prompts = pl.read_parquet(path)
+    restated = pl.DataFrame({"id": ["copy"], "prompt": ["A lottery question about picking numbers, restated."]})
+    pl.concat([prompts, restated]).write_parquet(path)
+    EmbeddingCache(cache, MODEL).save(text_keys(restated["prompt"].to_list()), ref_vectors[4:5] / np.linalg.norm(
+        ref_vectors[4]))
+    out = tmp_path / "clean"
+    done = run_distill("dedupe", path, "-o", out, "--embed-model", MODEL, "--embed-cache", cache,
+                       "--decontaminate", "aime2024", "--decontaminate-semantic", "0.95", "-q")
+    assert done.returncode == 0, done.stderr
+    cont = pl.read_parquet(out / "_contamination.parquet")
+    assert cont.select("id", "benchmark", "bench_index", "match").rows() == [("copy", "aime2024", 4, "semantic")]
+    assert cont["similarity"][0] == pytest.approx(1.0, abs=1e-5)
+    assert "copy" not in pl.read_parquet(out / "part-*.parquet")["id"].to_list()
