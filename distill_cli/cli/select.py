@@ -25,18 +25,22 @@ from distill_cli.cli.common import (
 )
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import RunOptions, run_global
+from distill_cli.io.runner import RunOptions, Streamed, run_global
 from distill_cli.progress import console
 from distill_cli.stages.select import (
     BY_CHOICES,
     PREFER_CHOICES,
     SelectConfig,
+    final_rows,
+    kept_rows,
     needed_columns,
     parse_distribution,
     parse_names,
     parse_window,
-    select_frame,
+    select_rows,
 )
+
+STREAM_ROWS = 20_000  # selected rows read from the input per batch on their way to the output shards
 
 EPILOG = (
     "Examples: distill select runs/x/graded -o runs/x/selected --keep hard,medium --per-prompt 1 --prefer shortest"
@@ -117,10 +121,14 @@ def select(
     inp.require("select", needed_columns(cfg, list(inp.schema)))
     warnings: list[str] = []
 
-    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame, dict]:
-        out, stats, notes = select_frame(lf, cfg)
+    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame | Streamed, dict]:
+        keep, stats, notes = select_rows(lf, cfg)
         warnings.extend(notes)
-        return out, stats
+        if cfg.pairs:  # pairs come out in pair order, not input order: one frame of at most 2 rows per pair
+            return final_rows(lf, keep, cfg, lf.collect_schema().names()), stats
+        rows = kept_rows(lf, keep)
+        return Streamed(keep.height, rows.collect_schema(),
+                        lambda: rows.collect_batches(chunk_size=STREAM_ROWS)), stats
 
     sd = run_global("select", inp, opts, params=json.loads(json.dumps(asdict(cfg))), compute=compute)
     for note in warnings:

@@ -206,6 +206,13 @@ def first_pass(lf: pl.LazyFrame, cfg: SelectConfig, schema: list[str]) -> tuple[
 
 def select_frame(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dict, list[str]]:
     """The selected rows (all input columns, plus pair_role/pair_id with --pairs), stats and warnings."""
+    keep, stats, warnings = select_rows(lf, cfg)
+    return final_rows(lf, keep, cfg, lf.collect_schema().names()), stats, warnings
+
+
+def select_rows(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dict, list[str]]:
+    """Which rows to keep (ROW, and pair_id/pair_role with --pairs), decided on narrow columns only, with the
+    stats and warnings: the wide rows are read once, by final_rows or a stream of them (kept_rows)."""
     cfg.check()
     schema = lf.collect_schema().names()
     missing = [c for c in needed_columns(cfg, schema) if c not in schema]
@@ -223,11 +230,17 @@ def select_frame(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dic
         keep, dropped = pick_per_prompt(rows, sample, cfg.per_prompt)
         if cfg.per_prompt is not None:
             stats["dropped"]["per_prompt"] = dropped
-    out = final_rows(lf, keep, cfg, schema)
-    stats.update(output_mix(out))
-    if out.height == 0:
+    mix_columns = ["id", *(["difficulty"] if "difficulty" in schema else [])]
+    kept_ids = lf.with_row_index(ROW).select(ROW, *mix_columns).join(keep.lazy().select(ROW), on=ROW, how="semi")
+    stats.update(output_mix(kept_ids.collect(engine="streaming")))
+    if keep.height == 0:
         warnings.append("no rows selected; see the dropped counts in _stats.json")
-    return out, stats, warnings
+    return keep, stats, warnings
+
+
+def kept_rows(lf: pl.LazyFrame, keep: pl.DataFrame) -> pl.LazyFrame:
+    """The chosen rows of lf in input order, every column (without --pairs: pairs reorder rows, final_rows)."""
+    return lf.with_row_index(ROW).filter(pl.col(ROW).is_in(keep.get_column(ROW).implode())).drop(ROW)
 
 
 def final_rows(lf: pl.LazyFrame, keep: pl.DataFrame, cfg: SelectConfig, schema: list[str]) -> pl.DataFrame:
