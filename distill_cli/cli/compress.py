@@ -28,6 +28,7 @@ from distill_cli.cli.common import (
 from distill_cli.errors import BadInput
 from distill_cli.io.inputs import open_input
 from distill_cli.io.runner import ShardTask, run_map
+from distill_cli.io.stagedir import merge_stats
 from distill_cli.stages.compress import (
     STRATEGIES,
     CompressConfig,
@@ -41,6 +42,7 @@ from distill_cli.stages.compress import (
 from distill_cli.stages.generate.backends import LazyBackend, openai_backend, vllm_backend
 
 CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
+CHUNK_ROWS = 5_000  # traces compressed at a time within a shard (see _by_chunk)
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "rewrite.txt"  # shipped in the wheel
 EXAMPLE = ("Example: distill compress runs/x/verified -o runs/x/compressed --strategy trim,dedupe-reflections "
            "--strategy max-tokens --budget 4096 --tokenizer ~/models/DeepSeek-R1-Distill-Qwen-7B")
@@ -130,8 +132,10 @@ def compress(
     summary: list[dict] = []
 
     def process(df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
-        rewriter = _rewriter(task, rewriting.get, temperature) if "rewrite" in strategies else None
-        out, stats = compress_frame(df, cfg, equal=equal, rewriter=rewriter)
+        if "rewrite" in strategies:  # one rewriter per shard: its requests are checkpointed per shard
+            out, stats = compress_frame(df, cfg, equal=equal, rewriter=_rewriter(task, rewriting.get, temperature))
+        else:
+            out, stats = _by_chunk(df, cfg, equal)
         task.progress.advance(df.height)
         summary.append(stats)
         return out, stats
@@ -143,6 +147,18 @@ def compress(
         rewriting.close()
     if not quiet and not already_complete("compress", sd, output, quiet):
         _print_summary(summary, output)
+
+
+def _by_chunk(df: pl.DataFrame, cfg: CompressConfig, equal) -> tuple[pl.DataFrame, dict]:
+    """compress_frame over CHUNK_ROWS rows at a time: the core works on Python strings (several copies of every
+    trace), which for a shard of 50k traces of 8 KB held 6.4 GB; a chunk's copies are freed before the next.
+    Every counter in its stats is a sum over rows, so the chunks' stats add up to the shard's."""
+    outs, stats = [], {}
+    for start in range(0, max(df.height, 1), CHUNK_ROWS):
+        out, part = compress_frame(df.slice(start, CHUNK_ROWS), cfg, equal=equal)
+        outs.append(out)
+        merge_stats(stats, part)
+    return pl.concat(outs), stats
 
 
 def _template(path: Path | None) -> str:
