@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
 .PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-verify-code \
-        bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view chaos lint clean
+        bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
 bench: bench-collect bench-generate bench-http bench-verify bench-verify-code bench-grade bench-compress \
-       bench-filter bench-dedupe bench-semantic bench-export bench-view
+       bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory
 
 bench-collect:
 	$(BIN)/python scripts/bench_collect.py
@@ -61,6 +61,8 @@ bench-dedupe:
 
 bench-export:
 	$(BIN)/python scripts/bench_export.py
+bench-memory:
+	$(BIN)/python scripts/bench_memory.py
 bench-view:
 	$(BIN)/python scripts/bench_view.py
 

@@ -29,6 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_dedupe_checks as checks  # noqa: E402
 
+from distill_cli.stages.dedupe import DedupeConfig  # noqa: E402
+
 THRESHOLD, SHINGLE, BANDS, ROWS = 0.8, 3, 21, 6
 NUM_PERM = BANDS * ROWS
 
@@ -77,18 +79,39 @@ def _texts(data: Path, limit: int):
 
 
 def run_distill_near(data: Path, limit: int) -> dict:
-    from distill_cli.stages.dedupe import DedupeConfig, dedupe_frame
+    """The dedupe command's own path (a narrow frame, texts streamed from the file, MinHash state spilled), minus
+    writing the kept rows: what its memory is made of."""
+    plan = _plan(data, limit, DedupeConfig(exact=False, near=THRESHOLD, shingle=SHINGLE, num_perm=NUM_PERM,
+                                           bands=BANDS, rows=ROWS), None)
+    out = {"rows": plan.stats["rows_in"], "seconds": plan.stats["seconds"], "removed": plan.duplicates.height,
+           "candidates": plan.stats.get("near_candidate_pairs")}
+    if not data.name.startswith("templated-"):
+        import polars as pl
 
-    df = checks.templated(limit) if str(data) == "templated" else _texts(data, limit)
-    started = time.perf_counter()
-    res = dedupe_frame(df, DedupeConfig(exact=False, near=THRESHOLD, shingle=SHINGLE, num_perm=NUM_PERM,
-                                        bands=BANDS, rows=ROWS))
-    seconds = time.perf_counter() - started
-    out = {"rows": df.height, "seconds": seconds, "removed": res.duplicates.height,
-           "candidates": res.stats.get("near_candidate_pairs")}
-    if str(data) != "templated":
-        out["pairs_found"] = _pairs_found(data, df["id"].to_list(), res.duplicates["id"].to_list())
+        ids = pl.scan_parquet(data).head(limit).select("id").collect()["id"].to_list()
+        out["pairs_found"] = _pairs_found(data, ids, plan.duplicates["id"].to_list())
     return out
+
+
+def _plan(data: Path, limit: int, cfg, refs):
+    import polars as pl
+
+    from distill_cli.cli.dedupe import _plan as plan_of
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-dedupe-") as tmp:
+        plan, _ = plan_of(pl.scan_parquet(data).head(limit), cfg, refs, Path(tmp))
+    plan.stats["seconds"] = time.perf_counter() - started
+    return plan
+
+
+def _templated_path(rows: int) -> Path:
+    return Path(tempfile.gettempdir()) / "distill-bench-dedupe" / f"templated-{rows}.parquet"
+
+
+def run_make_templated(data: Path, limit: int) -> dict:
+    checks.templated(limit).write_parquet(data)
+    return {"rows": limit}
 
 
 def _pairs_found(data: Path, ids: list[str], removed: list[str]) -> int | None:
@@ -112,14 +135,13 @@ def run_recall_seeds(data: Path, limit: int) -> dict:
 
 
 def run_distill_decontam(data: Path, limit: int) -> dict:
-    from distill_cli.stages.dedupe import DedupeConfig, dedupe_frame
     from distill_cli.stages.dedupe.references import load_references
 
-    df = _texts(data, limit)
     started = time.perf_counter()
     refs = load_references(["all"])
-    res = dedupe_frame(df, DedupeConfig(exact=False, decontaminate=("all",)), refs)
-    return {"rows": df.height, "seconds": time.perf_counter() - started, "removed": res.contamination.height}
+    plan = _plan(data, limit, DedupeConfig(exact=False, decontaminate=("all",)), refs)
+    return {"rows": plan.stats["rows_in"], "seconds": time.perf_counter() - started,
+            "removed": plan.contamination.height}
 
 
 def _shingles(text: str) -> list[bytes]:
@@ -201,8 +223,9 @@ def run_datatrove(data: Path, limit: int) -> dict:
             "pairs_found": _pairs_found(data, _texts(data, limit)["id"].to_list(), removed)}
 
 
-WORKERS = {"distill-near": run_distill_near, "distill-decontam": run_distill_decontam,
-           "datasketch": run_datasketch, "datatrove": run_datatrove, "exact-check": run_exact_check,
+WORKERS = {"distill-near": run_distill_near, "make-templated": run_make_templated,
+           "distill-decontam": run_distill_decontam, "datasketch": run_datasketch, "datatrove": run_datatrove,
+           "exact-check": run_exact_check,
            "recall-seeds": run_recall_seeds}
 
 
@@ -275,7 +298,10 @@ def _templated(n: int, dup_fraction: float) -> None:
     """Templated prompts (one sentence, slots filled) against as many diverse ones: time, memory, candidates."""
     print(f"\n{n:,} templated prompts vs {n:,} diverse (candidate work must not grow with a bucket's square):")
     diverse = spawn("distill-near", dataset(n, dup_fraction), n)
-    templ = spawn("distill-near", Path("templated"), n)
+    path = _templated_path(n)
+    if not path.exists():
+        spawn("make-templated", path, n)
+    templ = spawn("distill-near", path, n)
     for name, r in (("diverse", diverse), ("templated", templ)):
         _row(f"near-{name}", n, r, None)
     if "error" not in diverse and "error" not in templ:
