@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -155,6 +155,27 @@ def write_parquet(path: Path, df: pl.DataFrame, metadata: dict[str, str] | None 
         commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_parquet_stream(path: Path, schema: pl.Schema, frames: Iterable[pl.DataFrame],
+                         metadata: dict[str, str] | None = None) -> int:
+    """write_parquet for rows that arrive in frames: each frame becomes row groups as it comes, so only one frame
+    is held; the file appears under its name only when whole. Returns the rows written."""
+    import pyarrow.parquet as pq
+
+    tmp = temp_name(path)
+    arrow = pl.DataFrame(schema=schema).to_arrow().schema.with_metadata(metadata or {})
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, arrow, compression="zstd") as writer:
+            for frame in frames:
+                if frame.height:
+                    writer.write_table(frame.to_arrow().cast(arrow), row_group_size=50_000)
+                    rows += frame.height
+        commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows
 
 
 def _as_os_error(exc: Exception, path: Path) -> Exception:

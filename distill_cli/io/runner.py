@@ -177,33 +177,52 @@ def run_global(
         rows = out.rows if isinstance(out, Streamed) else out.height
         sd.n_shards = opts.shard[1] if opts.shard else max(1, math.ceil(rows / opts.rows_per_shard))
         first = opts.shard[0] if opts.shard else 0
-        for index, piece in _pieces(out, opts):
-            if not sd.done(index):
-                sd.write_shard(index, piece, stats if index == first else {})
+        if isinstance(out, Streamed) and not opts.shard:
+            _write_streamed(sd, out, opts.rows_per_shard, stats)
+        else:
+            for index, piece in _pieces(out, opts):
+                if not sd.done(index):
+                    sd.write_shard(index, piece, stats if index == first else {})
         sd.finish()
     return sd
 
 
+def _write_streamed(sd: StageDir, out: Streamed, rows_per_shard: int, stats: dict) -> None:
+    """Shards of rows_per_shard rows written as the batches arrive: one batch in memory, not one shard."""
+    rows = _Rows(out.batches())
+    for index in range(sd.n_shards):
+        frames = rows.take(rows_per_shard)
+        if sd.done(index):
+            for _ in frames:  # already written by an earlier run: skip its rows
+                pass
+        else:
+            sd.write_shard_stream(index, out.schema, frames, stats if index == 0 else {})
+
+
+class _Rows:
+    """A stream of frames cut at any row count: take(n) yields frames holding the next n rows."""
+
+    def __init__(self, frames: Iterator[pl.DataFrame]):
+        self._frames, self._left = iter(frames), None
+
+    def take(self, n: int) -> Iterator[pl.DataFrame]:
+        while n > 0:
+            frame = self._left if self._left is not None else next(self._frames, None)
+            if frame is None:
+                return
+            self._left = frame.slice(n) if frame.height > n else None
+            frame = frame.head(n)
+            n -= frame.height
+            yield frame
+
+
 def _pieces(out: pl.DataFrame | Streamed, opts: RunOptions) -> Iterator[tuple[int, pl.DataFrame]]:
-    """Output shards in order: this partition's one shard under --shard, else rows_per_shard rows each."""
+    """Output shards in order: this partition's one shard under --shard (a Streamed output is gathered: one
+    partition), else rows_per_shard rows each of a held frame."""
     if opts.shard:
         frame = out if isinstance(out, pl.DataFrame) else pl.concat([pl.DataFrame(schema=out.schema),
                                                                       *out.batches()])
         yield opts.shard[0], frame
         return
-    if isinstance(out, pl.DataFrame):
-        for i in range(max(1, math.ceil(out.height / opts.rows_per_shard))):
-            yield i, out.slice(i * opts.rows_per_shard, opts.rows_per_shard)
-        return
-    buffer, held, index = [pl.DataFrame(schema=out.schema)], 0, 0
-    for batch in out.batches():
-        while batch.height:
-            take = batch.head(opts.rows_per_shard - held)
-            buffer.append(take)
-            held += take.height
-            batch = batch.slice(take.height)
-            if held == opts.rows_per_shard:
-                yield index, pl.concat(buffer)
-                buffer, held, index = [pl.DataFrame(schema=out.schema)], 0, index + 1
-    if held or index == 0:
-        yield index, pl.concat(buffer)
+    for i in range(max(1, math.ceil(out.height / opts.rows_per_shard))):
+        yield i, out.slice(i * opts.rows_per_shard, opts.rows_per_shard)

@@ -13,6 +13,7 @@ import re
 import shutil
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from distill_cli.io.atomic import (
     remove_stale_temps,
     write_json,
     write_parquet,
+    write_parquet_stream,
 )
 from distill_cli.io.inputs import MANIFEST, parquet_rows
 
@@ -179,6 +181,11 @@ class StageDir:
         write_parquet(self.shard_path(index), df, {STATS_KEY: json.dumps(stats or {})})
         self.written[index] = df.height
         shutil.rmtree(self.work_dir(index), ignore_errors=True)
+
+    def write_shard_stream(self, index: int, schema: pl.Schema, frames: Iterable[pl.DataFrame],
+                           stats: dict | None = None) -> None:
+        rows = write_parquet_stream(self.shard_path(index), schema, frames, {STATS_KEY: json.dumps(stats or {})})
+        self.written[index] = rows
 
     def shard_stats(self, index: int) -> dict:
         raw = read_footer_metadata(self.shard_path(index)).get(STATS_KEY, "{}")

@@ -97,3 +97,21 @@ def test_missing_prompt_column_names_file_and_column(tmp_path):
     pl.DataFrame({"question": ["q"]}).write_parquet(src)
     res = distill("dedupe", src, "-o", tmp_path / "out")
     assert res.returncode == 2 and "x.parquet: missing column 'prompt'" in res.stderr
+
+
+def test_kept_rows_stream_into_shards_of_rows_per_shard_in_input_order(tmp_path):
+    """The kept rows reach the shards in batches; shards are still cut at --rows-per-shard, in input order."""
+    prompts = [f"problem number {i} asks for the sum of {i} and {i + 1} apples" for i in range(10)]
+    prompts[4] = prompts[1]  # an exact duplicate: row 4 goes
+    src = tmp_path / "in.parquet"
+    pl.DataFrame({"id": [f"p{i}" for i in range(10)], "prompt": prompts}).write_parquet(src)
+    out = tmp_path / "deduped"
+    res = distill("dedupe", src, "-o", out, "--exact", "--rows-per-shard", "4", "-q")
+    assert res.returncode == 0, res.stderr
+    shards = sorted(out.glob("part-*.parquet"))
+    assert [pl.read_parquet(s).height for s in shards] == [4, 4, 1]
+    kept = pl.concat([pl.read_parquet(s) for s in shards])
+    assert kept["id"].to_list() == [f"p{i}" for i in range(10) if i != 4]
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["complete"] and manifest["stats"]["removed"]["exact"] == 1
+    assert not list(out.glob(".*"))  # no spill directory or temp file left behind
