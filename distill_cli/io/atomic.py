@@ -149,12 +149,22 @@ def write_parquet(path: Path, df: pl.DataFrame, metadata: dict[str, str] | None 
     try:
         with open(tmp, "wb") as fh:
             try:
-                df.write_parquet(fh, compression="zstd", row_group_size=50_000, metadata=metadata or None)
+                df.write_parquet(fh, compression="zstd", row_group_size=row_group_rows(df), metadata=metadata or None)
             except pl.exceptions.ComputeError as exc:
                 raise _as_os_error(exc, path) from exc
         commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+ROW_GROUP_BYTES = 64 << 20
+
+
+def row_group_rows(df: pl.DataFrame) -> int:
+    """Rows per row group: 50,000, fewer for wide rows so a group holds ~64 MB. A reader that streams a file
+    holds a row group or more at a time; 50,000 traces of 8 KB made groups of 800 MB."""
+    per_row = df.estimated_size() / max(df.height, 1)
+    return int(max(1_000, min(50_000, ROW_GROUP_BYTES // max(per_row, 1))))
 
 
 def write_parquet_stream(path: Path, schema: pl.Schema, frames: Iterable[pl.DataFrame],
@@ -170,7 +180,7 @@ def write_parquet_stream(path: Path, schema: pl.Schema, frames: Iterable[pl.Data
         with pq.ParquetWriter(tmp, arrow, compression="zstd") as writer:
             for frame in frames:
                 if frame.height:
-                    writer.write_table(frame.to_arrow().cast(arrow), row_group_size=50_000)
+                    writer.write_table(frame.to_arrow().cast(arrow), row_group_size=row_group_rows(frame))
                     rows += frame.height
         commit(tmp, path)
     finally:
