@@ -261,7 +261,9 @@ def _print_summary(stats: list[dict], output: Path) -> None:
         merge_stats(total, {k: v for k, v in s.items() if k != "token_counter"})
     before, after = total.get("chars_before", 0), total.get("chars_after", 0)
     saved = f"{100 * (1 - after / before):.1f}% fewer reasoning chars" if before else "nothing to compress"
-    console.print(f"compress: {total.get('compressed', 0)} of {total.get('eligible', 0)} eligible traces "
-                  f"shortened, {saved}; reverted {sum((total.get('reverted') or {}).values())}, dropped "
+    spacing = total.get("whitespace_only", 0)
+    spacing = f" ({spacing} differed only in whitespace: left as they were)" if spacing else ""
+    console.print(f"compress: {total.get('shortened', 0)} of {total.get('eligible', 0)} eligible traces "
+                  f"shortened{spacing}, {saved}; reverted {sum((total.get('reverted') or {}).values())}, dropped "
                   f"{total.get('dropped') or 'none'}, passed through {total.get('passthrough') or 'none'} "
                   f"-> {output}")

@@ -23,6 +23,8 @@ PROMPT_FIELDS = ("problem", "question", "prompt", "instruction", "query", "input
 ANSWER_FIELDS = ("answer", "final_answer", "expected_answer", "gt", "ground_truth", "gold", "target",
                  "label", "solution", "output")
 TESTS_FIELDS = ("test_list", "tests", "input_output", "test_cases", "test")
+# code the tests need run first (MBPP's `test_imports`, full MBPP's `test_setup_code`): put in front of each test
+SETUP_FIELDS = ("test_imports", "test_setup_code", "test_setup")
 CHOICE_FIELDS = ("choices", "options")
 ROW = "__row"
 
@@ -47,6 +49,7 @@ class Fields:
     tests: str | None
     choices: str | None
     domain: str
+    setup: str | None = None
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, source: str) -> str | None:
@@ -67,6 +70,7 @@ def resolve_fields(columns: list[str], cfg: CollectConfig, source: str) -> Field
     tests = _pick(rest, cfg.tests_field, TESTS_FIELDS, "the tests", source)
     choices = _pick(rest, None, CHOICE_FIELDS, "the choices", source)
     answer = _pick([c for c in rest if c != tests], cfg.answer_field, ANSWER_FIELDS, "the answer", source)
+    setup = _pick(rest, None, SETUP_FIELDS, "the test setup", source) if tests else None
     domain = cfg.domain
     if domain == "auto":
         domain = "code" if tests else "choice" if choices else "math" if answer else "text"
@@ -76,7 +80,7 @@ def resolve_fields(columns: list[str], cfg: CollectConfig, source: str) -> Field
     if domain == "code" and tests is None:
         raise BadInput(f"{source}: --domain code needs a tests column (columns: {', '.join(columns)}); "
                        "pass --tests-field")
-    return Fields(prompt, answer, tests, choices, domain)
+    return Fields(prompt, answer, tests, choices, domain, setup)
 
 
 def normalize_prompt(text: str) -> str:
@@ -144,6 +148,28 @@ def _tests_json(value) -> str | None:
     return json.dumps(value)
 
 
+def _setup_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, pl.Series):
+        value = value.to_list()
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value if v is not None and str(v).strip())
+    return str(value).strip()
+
+
+def with_setup(tests: str | None, setup) -> str | None:
+    """Each test statement runs on its own after the program, so setup code (MBPP's `import math` for
+    `math.isclose` in task 98) goes in front of every statement; stdin/stdout and fn_name cases need none."""
+    code = _setup_text(setup)
+    if not code or tests is None:
+        return tests
+    statements = json.loads(tests)
+    if not isinstance(statements, list) or not all(isinstance(t, str) for t in statements):
+        return tests
+    return json.dumps([f"{code}\n{t}" for t in statements])
+
+
 def _with_tests(prompt: str, tests: str | None, n: int) -> str:
     """MBPP-style prompts do not name the function the tests call; showing a test or two is how they are posed."""
     shown = json.loads(tests) if tests else None
@@ -195,7 +221,7 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
     ids included, comes from one polars select, which runs its expressions in parallel; Python touches only the
     prompts that are not in normal form, and prompts that collect rewrites (choices, tests).
     """
-    used = {fields.prompt, fields.answer, fields.tests, fields.choices, ROW} - {None}
+    used = {fields.prompt, fields.answer, fields.tests, fields.choices, fields.setup, ROW} - {None}
     others = [c for c in df.columns if c not in used]
     raw = pl.col(fields.prompt).cast(pl.String).fill_null("")
     rewrites = bool(fields.choices or (fields.tests and cfg.tests_in_prompt))  # ids hash the rewritten prompt
@@ -226,6 +252,9 @@ def normalize(df: pl.DataFrame, fields: Fields, cfg: CollectConfig, source: str)
             out["prompt"], out["tests"], strict=True)], pl.String))
     if rewrites:
         out = out.with_columns(prompt_ids(out["prompt"]))
+    if fields.setup:  # after the prompt shows the tests as the source poses them
+        out = out.with_columns(pl.Series("tests", [with_setup(t, s) for t, s in zip(
+            out["tests"], df[fields.setup], strict=True)], pl.String))
     out = out.with_columns(_reason_expr(fields, cfg).alias("__reason"))
     bad = out.get_column("__reason").is_not_null()
     rejects = out.filter(bad).select(

@@ -59,7 +59,11 @@ def test_collect_mbpp_as_code_with_tests(tmp_path):
     assert res.returncode == 0, res.stderr
     out = _rows(tmp_path / "out")
     assert set(out["domain"]) == {"code"}
-    assert all(json.loads(t)[0].startswith("assert") for t in out["tests"])
+    statements = [json.loads(t)[0].splitlines() for t in out["tests"]]
+    assert all(lines[-1].startswith("assert") for lines in statements)
+    # MBPP's test_imports go in front of each test (they are not in meta any more): 13 tasks need them
+    setup = [lines[:-1] for lines in statements if len(lines) > 1]
+    assert len(setup) == 13 and all(line.startswith(("import ", "from ")) for lines in setup for line in lines)
     stats = json.loads((tmp_path / "out" / "_stats.json").read_text())
     assert stats["rows_in"] == 427 and stats["dropped"]["duplicate_id"] == 427 - out.height
 

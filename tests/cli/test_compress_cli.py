@@ -101,3 +101,31 @@ def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, run_distill):
         assert res.stderr.startswith("Error: ") and message in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
         assert not out.exists()
+
+
+def _gsm8k_traces(n: int) -> pl.DataFrame:
+    """Real GSM8K worked solutions as one-paragraph reasonings ending in a newline, as teachers write them."""
+    from support.cli import BENCHMARKS
+
+    lines = (BENCHMARKS / "gsm8k_test.jsonl").read_text().splitlines()[:n]
+    rows = []
+    for i, item in enumerate(json.loads(line) for line in lines):
+        work, _, final = item["answer"].partition("####")
+        response = f"The answer is \\boxed{{{final.strip()}}}."
+        rows.append({"id": f"g{i}", "prompt": item["question"], "answer": final.strip(), "domain": "math",
+                     "reasoning": work.strip() + "\n", "response": response, "verdict": "correct",
+                     "completion": f"<think>\n{work.strip()}\n</think>\n\n{response}"})
+    return pl.DataFrame(rows)
+
+
+def test_trim_summary_does_not_count_whitespace_as_shortening(tmp_path, run_distill):
+    df = _gsm8k_traces(40)
+    df.write_parquet(tmp_path / "verified.parquet")
+    res = run_distill("compress", tmp_path / "verified.parquet", "-o", tmp_path / "out", "-s", "trim")
+    assert res.returncode == 0, res.stderr
+    summary = " ".join(res.stdout.split() + res.stderr.split())
+    assert "compress: 0 of 40 eligible traces shortened (40 differed only in whitespace: left as they were)" \
+        in summary
+    out = pl.read_parquet(tmp_path / "out" / "part-*.parquet")
+    assert out["reasoning"].to_list() == df["reasoning"].to_list()
+    assert set(out["compression"]) == {"none"}

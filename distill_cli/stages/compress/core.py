@@ -42,6 +42,7 @@ class _State:
     tokens: list[int | None]
     over: list[bool | None]
     stats: dict = field(default_factory=dict)
+    spacing: set[int] = field(default_factory=set)  # rows a strategy would only have re-spaced
 
     def todo(self) -> list[int]:
         return [i for i, (e, a) in enumerate(zip(self.eligible, self.alive, strict=False)) if e and a]
@@ -115,9 +116,16 @@ def _apply_text(step: str, st: _State, cfg: CompressConfig, equal: Equal, rewrit
     idx = st.todo()
     new = _run_text(step, st, idx, cfg, equal, rewriter)
     changed = [(i, t) for i, t in zip(idx, new, strict=False) if t is not None and t != st.cur[i]]
+    # a candidate with the same words (a trailing newline, folded blank lines) shortens nothing: the row keeps
+    # its text and the normalisation is counted apart from the cuts
+    spacing = {i for i, t in changed if t.split() == (st.cur[i] or "").split()}
+    changed = [(i, t) for i, t in changed if i not in spacing]
     failed = _reverify(step, st, changed, equal) if cfg.reverify else set()
     st.count("strategies", step, "changed", n=len(changed) - len(failed))
-    st.count("strategies", step, "unchanged", n=len(idx) - len(changed))
+    st.count("strategies", step, "unchanged", n=len(idx) - len(changed) - len(spacing))
+    if spacing:
+        st.count("strategies", step, "whitespace_only", n=len(spacing))
+        st.spacing |= spacing
     for i, text in changed:
         if i not in failed:
             st.cur[i] = text
@@ -133,7 +141,9 @@ def _apply_text(step: str, st: _State, cfg: CompressConfig, equal: Equal, rewrit
 
 
 def _apply_budget(st: _State, cfg: CompressConfig) -> None:
-    idx = st.todo()
+    """Every row still kept is measured, whatever its verdict or reasoning: a budget bounds what a trainer reads,
+    and a non-thinking teacher's long response is as much over it as a long reasoning."""
+    idx = [i for i, alive in enumerate(st.alive) if alive]
     c = st.cols
     texts = [_completion(st, i) for i in idx]
     counts = count_tokens(texts, [c["completion"][i] for i in idx], [c["completion_tokens"][i] for i in idx],
@@ -154,6 +164,10 @@ def _completion(st: _State, i: int) -> str:
     if not st.labels[i] or all(label.startswith("reverted:") for label in st.labels[i]):
         return c["completion"][i] or rebuild_completion(None, None, st.cur[i] or "", c["response"][i])
     return rebuild_completion(c["completion"][i], c["reasoning"][i], st.cur[i] or "", c["response"][i])
+
+
+def _words(text: str | None) -> int:
+    return len(text.split()) if text else 0
 
 
 def _label(previous: str | None, labels: list[str]) -> str:
@@ -212,6 +226,10 @@ def _output(df: pl.DataFrame, st: _State, cfg: CompressConfig) -> tuple[pl.DataF
     out = out.filter(pl.Series(st.alive, dtype=pl.Boolean))
     kept = [i for i in range(n) if st.alive[i] and st.eligible[i]]
     st.stats["compressed"] = sum(1 for i in kept if any(not x.startswith("reverted:") for x in st.labels[i]))
+    st.stats["shortened"] = sum(1 for i in kept if _words(st.cur[i]) < _words(originals[i]))
+    spacing = sum(1 for i in kept if i in st.spacing and not st.labels[i])
+    if spacing:
+        st.stats["whitespace_only"] = spacing  # rows left as they were, that a strategy would only have re-spaced
     st.stats["chars_before"] = sum(len(c["reasoning"][i] or "") for i in kept)
     st.stats["chars_after"] = sum(len(st.cur[i] or "") for i in kept)
     st.stats["labels"] = dict(Counter(out["compression"].to_list()))

@@ -151,3 +151,32 @@ def test_code_rows_skip_answer_checks(equal):
     out, stats = _run(frame(code), equal, strategies=("dedupe-reflections", "first-correct"))
     assert out["compression"][0] == "dedupe-reflections"
     assert stats["reverify"] == {"checked": 0, "skipped_no_answer_domain": 1}
+
+
+def test_max_tokens_drops_over_budget_rows_without_reasoning(equal):
+    """A non-thinking teacher's rows (reasoning null) are measured and dropped like any other (issue 22, item 2)."""
+    long = "The total is 18. " * 40
+    plain = row([], long, "18", "no thinking", reasoning=None, completion=long, completion_tokens=160)
+    short = row([], "\\boxed{9}", "9", "short answer", reasoning=None, completion="\\boxed{9}", completion_tokens=5)
+    wrong = row([], long, "7", "wrong and long", verdict="incorrect", reasoning=None, completion=long,
+                completion_tokens=160)
+    df = frame(plain, short, wrong)
+    out, stats = _run(df, equal, strategies=("max-tokens",), budget=100)
+    assert out["prompt"].to_list() == ["short answer"]
+    assert out["trace_tokens"].to_list() == [5] and out["over_budget"].to_list() == [False]
+    assert stats["dropped"] == {"over_budget": 2}
+    assert stats["passthrough"] == {"no_reasoning": 3}
+    out, _ = _run(df, equal, strategies=("max-tokens",), budget=100, mark=True)
+    assert out["over_budget"].to_list() == [True, False, True] and out["trace_tokens"].to_list() == [160, 5, 160]
+
+
+def test_whitespace_only_changes_are_not_counted_as_shortening(equal):
+    """trim on a one-paragraph reasoning with a trailing newline changes only whitespace (issue 22, item 5)."""
+    one = row(["Janet sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = 18 dollars."], "\\boxed{18}", "18", "eggs")
+    one["reasoning"] += "\n"
+    cut = janet()
+    out, stats = _run(frame(one, cut), equal, strategies=("trim",))
+    assert out["reasoning"][0] == one["reasoning"]  # left byte for byte
+    assert out["compression"].to_list() == ["none", "trim"] and out["compression_ratio"][0] == 1.0
+    assert stats["strategies"]["trim"] == {"changed": 1, "unchanged": 0, "whitespace_only": 1}
+    assert stats["shortened"] == 1 and stats["compressed"] == 1 and stats["whitespace_only"] == 1

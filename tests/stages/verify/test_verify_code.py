@@ -7,6 +7,7 @@ import json
 
 import polars as pl
 import pytest
+from support.cli import BENCHMARKS, distill
 from verify_fixtures import mbpp, mbpp_program
 
 from distill_cli.stages.verify import VerifyConfig, verify_frame, verify_one
@@ -45,11 +46,37 @@ def test_mbpp_sample_references_pass_and_broken_variants_fail(pool):
     assert stats["by_domain"]["code"]["incorrect"] == len(rows)
 
 
+def _collected(src, out) -> pl.DataFrame:
+    res = distill("collect", src, "-o", out, "-q")
+    assert res.returncode == 0, res.stderr
+    return pl.read_parquet(out / "part-*.parquet")
+
+
 @pytest.mark.slow
-def test_mbpp_all_427_references_pass():
-    rows = mbpp()  # a few references are slow (task 123 is quadratic up to 9999): a generous time limit
-    out, _ = verify_frame(_frame(rows), VerifyConfig(workers=2, code_timeout=60.0))
-    assert out.filter(pl.col("verdict") != "correct").select("id", "verdict").to_dicts() == []
+def test_mbpp_all_427_references_verify_correct_through_collect(tmp_path):
+    """The user's path: collect sanitized MBPP, answer with each task's reference solution (no imports added),
+    verify. The tests must carry MBPP's test_imports (task 98 calls math.isclose), or 10 tasks fail."""
+    tasks = {r["task_id"]: r for r in mbpp()}
+    prompts = _collected(BENCHMARKS / "sanitized-mbpp.json", tmp_path / "prompts")
+    seen = {json.loads(m)["task_id"] for m in prompts["meta"]}
+    twins = tmp_path / "twins.json"  # tasks whose prompt repeats another's: collect keeps the first, so again alone
+    twins.write_text(json.dumps([r for t, r in tasks.items() if t not in seen]))
+    prompts = pl.concat([prompts, _collected(twins, tmp_path / "twins")])
+    ids = [json.loads(m)["task_id"] for m in prompts["meta"]]
+    assert sorted(ids) == sorted(tasks) and len(tasks) == 427
+    by_task = dict(zip(ids, prompts["tests"], strict=True))
+    assert json.loads(by_task[98])[0].startswith("import math\nassert math.isclose(multiply_num((8, 2, 3, -1, 7))")
+    traces = prompts.with_columns(
+        pl.Series("response", [f"```python\n{tasks[t]['code']}\n```" for t in ids]),
+        pl.lit("reference").alias("model"), pl.lit(0).alias("sample"))
+    traces.write_parquet(tmp_path / "traces.parquet")
+    # a few references are slow (task 123 is quadratic up to 9999): a generous time limit
+    res = distill("verify", tmp_path / "traces.parquet", "-o", tmp_path / "verified", "--workers", "2",
+                  "--code-timeout", "60", "-q")
+    assert res.returncode == 0, res.stderr
+    out = pl.read_parquet(tmp_path / "verified" / "part-*.parquet")
+    assert out.height == 427
+    assert out.filter(pl.col("verdict") != "correct").select("meta", "verdict").to_dicts() == []
 
 
 def test_stdio_cases_scored_per_test():
