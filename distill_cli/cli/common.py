@@ -96,3 +96,34 @@ def shard_pending(stage: str, sd: StageDir, shard: tuple[int, int] | None, outpu
 
         console.print(f"{stage}: {shard_note(sd, shard)} -> {output} (other shards pending)")
     return True
+
+
+def typed(ctx: typer.Context) -> set[str]:
+    """The parameters given on the command line (not defaults, not the environment)."""
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
+    return {name for name, source in sources.items() if getattr(source, "name", None) == "COMMANDLINE"}
+
+
+def refuse_unused(ctx: typer.Context, readers: dict[str, tuple[str, ...]], chosen: tuple[str, ...],
+                  choice: str) -> None:
+    """An option that none of the chosen strategies or modes reads is a usage error, never silently ignored:
+    `compress -s trim --budget 10` would otherwise run and leave every over-budget trace in.
+
+    `readers` maps a parameter name to the choices that read it; `choice` names the option that chose (or is
+    empty when the choices are options themselves, as select's --total and --per-prompt)."""
+    from distill_cli.errors import BadInput
+
+    given = typed(ctx)
+    for name, users in readers.items():
+        if name in given and not set(users) & set(chosen):
+            flag = _flag(ctx, name)
+            readers_ = " or ".join(f"{choice} {u}".strip() for u in users)
+            now = f"{choice} {','.join(chosen)}".strip() if chosen else "the options given"
+            raise BadInput(f"{flag} is read only with {readers_}; it does nothing with {now}, so it is refused "
+                           "rather than ignored")
+
+
+def _flag(ctx: typer.Context, name: str) -> str:
+    param = next((p for p in ctx.command.params if p.name == name), None)
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    return opts[0] if opts else "--" + name.replace("_", "-")

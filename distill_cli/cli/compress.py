@@ -23,6 +23,7 @@ from distill_cli.cli.common import (
     Shard,
     Workers,
     already_complete,
+    refuse_unused,
     run_options,
 )
 from distill_cli.errors import BadInput
@@ -48,8 +49,19 @@ EXAMPLE = ("Example: distill compress runs/x/verified -o runs/x/compressed --str
            "--strategy max-tokens --budget 4096 --tokenizer ~/models/DeepSeek-R1-Distill-Qwen-7B")
 
 
+# which strategies read each strategy-specific option (the others refuse it: issue 22)
+READERS: dict[str, tuple[str, ...]] = {
+    "allowance": ("trim",), "max_reflections": ("dedupe-reflections",), "near_threshold": ("dedupe-reflections",),
+    "extra_steps": ("first-correct",), "budget": ("max-tokens",), "mark": ("max-tokens",),
+    "tokenizer": ("max-tokens",), **{name: ("rewrite",) for name in (
+        "backend", "model", "base_url", "api_key", "concurrency", "template", "targets", "rewrite_max_tokens",
+        "temperature")},
+}
+
+
 @app.command(epilog=EXAMPLE)
 def compress(
+    ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Verified (or graded/selected) traces: stage directory, Parquet "
                                          "file or glob.", show_default=False)],
     output: Output,
@@ -107,6 +119,7 @@ def compress(
 ) -> None:
     """Shorten correct traces (trim, dedupe-reflections, first-correct, max-tokens, rewrite) and re-verify them."""
     strategies = parse_strategies(strategy)
+    refuse_unused(ctx, READERS, strategies, "--strategy")
     rewrite = RewriteConfig(template=_template(template) if "rewrite" in strategies else "",
                             targets=parse_targets(targets), max_tokens=rewrite_max_tokens, temperature=temperature)
     cfg = CompressConfig(strategies=strategies, allowance=allowance, max_reflections=max_reflections,  # type: ignore

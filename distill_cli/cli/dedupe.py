@@ -21,6 +21,7 @@ from distill_cli.cli.common import (
     Shard,
     Workers,
     already_complete,
+    refuse_unused,
     run_options,
     shard_pending,
 )
@@ -47,8 +48,18 @@ def side_name(stem: str, opts: RunOptions) -> str:
     return f"{stem}.parquet" if opts.shard is None else f"{stem}-part-{opts.shard[0]:05d}.parquet"
 
 
+# what reads each mode-specific option: --exact/--near (the duplicate search) or --decontaminate
+READERS: dict[str, tuple[str, ...]] = {
+    "on": ("--exact", "--near"), "keep": ("--exact", "--near"), "shingle": ("--near",), "num_perm": ("--near",),
+    "bands": ("--near",), "rows": ("--near",), "ngram": ("--decontaminate",),
+    "common_ngram_items": ("--decontaminate",), "min_ngrams": ("--decontaminate",),
+    "reference_split": ("--decontaminate",),
+}
+
+
 @app.command(epilog=EXAMPLE)
 def dedupe(
+    ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Stage directory, Parquet file or glob.", show_default=False)],
     output: Output,
     exact: Annotated[bool, typer.Option(
@@ -107,6 +118,9 @@ def dedupe(
     """Remove benchmark-contaminated prompts, then exact and near duplicates; list every removed row."""
     cfg = _config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
                   bands, rows, min_ngrams)
+    modes = ("--exact",) * cfg.exact + ("--near",) * (cfg.near is not None) + ("--decontaminate",) * bool(
+        cfg.decontaminate)
+    refuse_unused(ctx, READERS, modes, "")
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     inp = open_input(input)
     inp.require("dedupe", {"prompt": pl.String})

@@ -11,7 +11,7 @@ import polars as pl
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import COMMON, Overwrite, Quiet
+from distill_cli.cli.common import COMMON, Overwrite, Quiet, refuse_unused
 from distill_cli.errors import BadInput, require
 from distill_cli.io.atomic import replace_dir, sink_file, write_json, write_text
 from distill_cli.io.inputs import open_input
@@ -138,8 +138,12 @@ def _check_target(target: Target, overwrite: bool) -> None:
     target.path.parent.mkdir(parents=True, exist_ok=True)
 
 
+READERS = {"style": ("sft",), "allow_incorrect": ("sft",), "drop_incorrect": ("sft",), "dpo_style": ("dpo",)}
+
+
 @app.command(epilog=EPILOG)
 def export(
+    ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Stage directory, Parquet file or glob of verified traces "
                                          "(DPO: rows tagged by `select --pairs`).", show_default=False)],
     output: Annotated[str, typer.Option("-o", "--output", help="Target: FILE.jsonl, FILE.parquet, a directory "
@@ -172,6 +176,7 @@ def export(
     quiet: Quiet = False,
 ) -> None:
     """Write traces as SFT (messages, ShareGPT, Alpaca) or DPO (TRL) training data, with a dataset card."""
+    refuse_unused(ctx, READERS, (fmt,), "--format")
     cfg = _config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
                   drop_incorrect, limit)
     target = parse_target(output)

@@ -21,6 +21,7 @@ from distill_cli.cli.common import (
     Shard,
     Workers,
     already_complete,
+    refuse_unused,
     run_options,
     shard_note,
 )
@@ -40,8 +41,17 @@ EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model ti
            "--prompt-template '{prompt} Put your final answer within \\boxed{}.'")
 
 
+# options only one backend reads (the other refuses them: issue 22)
+READERS: dict[str, tuple[str, ...]] = {
+    **{name: ("vllm",) for name in ("dtype", "tensor_parallel_size", "gpu_memory_utilization", "enforce_eager",
+                                     "max_num_seqs")},
+    **{name: ("openai",) for name in ("base_url", "api_key", "concurrency", "request_timeout", "max_retries")},
+}
+
+
 @app.command(epilog=EXAMPLE)
 def generate(
+    ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Prompts stage directory (or Parquet file/glob with id, prompt).",
                                          show_default=False)],
     output: Output,
@@ -116,6 +126,7 @@ def generate(
 
     if backend not in ("vllm", "openai"):
         raise BadInput(f"--backend {backend!r}: expected vllm or openai")
+    refuse_unused(ctx, READERS, (backend,), "--backend")
     check_template(prompt_template)
     kwargs = parse_template_kwargs(chat_template_kwargs)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)

@@ -27,6 +27,7 @@ from distill_cli.io.atomic import write_parquet
 from distill_cli.io.inputs import open_input
 from distill_cli.io.runner import ShardTask, run_map
 from distill_cli.progress import console
+from distill_cli.schema import VERDICTS
 from distill_cli.stages.grade import (
     DEFAULT_BANDS,
     GradeConfig,
@@ -65,6 +66,9 @@ def grade(
     """Grade each prompt's difficulty per model by pass rate and coefficient of variation of verify scores."""
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     ignored = tuple(sorted({v.strip() for v in ignore_verdicts.split(",") if v.strip()}))
+    unknown = [v for v in ignored if v not in VERDICTS]
+    if unknown:
+        raise BadInput(f"--ignore-verdicts {','.join(unknown)}: not a verdict; valid: {', '.join(VERDICTS)}")
     cfg = GradeConfig(parse_bands(bands), reference_model, ignored)
     inp = open_input(input)
     tokens = {"completion_tokens": pl.Int64} if "completion_tokens" in inp.schema else {}

@@ -20,6 +20,7 @@ from distill_cli.cli.common import (
     Shard,
     Workers,
     already_complete,
+    refuse_unused,
     run_options,
     shard_pending,
 )
@@ -55,8 +56,25 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
     return value
 
 
+# --prefer picks the traces --per-prompt and --pairs keep (--by also names the columns a run needs, so it stays)
+READERS = {"prefer": ("--per-prompt", "--pairs")}
+
+
+def known_values(upstream: dict | None) -> dict[str, tuple[str, ...]]:
+    """Bands and domains valid even when no row has them: grade's bands (its manifest's, else the defaults,
+    and `ungraded`) and the contract's domains."""
+    from distill_cli.schema import DOMAINS
+    from distill_cli.stages.grade import DEFAULT_BANDS, UNGRADED, parse_bands
+
+    bands = [b.name for b in parse_bands(DEFAULT_BANDS)]
+    if upstream and upstream.get("stage") == "grade":
+        bands = [b["name"] for b in (upstream.get("params") or {}).get("bands") or []] or bands
+    return {"difficulty": (*bands, UNGRADED), "domain": DOMAINS}
+
+
 @app.command(epilog=EPILOG)
 def select(
+    ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Graded stage directory, Parquet file or glob.", show_default=False)],
     output: Output,
     by: Annotated[str, typer.Option(help="difficulty|pass-rate|cv|length|random: how --total ranks prompts "
@@ -99,6 +117,8 @@ def select(
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Select traces by difficulty, pass rate, CV or length; sample a difficulty mix; keep K per prompt or DPO pairs."""
+    modes = ("--per-prompt",) * (per_prompt is not None) + ("--pairs",) * pairs
+    refuse_unused(ctx, READERS, modes, "")
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     cfg = SelectConfig(
         by=_choice(by, BY_CHOICES, "--by"),  # type: ignore[arg-type]
@@ -121,8 +141,10 @@ def select(
     inp.require("select", needed_columns(cfg, list(inp.schema)))
     warnings: list[str] = []
 
+    known = known_values(inp.upstream)
+
     def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame | Streamed, dict]:
-        keep, stats, notes = select_rows(lf, cfg)
+        keep, stats, notes = select_rows(lf, cfg, known)
         warnings.extend(notes)
         if cfg.pairs:  # pairs come out in pair order, not input order: one frame of at most 2 rows per pair
             return final_rows(lf, keep, cfg, lf.collect_schema().names()), stats

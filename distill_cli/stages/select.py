@@ -189,28 +189,53 @@ def _narrow_rows(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]], schema: li
     return lf.with_row_index(ROW).filter(keep).select(cols)
 
 
-def first_pass(lf: pl.LazyFrame, cfg: SelectConfig, schema: list[str]) -> tuple[dict, pl.DataFrame]:
+def _named(cfg: SelectConfig) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Column -> (option, values) for the options that name values of a column, each checked against the input."""
+    bands = tuple(cfg.keep or ()) + tuple(n for n, _ in cfg.distribution or ())
+    named = {"model": ("--model", cfg.models or ()), "difficulty": ("--keep/--distribution", bands),
+             "domain": ("--domain", cfg.domains or ())}
+    return {col: (option, values) for col, (option, values) in named.items() if values}
+
+
+def check_names(named: dict[str, tuple[str, tuple[str, ...]]], present: dict[str, list[str]],
+                known: dict[str, tuple[str, ...]]) -> None:
+    """A value no row has and no stage defines is a typo (`--keep hardd`): a usage error listing the valid ones,
+    never a run that exits 0 with 0 rows. Valid: the values in the input, and for bands and domains also the
+    ones grade and collect define (a band with no rows in this input is still a real band)."""
+    for col, (option, values) in named.items():
+        valid = list(dict.fromkeys([*known.get(col, ()), *present.get(col, [])]))
+        unknown = [v for v in values if v not in valid]
+        if unknown:
+            label = {"model": "models present", "difficulty": "valid bands"}.get(col, f"valid {col}s")
+            raise BadInput(f"{option} {','.join(unknown)}: not in the input; {label}: {', '.join(valid) or 'none'}")
+
+
+def first_pass(lf: pl.LazyFrame, cfg: SelectConfig, schema: list[str],
+               known: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, pl.DataFrame]:
     """The counters and the narrow surviving rows, from one shared scan of the input (collect_all)."""
     checks = row_filters(cfg, schema)
+    named = _named(cfg)
     queries = [_drop_counts(lf, checks), _narrow_rows(lf, checks, schema)]
-    if cfg.models:
-        queries.append(lf.select(pl.col("model").unique()))
-    counts, rows, *models = pl.collect_all(queries, engine="streaming")
-    present = sorted(m for m in models[0].get_column("model").to_list() if m) if models else []
-    unknown = [m for m in cfg.models or () if m not in present]
-    if unknown:
-        raise BadInput(f"--model {','.join(unknown)}: not in the input; models present: {', '.join(present)}")
+    queries += [lf.select(pl.col(col).unique()) for col in named]
+    counts, rows, *found = pl.collect_all(queries, engine="streaming")
+    present = {col: sorted(str(v) for v in frame.to_series().to_list() if v is not None)
+               for col, frame in zip(named, found, strict=True)}
+    check_names(named, present, known or {})
     counts = counts.row(0, named=True)
     return {"rows_in": counts.pop("rows_in"), "prompts_in": counts.pop("prompts_in"), "dropped": counts}, rows
 
 
-def select_frame(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dict, list[str]]:
-    """The selected rows (all input columns, plus pair_role/pair_id with --pairs), stats and warnings."""
-    keep, stats, warnings = select_rows(lf, cfg)
+def select_frame(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str, ...]] | None = None
+                 ) -> tuple[pl.DataFrame, dict, list[str]]:
+    """The selected rows (all input columns, plus pair_role/pair_id with --pairs), stats and warnings.
+
+    `known`: column -> values valid even when no input row has them (grade's band names, the contract's domains)."""
+    keep, stats, warnings = select_rows(lf, cfg, known)
     return final_rows(lf, keep, cfg, lf.collect_schema().names()), stats, warnings
 
 
-def select_rows(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dict, list[str]]:
+def select_rows(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str, ...]] | None = None
+                ) -> tuple[pl.DataFrame, dict, list[str]]:
     """Which rows to keep (ROW, and pair_id/pair_role with --pairs), decided on narrow columns only, with the
     stats and warnings: the wide rows are read once, by final_rows or a stream of them (kept_rows)."""
     cfg.check()
@@ -218,7 +243,7 @@ def select_rows(lf: pl.LazyFrame, cfg: SelectConfig) -> tuple[pl.DataFrame, dict
     missing = [c for c in needed_columns(cfg, schema) if c not in schema]
     if missing:
         raise BadInput(f"select: the input lacks column(s) {', '.join(missing)} that these options read")
-    stats, rows = first_pass(lf, cfg, schema)
+    stats, rows = first_pass(lf, cfg, schema, known)
     sample = SampleConfig(cfg.by, cfg.distribution, cfg.total, cfg.seed, cfg.prefer, rate_column(schema))
     rows, prompt_stats, warnings = pick_prompts(rows, sample)
     stats["dropped"].update(prompt_stats.pop("dropped"))
