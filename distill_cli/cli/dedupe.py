@@ -35,6 +35,7 @@ from distill_cli.stages.dedupe import DedupeConfig
 from distill_cli.stages.dedupe.core import DedupePlan, dedupe_scan
 from distill_cli.stages.dedupe.references import BUNDLED, expand_specs, load_references
 from distill_cli.stages.dedupe.units import ROW, Keep, On, narrow_frame
+from distill_cli.stages.keys import check_unique
 
 STREAM_ROWS = 20_000  # rows per batch read from the input (texts for the plan, then whole rows for the output)
 DUPLICATES = "_duplicates"
@@ -128,6 +129,7 @@ def dedupe(
         inp.require("dedupe", {"response": pl.String}, not_null=())
     if cfg.keep == "best-score" and "score" not in inp.schema:
         raise BadInput(f"{inp.files[0]}: --keep best-score needs a 'score' column (run `distill verify` first)")
+    check_unique(inp.scan(opts.limit), str(inp.spec), "dedupe")  # it groups prompts, not (id, model, sample)
     refs = load_references(list(cfg.decontaminate), reference_split) if cfg.decontaminate else None
     sem = semantic_step(semantic, decontaminate_semantic, embed_model, embed_cache, cfg.on, cfg.keep,
                         cfg.decontaminate, reference_split)

@@ -28,6 +28,7 @@ from distill_cli.stages.export import (
     required_columns,
     stamp_path,
 )
+from distill_cli.stages.keys import check_unique
 
 Kind = Literal["jsonl", "parquet", "dir", "hub"]
 EPILOG = ("Example: distill export runs/x/deduped -o runs/x/sft.jsonl --format sft   "
@@ -209,6 +210,8 @@ def _read(input: str, cfg: ExportConfig):
         raise BadInput(f"{input}: no pair_id/pair_role columns{origin}; DPO export reads the chosen/rejected rows "
                        "that `distill select --pairs` tags")
     inp.require("export", required_columns(cfg))
+    if cfg.format == "sft":  # DPO pairs are keyed by pair_id, checked by the DPO core
+        check_unique(inp.scan(), input, "export")
     return export_frame(inp.scan(), cfg, where=input)
 
 

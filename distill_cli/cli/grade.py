@@ -76,7 +76,7 @@ def grade(
 
     # every (id, model) over the whole input, even under --shard: a prompt's samples may sit in several shards
     try:
-        table = grade_table(inp.scan(opts.limit), cfg)
+        table = grade_table(inp.scan(opts.limit), cfg, str(inp.spec))
     except pl.exceptions.PolarsError as exc:
         raise BadInput(f"{inp.spec}: cannot read input: {one_line(exc)}") from exc
     lookup = Lookup.build(table)

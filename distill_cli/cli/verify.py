@@ -32,6 +32,7 @@ from distill_cli.scaleout import Executor, RayAddress, pick_runner
 from distill_cli.scaleout.verify import RayVerify
 from distill_cli.stages.verify import VerifyConfig
 from distill_cli.stages.verify.config import Checker, Domain
+from distill_cli.stages.verify.fill import DEFAULT_MODEL, Filled, plan_fill
 from distill_cli.stages.verify.shard import LazyPool, verify_shard
 
 
@@ -61,6 +62,11 @@ def verify(
                                                     "(POST URL/run_code) instead of this machine.")] = None,
     sandbox_concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight per worker with "
                                                      "--sandbox-url.")] = 4,
+    model_name: Annotated[str | None, typer.Option(help="`model` of rows that have none [default: unknown].",
+                                                      show_default=False)] = None,
+    drop_duplicates: Annotated[bool, typer.Option(
+        "--drop-duplicates", help="Keep the first of identical rows under one (id, model, sample) key instead of "
+        "stopping; rows that differ under one key still stop the run.")] = False,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -81,17 +87,22 @@ def verify(
                        consensus_min_samples=consensus_min_samples, sandbox_url=sandbox_url,
                        sandbox_concurrency=sandbox_concurrency)
     inp = open_input(input)
-    inp.require("verify", {"response": pl.String, "answer": pl.String})
+    inp.require("verify", {"id": pl.String, "response": pl.String, "answer": pl.String})
     if domain == "code":
-        inp.require("verify", {"tests": pl.String}, not_null=())
+        inp.require("verify", {"tests": (pl.String, pl.List)}, not_null=())
     if consensus is not None:
         _require_whole_prompts(inp, opts)
+    fill = plan_fill(inp.scan(opts.limit), inp.schema, list(zip(inp.files, inp.rows, strict=True)), str(inp.spec),
+                     model_name or DEFAULT_MODEL, domain, drop_duplicates)
     # where the code runs does not change a verdict: a resumed run may switch --sandbox-url
     params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_size", "sandbox_url",
                                                                   "sandbox_concurrency")}
+    params |= ({"model_name": model_name} if model_name else {}) | ({"drop_duplicates": True} if drop_duplicates
+                                                                     else {})
     runner = pick_runner(executor, ray_address)
     pool = LazyPool(cfg)
-    process = RayVerify(cfg) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool))
+    inner = RayVerify(cfg) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool))
+    process = Filled(fill, inner)
     try:
         sd = runner("verify", inp, opts, params=params, process=process)
     finally:
@@ -106,14 +117,22 @@ def _verdicts(stats: dict) -> str:
 
 def _summary(sd: StageDir, shard: tuple[int, int] | None, output: Path) -> None:
     """Verdict counts of the stage, or of what this --shard task wrote while other shards are pending."""
-    counts = _verdicts(task_stats(sd)) or "no rows"
+    stats = task_stats(sd)
+    counts = _verdicts(stats) or "no rows"
     done = sd.read_manifest().get("complete")
     task = shard_note(sd, shard)
     if task and not done:
         counts = f"{task}: {counts}" if sd.written else task
     elif task:
         counts = f"{task}; the stage is complete: {counts}"
-    console.print(f"verify: {counts} -> {output}{'' if done else ' (other shards pending)'}")
+    console.print(f"verify: {counts}{_notes(stats)} -> {output}{'' if done else ' (other shards pending)'}")
+
+
+def _notes(stats: dict) -> str:
+    """What verify filled in and dropped (stages/verify/fill.py), when it did."""
+    filled = ", ".join(f"{k} {v}" for k, v in (stats.get("filled") or {}).items())
+    dropped = (stats.get("dropped") or {}).get("duplicate")
+    return (f"; filled {filled}" if filled else "") + (f"; dropped {dropped} duplicate rows" if dropped else "")
 
 
 def _require_whole_prompts(inp, opts) -> None:

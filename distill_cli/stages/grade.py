@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from distill_cli.errors import BadInput
+from distill_cli.stages.keys import check_unique
 
 UNGRADED = "ungraded"
 DEFAULT_BANDS = "unsolved=0,hard=0.3,medium=0.7,easy=<1,trivial=1"
@@ -103,10 +104,16 @@ def _ordered(cfg: GradeConfig) -> list[str]:
     return ["n_samples", "pass_rate", "score_cv", "len_mean", "len_cv", *extra, "difficulty"]
 
 
-def grade_table(lf: pl.LazyFrame, cfg: GradeConfig) -> pl.DataFrame:
-    """One row per (id, model), in no particular order, with every graded column."""
-    has_tokens = "completion_tokens" in lf.collect_schema().names()
-    stats = lf.group_by(KEYS).agg(_aggregates(cfg, has_tokens)).collect(engine="streaming")
+def grade_table(lf: pl.LazyFrame, cfg: GradeConfig, where: str = "input") -> pl.DataFrame:
+    """One row per (id, model), in no particular order, with every graded column.
+
+    A sample counted twice would make the pass rate and n_samples wrong, so a group whose rows outnumber its
+    distinct `sample` values stops the run (counted in the same group-by)."""
+    names = lf.collect_schema().names()
+    keyed = [pl.len().alias("_rows"), pl.col("sample").n_unique().alias("_distinct")] if "sample" in names else []
+    stats = lf.group_by(KEYS).agg(_aggregates(cfg, "completion_tokens" in names) + keyed).collect(engine="streaming")
+    if keyed:
+        _refuse_repeats(lf, stats, where)
     if cfg.reference_model is not None:  # the reference model's pass rate, on every model's row of the prompt
         check_reference(stats, cfg)
         mine = pl.when(pl.col("model") == cfg.reference_model).then(pl.col("pass_rate"))
@@ -120,6 +127,11 @@ def grade_table(lf: pl.LazyFrame, cfg: GradeConfig) -> pl.DataFrame:
         *(["ref_pass_rate"] if cfg.reference_model else []),
         band_expr(rate, cfg.bands).alias("difficulty"),
     )
+
+
+def _refuse_repeats(lf: pl.LazyFrame, stats: pl.DataFrame, where: str) -> None:
+    if stats.select((pl.col("_rows") > pl.col("_distinct")).any()).item():
+        check_unique(lf, where, "grade")  # names the first repeated key, in input order
 
 
 def _pair_hash(seed: int) -> pl.Expr:
