@@ -183,7 +183,7 @@ def export(
     target = parse_target(output)
     records, used, stats = _read(input, cfg)
     n = records.select(pl.len()).collect().item()
-    if n == 0:
+    if n == 0 and not open_input(input).empty:  # an empty complete stage exports an empty file (issue 22)
         raise BadInput(f"{input}: nothing to export ({_stats_note(stats) or 'no rows'})")
     fingerprint = _fingerprint(input, cfg)
     done = target.stamp is not None and target.path.exists() and _read_stamp(target.stamp) == fingerprint
@@ -199,6 +199,8 @@ def export(
     card_path = _write_card(target, card, text)
     if not quiet:
         where = f"hf:{target.spec} ({'public' if public else 'private'})" if target.kind == "hub" else target.path
+        if n == 0:
+            console.print(f"export: 0 rows in -> {where} (an empty export)")
         _summary(n, cfg, where, card_path, stats)
 
 

@@ -74,7 +74,13 @@ class InputSet:
                 units.append(Unit(len(units), file, start, stop))
                 budget -= stop - start
                 start = stop
+        if not units and self.files:  # an empty complete stage: one empty shard, so the output is a stage too
+            units.append(Unit(0, self.files[0], 0, 0))
         return units
+
+    @property
+    def empty(self) -> bool:
+        return self.total_rows == 0
 
     def read(self, unit: Unit, columns: list[str] | None = None) -> pl.DataFrame:
         try:
@@ -190,8 +196,8 @@ def open_input(spec: str) -> InputSet:
         missing = set(schemas[0]) - set(schemas[-1])
         if missing:
             raise BadInput(f"{f}: shard lacks columns {sorted(missing)} that {files[0].name} has")
-    if sum(rows) == 0:
-        raise BadInput(f"{spec}: input has no rows")
+    if sum(rows) == 0 and not (upstream or {}).get("complete"):
+        raise BadInput(f"{spec}: input has no rows")  # a complete stage with 0 rows is a valid input (issue 22)
     names = [*schemas[0], *_absent_optional(schemas[0])]
     uncast: dict[str, str] = {}
     casts = tuple(_casts(f, schema, names, uncast) for f, schema in zip(files, schemas, strict=True))

@@ -124,7 +124,16 @@ def run_map(
         if complete is not None and all(sd.done(i) for i in range(len(units))):
             complete(sd.path)
         sd.finish(final_stats)
+    _say_empty(stage, inp, opts)
     return sd
+
+
+def _say_empty(stage: str, inp: InputSet, opts: RunOptions) -> None:
+    """An empty input is no error (a filter upstream may keep nothing), but it is worth one line in a log."""
+    if inp.empty and not opts.quiet:
+        from distill_cli.progress import console
+
+        console.print(f"{stage}: 0 rows in -> {opts.out} (a complete, empty stage)")
 
 
 def open_map(stage: str, inp: InputSet, opts: RunOptions, params: dict) -> tuple[StageDir, list[Unit]]:
@@ -184,6 +193,7 @@ def run_global(
                 if not sd.done(index):
                     sd.write_shard(index, piece, stats if index == first else {})
         sd.finish()
+    _say_empty(stage, inp, opts)
     return sd
 
 

@@ -69,9 +69,19 @@ def test_null_ids(stage, tmp_path):
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_empty_input(stage, tmp_path):
-    src = write_stage_dir(tmp_path / "in", graded_rows().head(0))
+    """An empty Parquet file is refused; an empty *complete stage* is a valid input (issue 22, item 7)."""
+    src = tmp_path / "empty.parquet"
+    graded_rows().head(0).write_parquet(src)
     res, out = _run(stage, src, tmp_path)
     _assert_refused(res, out, "no rows")
+    stage_dir = write_stage_dir(tmp_path / "in", graded_rows().head(0))
+    res, out = _run(stage, stage_dir, tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "0 rows in" in " ".join(res.stderr.split())
+    if stage == "export":
+        assert out.read_text() == ""
+    else:
+        assert json.loads((out / "_manifest.json").read_text())["complete"] is True
 
 
 @pytest.mark.parametrize("stage", STAGES)
