@@ -91,7 +91,8 @@ def test_tests_as_a_list_of_strings_verify_as_the_json_form_does(tmp_path):
     df.with_columns(pl.lit(7).alias("tests")).write_parquet(tmp_path / "int.parquet")
     done = distill("verify", tmp_path / "int.parquet", "-o", tmp_path / "v-int")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-    assert done.stderr.startswith(f"Error: {tmp_path / 'int.parquet'}: column 'tests' has type Int32; verify reads a JSON string")
+    assert done.stderr.startswith(f"Error: {tmp_path / 'int.parquet'}: column 'tests' has type Int32; "
+                                  "verify reads a JSON string")
 
 
 def _traces(tmp_path, df: pl.DataFrame) -> str:
