@@ -109,6 +109,7 @@ def test_verify_through_ray_gets_the_local_verdicts(tmp_path, local_ray):
     from distill_cli.scaleout.ray_executor import run_map_ray
     from distill_cli.scaleout.verify import RayVerify
     from distill_cli.stages.verify import VerifyConfig
+    from distill_cli.stages.verify.fill import Filled, plan_fill
 
     traces = _traces(tmp_path)
     res = distill("verify", traces, "-o", tmp_path / "local", "--rows-per-shard", "10", "--workers", "2")
@@ -116,8 +117,10 @@ def test_verify_through_ray_gets_the_local_verdicts(tmp_path, local_ray):
     cfg = VerifyConfig(workers=1)
     params = json.loads((tmp_path / "local" / "_manifest.json").read_text())["params"]
     params = {k: v for k, v in params.items() if k not in ("limit", "rows_per_shard")}
-    sd = run_map_ray("verify", open_input(str(traces)), RunOptions(out=tmp_path / "ray", rows_per_shard=10,
-                     quiet=True), params, RayVerify(cfg))
+    inp = open_input(str(traces))  # as `verify --executor ray` runs it: the input's fill plan, then RayVerify
+    fill = plan_fill(inp.scan(), inp.schema, list(zip(inp.files, inp.rows, strict=True)), str(traces))
+    sd = run_map_ray("verify", inp, RunOptions(out=tmp_path / "ray", rows_per_shard=10, quiet=True), params,
+                     Filled(fill, RayVerify(cfg)))
     local = pl.read_parquet(tmp_path / "local" / "part-*.parquet")
     remote = pl.read_parquet(sd.path / "part-*.parquet")
     assert remote.equals(local)
