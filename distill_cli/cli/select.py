@@ -34,6 +34,7 @@ from distill_cli.stages.select import (
     SelectConfig,
     final_rows,
     kept_rows,
+    known_names,
     needed_columns,
     parse_distribution,
     parse_names,
@@ -61,15 +62,12 @@ READERS = {"prefer": ("--per-prompt", "--pairs")}
 
 
 def known_values(upstream: dict | None) -> dict[str, tuple[str, ...]]:
-    """Bands and domains valid even when no row has them: grade's bands (its manifest's, else the defaults,
-    and `ungraded`) and the contract's domains."""
-    from distill_cli.schema import DOMAINS
-    from distill_cli.stages.grade import DEFAULT_BANDS, UNGRADED, parse_bands
-
-    bands = [b.name for b in parse_bands(DEFAULT_BANDS)]
+    """Bands and domains valid even when no row has them: the bands of the grade run that made the input (its
+    manifest), else grade's defaults; see stages/select.py `known_names`."""
+    bands = None
     if upstream and upstream.get("stage") == "grade":
-        bands = [b["name"] for b in (upstream.get("params") or {}).get("bands") or []] or bands
-    return {"difficulty": (*bands, UNGRADED), "domain": DOMAINS}
+        bands = [b["name"] for b in (upstream.get("params") or {}).get("bands") or []] or None
+    return known_names(bands)
 
 
 @app.command(epilog=EPILOG)

@@ -87,7 +87,7 @@ def verify(
                        consensus_min_samples=consensus_min_samples, sandbox_url=sandbox_url,
                        sandbox_concurrency=sandbox_concurrency)
     inp = open_input(input)
-    inp.require("verify", {"id": pl.String, "response": pl.String, "answer": pl.String})
+    inp.require("verify", {"response": pl.String, "answer": pl.String, "id": pl.String})
     if domain == "code":
         inp.require("verify", {"tests": (pl.String, pl.List)}, not_null=())
     if consensus is not None:

@@ -210,6 +210,16 @@ def check_names(named: dict[str, tuple[str, tuple[str, ...]]], present: dict[str
             raise BadInput(f"{option} {','.join(unknown)}: not in the input; {label}: {', '.join(valid) or 'none'}")
 
 
+def known_names(bands: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Column -> values that are valid even when no input row has them: grade's bands (`bands`, else its
+    defaults) with `ungraded`, and the contract's domains."""
+    from distill_cli.schema import DOMAINS
+    from distill_cli.stages.grade import DEFAULT_BANDS, UNGRADED, parse_bands
+
+    names = bands or [b.name for b in parse_bands(DEFAULT_BANDS)]
+    return {"difficulty": (*names, UNGRADED), "domain": DOMAINS}
+
+
 def first_pass(lf: pl.LazyFrame, cfg: SelectConfig, schema: list[str],
                known: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, pl.DataFrame]:
     """The counters and the narrow surviving rows, from one shared scan of the input (collect_all)."""
@@ -220,7 +230,7 @@ def first_pass(lf: pl.LazyFrame, cfg: SelectConfig, schema: list[str],
     counts, rows, *found = pl.collect_all(queries, engine="streaming")
     present = {col: sorted(str(v) for v in frame.to_series().to_list() if v is not None)
                for col, frame in zip(named, found, strict=True)}
-    check_names(named, present, known or {})
+    check_names(named, present, known_names() if known is None else known)
     counts = counts.row(0, named=True)
     return {"rows_in": counts.pop("rows_in"), "prompts_in": counts.pop("prompts_in"), "dropped": counts}, rows
 
