@@ -68,7 +68,7 @@ def test_mbpp_all_427_references_verify_correct_through_collect(tmp_path):
     assert json.loads(by_task[98])[0].startswith("import math\nassert math.isclose(multiply_num((8, 2, 3, -1, 7))")
     traces = prompts.with_columns(
         pl.Series("response", [f"```python\n{tasks[t]['code']}\n```" for t in ids]),
-        pl.lit("reference").alias("model"), pl.lit(0).alias("sample"))
+        pl.lit("reference").alias("model"))  # no sample: verify numbers them (the twins share their prompt's id)
     traces.write_parquet(tmp_path / "traces.parquet")
     # a few references are slow (task 123 is quadratic up to 9999): a generous time limit
     res = distill("verify", tmp_path / "traces.parquet", "-o", tmp_path / "verified", "--workers", "2",
