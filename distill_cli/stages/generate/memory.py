@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,10 +227,11 @@ class KVSizing:
         length = self.max_model_len or (self.config or {}).get("max_position_embeddings")
         return per_token * int(length) if per_token and length else None
 
-    def decide(self, cpu: bool, explicit: int | None, fraction: float | None) -> tuple[int | None, str]:
+    def decide(self, cpu: bool, explicit: int | None, fraction: float | None,
+               environ: Mapping[str, str] | None = None) -> tuple[int | None, str]:
         import os
 
-        legacy = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "").strip()
+        legacy = (os.environ if environ is None else environ).get("VLLM_CPU_KVCACHE_SPACE", "").strip()
         if cpu and legacy.isdigit():  # vllm-cpu lets this variable override any size given: record what it uses
             return explicit, f"{int(legacy) * GiB} bytes (VLLM_CPU_KVCACHE_SPACE={legacy} in the environment)"
         if explicit is not None:
