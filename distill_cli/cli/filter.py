@@ -18,7 +18,6 @@ from distill_cli.cli.common import (
     Quiet,
     RowsPerShard,
     Shard,
-    Workers,
     run_options,
 )
 from distill_cli.errors import BadInput
@@ -85,7 +84,6 @@ def filter_(
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
-    workers: Workers = 1,
     quiet: Quiet = False,
     progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 20_000,  # traces are long: a shard is held in memory about twice
@@ -102,7 +100,7 @@ def filter_(
         multiple_answers=answers_disagree, unsupported_answer=answer_unsupported,
         refusals=_refusals(refusal_pattern or [], refusal_file, default_refusals),
         perplexity_column=perplexity_column, max_perplexity=max_perplexity, min_perplexity=min_perplexity)
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
+    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     inp = open_input(input)
     needed: dict = {"reasoning": pl.String, "response": pl.String}
     if cfg.max_foreign_script is not None or cfg.max_foreign_language is not None:
