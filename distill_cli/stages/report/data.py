@@ -268,31 +268,25 @@ def side_counts(stage_dir: Path, stem: str) -> dict | None:
     return {"rows": df.height, "by": by, "split": {str(k): int(v) for k, v in split.items()}}
 
 
+def _removal_summary(stage: Stage, **extra) -> dict:
+    """What every stage that removes rows reports: where, rows in and out, its params, plus its own tables."""
+    return {"path": str(stage.path), "rows_in": stage.stats.get("rows_in"), "rows_out": stage.rows,
+            "params": flat_params(stage.params), **extra}
+
+
 def dedupe_summary(stage: Stage | None) -> dict | None:
     if stage is None:
         return None
-    return {
-        "path": str(stage.path),
-        "rows_in": stage.stats.get("rows_in"),
-        "rows_out": stage.rows,
-        "params": flat_params(stage.params),
-        "duplicates": side_counts(stage.path, DUPLICATES),
-        "contamination": side_counts(stage.path, CONTAMINATION),
-    }
+    return _removal_summary(stage, duplicates=side_counts(stage.path, DUPLICATES),
+                            contamination=side_counts(stage.path, CONTAMINATION))
 
 
 def filter_summary(stage: Stage | None) -> dict | None:
     """What `distill filter` dropped, by reason: its side table's rows, and the per-check failure counts."""
     if stage is None:
         return None
-    return {
-        "path": str(stage.path),
-        "rows_in": stage.stats.get("rows_in"),
-        "rows_out": stage.rows,
-        "params": flat_params(stage.params),
-        "filtered": side_counts(stage.path, FILTERED),
-        "failed_checks": {k: v for k, v in (stage.stats.get("failed_checks") or {}).items() if v},
-    }
+    return _removal_summary(stage, filtered=side_counts(stage.path, FILTERED),
+                            failed_checks={k: v for k, v in (stage.stats.get("failed_checks") or {}).items() if v})
 
 
 def funnel(stages: list[Stage]) -> list[tuple[str, str, int]]:
