@@ -34,7 +34,7 @@ from distill_cli.stages.compress import CompressConfig, compress_frame  # noqa: 
 from distill_cli.stages.compress.budget import count_tokens  # noqa: E402
 from distill_cli.stages.compress.check import VerifierEqual  # noqa: E402
 from distill_cli.stages.compress.text import conclusion  # noqa: E402
-from distill_cli.stages.verify import VerifyConfig  # noqa: E402
+from distill_cli.stages.verify.core import VerifyConfig  # noqa: E402
 
 WORK = [
     "First, let me figure out what the problem is asking. {clause}",

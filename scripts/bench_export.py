@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from distill_cli.cli import app
-from distill_cli.io.stagedir import StageDir
+from distill_cli.stagedir.directory import StageDir
 
 
 def make_stage(root: Path, rows: int, chars: int) -> Path:

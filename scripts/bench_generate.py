@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def engine_kwargs(args) -> dict:
-    from distill_cli.stages.generate.memory import parse_size
+    from distill_cli.engines.memory import parse_size
 
     return {"dtype": args.dtype, "enforce_eager": True, "seed": 0, "max_model_len": args.max_model_len,
             "kv_cache_memory_bytes": parse_size(args.kv_cache_memory)}

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 from benchutil import table  # noqa: E402
 
-from distill_cli.stages.generate.openai_backend import KEY_HEADER, OpenAIBackend  # noqa: E402
-from distill_cli.stages.generate.types import Request, Sampling  # noqa: E402
+from distill_cli.engines.openai_backend import KEY_HEADER, OpenAIBackend  # noqa: E402
+from distill_cli.engines.types import Request, Sampling  # noqa: E402
 from tests.support import fault_server  # noqa: E402
 
 MODEL = "fault-model"

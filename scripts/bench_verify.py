@@ -21,7 +21,7 @@ from importlib.resources import files
 
 import polars as pl
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame
 from distill_cli.stages.verify.pool import VerifyPool
 
 BENCH = files("distill_cli") / "benchmarks"

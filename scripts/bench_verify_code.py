@@ -22,8 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame
 from distill_cli.stages.verify.checkers import check_float
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame
 from distill_cli.stages.verify.pool import VerifyPool
 
 PROBLEMS = {

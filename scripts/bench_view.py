@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from distill_cli.io.stagedir import StageDir
+from distill_cli.stagedir.directory import StageDir
 
 VERDICTS = ("correct", "incorrect", "no_answer", "correct", "incorrect")
 BANDS = ("unsolved", "hard", "medium", "easy", "trivial")

@@ -12,10 +12,9 @@ import typer
 from distill_cli.cli.base import app
 from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
 from distill_cli.errors import BadInput
-from distill_cli.io.sources import make_source, read_batches
-from distill_cli.io.stagedir import StageDir
 from distill_cli.progress import console
-from distill_cli.stages.collect import (
+from distill_cli.stagedir.directory import StageDir
+from distill_cli.stages.collect.core import (
     AnswerFormat,
     CollectConfig,
     Domain,
@@ -25,6 +24,7 @@ from distill_cli.stages.collect import (
     reject_counts,
     resolve_fields,
 )
+from distill_cli.stages.collect.sources import make_source, read_batches
 
 
 @app.command(epilog="Example: distill collect gsm8k_test.jsonl.gz 'snapshot/data/*.parquet' -o runs/x/prompts")
@@ -108,7 +108,7 @@ def collect(
 
 
 def _write_rejects(bad: pl.DataFrame, path: Path) -> None:
-    from distill_cli.io.atomic import temp_name
+    from distill_cli.stagedir.atomic import temp_name
 
     tmp = temp_name(path)
     path.parent.mkdir(parents=True, exist_ok=True)

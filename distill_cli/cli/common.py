@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from distill_cli.io.runner import RunOptions, parse_shard
-from distill_cli.io.stagedir import StageDir, merge_stats
 from distill_cli.progress import DEFAULT_INTERVAL
+from distill_cli.stagedir.directory import StageDir, merge_stats
+from distill_cli.stagedir.runner import RunOptions, parse_shard
 
 COMMON = "Common options"
 

@@ -26,10 +26,11 @@ from distill_cli.cli.common import (
     refuse_unused,
     run_options,
 )
+from distill_cli.engines.backends import LazyBackend, openai_backend, vllm_backend
 from distill_cli.errors import BadInput
-from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import ShardTask, run_map
-from distill_cli.io.stagedir import merge_stats
+from distill_cli.stagedir.directory import merge_stats
+from distill_cli.stagedir.inputs import open_input
+from distill_cli.stagedir.runner import ShardTask, run_map
 from distill_cli.stages.compress import (
     STRATEGIES,
     CompressConfig,
@@ -40,7 +41,6 @@ from distill_cli.stages.compress import (
     parse_strategies,
     parse_targets,
 )
-from distill_cli.stages.generate.backends import LazyBackend, openai_backend, vllm_backend
 
 CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
 CHUNK_ROWS = 5_000  # traces compressed at a time within a shard (see _by_chunk)
@@ -207,13 +207,13 @@ def _params(cfg: CompressConfig, backend: str, model: str | None) -> dict:
 
 def _equal(workers: int):
     from distill_cli.stages.compress.check import VerifierEqual
-    from distill_cli.stages.verify import VerifyConfig
+    from distill_cli.stages.verify.core import VerifyConfig
 
     return VerifierEqual(VerifyConfig(workers=workers))
 
 
 def _kv_size(text: str | None) -> int | None:
-    from distill_cli.stages.generate.memory import parse_size
+    from distill_cli.engines.memory import parse_size
 
     return None if text is None else parse_size(text)
 
@@ -229,7 +229,7 @@ def _backend(backend: str, model: str | None, base_url: str, api_key: str | None
 def _rewriter(task: ShardTask, get_backend: Callable, temperature: float, flush_every: int = 32):
     """Run rewrite jobs through the backend, saving every finished rewrite in the shard's checkpoint, so a killed
     run resumes without paying for a rewrite twice."""
-    from distill_cli.stages.generate.types import Request, Sampling
+    from distill_cli.engines.types import Request, Sampling
 
     def run(jobs: list[RewriteJob]) -> dict[str, RewriteOutcome]:
         saved = task.checkpoint.load()
@@ -266,8 +266,8 @@ def _rewriter(task: ShardTask, get_backend: Callable, temperature: float, flush_
 
 
 def _print_summary(stats: list[dict], output: Path) -> None:
-    from distill_cli.io.stagedir import merge_stats
     from distill_cli.progress import console
+    from distill_cli.stagedir.directory import merge_stats
 
     total: dict = {}
     for s in stats:

@@ -27,10 +27,10 @@ from distill_cli.cli.common import (
 )
 from distill_cli.cli.dedupe_semantic import semantic_step
 from distill_cli.errors import BadInput
-from distill_cli.io.atomic import temp_name, write_parquet
-from distill_cli.io.inputs import file_digest, open_input
-from distill_cli.io.runner import RunOptions, Streamed, run_global
 from distill_cli.progress import console
+from distill_cli.stagedir.atomic import temp_name, write_parquet
+from distill_cli.stagedir.inputs import file_digest, open_input
+from distill_cli.stagedir.runner import RunOptions, Streamed, run_global
 from distill_cli.stages.dedupe import DedupeConfig
 from distill_cli.stages.dedupe.core import DedupePlan, dedupe_scan
 from distill_cli.stages.dedupe.references import BUNDLED, expand_specs, load_references

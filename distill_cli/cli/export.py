@@ -13,12 +13,12 @@ import typer
 from distill_cli.cli.base import app
 from distill_cli.cli.common import COMMON, Overwrite, Quiet, refuse_unused
 from distill_cli.errors import BadInput, require
-from distill_cli.io.atomic import replace_dir, sink_file, write_json, write_text
-from distill_cli.io.inputs import open_input
-from distill_cli.io.stagedir import params_hash
 from distill_cli.progress import console
-from distill_cli.stages import card as cards
-from distill_cli.stages.export import (
+from distill_cli.stagedir.atomic import replace_dir, sink_file, write_json, write_text
+from distill_cli.stagedir.directory import params_hash
+from distill_cli.stagedir.inputs import open_input
+from distill_cli.stages.export import card as cards
+from distill_cli.stages.export.core import (
     DpoStyle,
     ExportConfig,
     Format,

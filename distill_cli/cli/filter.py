@@ -21,10 +21,10 @@ from distill_cli.cli.common import (
     run_options,
 )
 from distill_cli.errors import BadInput
-from distill_cli.io.atomic import write_parquet
-from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import ShardTask, run_map
 from distill_cli.progress import console
+from distill_cli.stagedir.atomic import write_parquet
+from distill_cli.stagedir.inputs import open_input
+from distill_cli.stagedir.runner import ShardTask, run_map
 from distill_cli.stages.filter import DEFAULT_REFUSALS, FILTERED_SCHEMA, FilterConfig, filter_frame
 from distill_cli.stages.filter.checks import check_pattern
 from distill_cli.stages.filter.config import Think

@@ -25,16 +25,16 @@ from distill_cli.cli.common import (
     run_options,
     shard_note,
 )
+from distill_cli.engines.backends import LazyBackend, openai_backend, vllm_backend
+from distill_cli.engines.render import check_template, parse_template_kwargs
+from distill_cli.engines.types import Sampling
 from distill_cli.errors import BadInput
-from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import run_map
-from distill_cli.io.stagedir import StageDir
 from distill_cli.scaleout import Executor, RayAddress, pick_runner
-from distill_cli.scaleout.generate import RayGenerate
-from distill_cli.stages.generate.backends import LazyBackend, openai_backend, vllm_backend
+from distill_cli.stagedir.directory import StageDir
+from distill_cli.stagedir.inputs import open_input
+from distill_cli.stagedir.runner import run_map
 from distill_cli.stages.generate.core import GenerateConfig
-from distill_cli.stages.generate.render import check_template, parse_template_kwargs
-from distill_cli.stages.generate.types import Sampling
+from distill_cli.stages.generate.scaleout import RayGenerate
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
 EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model tiny -n 4 --max-tokens 512 "
@@ -178,8 +178,8 @@ def generate(
 def _engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,
                     executor: str) -> tuple[dict, int | None]:
     """Engine-only options, checked before any work: the engine arguments' names, the KV-cache size."""
-    from distill_cli.stages.generate.engine_args import check_engine_args, parse_engine_args
-    from distill_cli.stages.generate.memory import parse_size
+    from distill_cli.engines.engine_args import check_engine_args, parse_engine_args
+    from distill_cli.engines.memory import parse_size
 
     if backend != "vllm":
         given = [o for o, v in (("--engine-arg", engine_arg), ("--kv-cache-memory", kv_cache_memory),
@@ -197,8 +197,8 @@ def _run_elsewhere(executor, ray_address, replicas, tensor_parallel_size, backen
                    make_backend, every, seconds) -> StageDir:
     """Shards as Ray tasks (each builds its own engine), or dealt out to --data-parallel-size replicas."""
     if replicas > 1:
-        from distill_cli.scaleout.generate import ReplicaGenerate
-        from distill_cli.scaleout.replicas import replica_envs, run_replicas, visible_devices
+        from distill_cli.engines.replicas import replica_envs, run_replicas, visible_devices
+        from distill_cli.stages.generate.scaleout import ReplicaGenerate
 
         envs = replica_envs(replicas, tensor_parallel_size, visible_devices())
         return run_replicas(replicas, "generate", inp, opts, params, ReplicaGenerate(cfg, make_backend, every,
@@ -233,7 +233,7 @@ def default_model_name(model: str) -> str:
 def _resolved_dtype(dtype: str) -> str:
     if dtype != "auto":
         return dtype
-    from distill_cli.stages.generate.vllm_backend import resolve_dtype
+    from distill_cli.engines.vllm_backend import resolve_dtype
 
     return resolve_dtype(dtype)
 

@@ -23,12 +23,12 @@ from distill_cli.cli.common import (
     shard_pending,
 )
 from distill_cli.errors import BadInput, one_line
-from distill_cli.io.atomic import write_parquet
-from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import ShardTask, run_map
 from distill_cli.progress import console
 from distill_cli.schema import VERDICTS
-from distill_cli.stages.grade import (
+from distill_cli.stagedir.atomic import write_parquet
+from distill_cli.stagedir.inputs import open_input
+from distill_cli.stagedir.runner import ShardTask, run_map
+from distill_cli.stages.grade.core import (
     DEFAULT_BANDS,
     GradeConfig,
     Lookup,

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from distill_cli.cli.base import app
-from distill_cli.io.inputs import open_input
 from distill_cli.progress import make_console
+from distill_cli.stagedir.inputs import open_input
 from distill_cli.stages.inspect import summarize
 
 

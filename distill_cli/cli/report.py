@@ -11,10 +11,10 @@ from rich.table import Table
 from distill_cli.cli.base import app
 from distill_cli.cli.common import Quiet
 from distill_cli.errors import BadInput
-from distill_cli.io.atomic import replace_dir
 from distill_cli.progress import make_console
-from distill_cli.stages.report import html, plots
-from distill_cli.stages.report.summary import RunReport, gather
+from distill_cli.report import html, plots
+from distill_cli.report.summary import RunReport, gather
+from distill_cli.stagedir.atomic import replace_dir
 
 PAGE = "report.html"
 

@@ -27,10 +27,10 @@ from rich.markup import escape
 
 from distill_cli.cli.base import app
 from distill_cli.errors import BadInput, StageFailure
-from distill_cli.io.atomic import write_json
-from distill_cli.io.inputs import MANIFEST, file_digest
+from distill_cli.pipeline.core import STAGES, CommandSpec, Param, Pipeline, Step, parse_pipeline
 from distill_cli.progress import console
-from distill_cli.stages.pipeline import STAGES, CommandSpec, Param, Pipeline, Step, parse_pipeline
+from distill_cli.stagedir.atomic import write_json
+from distill_cli.stagedir.inputs import MANIFEST, file_digest
 
 STATE = "_pipeline.json"
 

@@ -25,10 +25,10 @@ from distill_cli.cli.common import (
     shard_pending,
 )
 from distill_cli.errors import BadInput
-from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import RunOptions, Streamed, run_global
 from distill_cli.progress import console
-from distill_cli.stages.select import (
+from distill_cli.stagedir.inputs import open_input
+from distill_cli.stagedir.runner import RunOptions, Streamed, run_global
+from distill_cli.stages.select.core import (
     BY_CHOICES,
     PREFER_CHOICES,
     SelectConfig,
@@ -63,7 +63,7 @@ READERS = {"prefer": ("--per-prompt", "--pairs")}
 
 def known_values(upstream: dict | None) -> dict[str, tuple[str, ...]]:
     """Bands and domains valid even when no row has them: the bands of the grade run that made the input (its
-    manifest), else grade's defaults; see stages/select.py `known_names`."""
+    manifest), else grade's defaults; see stages/select/core.py `known_names`."""
     bands = None
     if upstream and upstream.get("stage") == "grade":
         bands = [b["name"] for b in (upstream.get("params") or {}).get("bands") or []] or None

@@ -25,14 +25,14 @@ from distill_cli.cli.common import (
     task_stats,
 )
 from distill_cli.errors import BadInput
-from distill_cli.io.inputs import open_input
-from distill_cli.io.stagedir import StageDir
 from distill_cli.progress import console
 from distill_cli.scaleout import Executor, RayAddress, pick_runner
-from distill_cli.scaleout.verify import RayVerify
-from distill_cli.stages.verify import VerifyConfig
+from distill_cli.stagedir.directory import StageDir
+from distill_cli.stagedir.inputs import open_input
 from distill_cli.stages.verify.config import Checker, Domain
+from distill_cli.stages.verify.core import VerifyConfig
 from distill_cli.stages.verify.fill import DEFAULT_MODEL, Filled, plan_fill
+from distill_cli.stages.verify.scaleout import RayVerify
 from distill_cli.stages.verify.shard import LazyPool, verify_shard
 
 

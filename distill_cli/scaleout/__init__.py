@@ -23,7 +23,7 @@ RayAddress = Annotated[str | None, typer.Option(
 
 def pick_runner(executor: str, ray_address: str | None = None, **task_options) -> Callable:
     """`run_map` or a `run_map_ray` bound to a cluster: the call site stays `runner(stage, inp, opts, ...)`."""
-    from distill_cli.io.runner import run_map
+    from distill_cli.stagedir.runner import run_map
 
     if executor == "local":
         if ray_address is not None:
@@ -33,6 +33,6 @@ def pick_runner(executor: str, ray_address: str | None = None, **task_options) -
         raise BadInput(f"--executor {executor!r}: expected local or ray")
     from functools import partial
 
-    from distill_cli.scaleout.ray_executor import run_map_ray
+    from distill_cli.stagedir.ray_executor import run_map_ray
 
     return partial(run_map_ray, address=ray_address, task_options=task_options or None)

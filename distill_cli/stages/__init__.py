@@ -1,1 +1,1 @@
-"""Pure stage cores: functions over polars frames, with no file I/O, printing or CLI."""
+"""Stages: one package each, with config.py (frozen params), core.py (pure functions over frames), run.py (glue)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from distill_cli.io.inputs import InputSet
+from distill_cli.stagedir.inputs import InputSet
 
 PREFERRED = ["id", "model", "sample", "prompt", "answer", "response", "verdict", "difficulty"]
 

@@ -1,7 +1,7 @@
 """The stages a viewer may show: stage directories found by their manifests inside DIR, and nothing else.
 
 A stage is looked up by its name in this catalog, never by joining a requested path onto DIR, so no URL can
-reach a file outside DIR. Shards are listed the way every stage lists its input (io/inputs), and only their
+reach a file outside DIR. Shards are listed the way every stage lists its input (stagedir/inputs), and only their
 footers are read here; row data is read by the queries, lazily.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from distill_cli.errors import BadInput, one_line
-from distill_cli.io.inputs import MANIFEST, open_input, parquet_rows
+from distill_cli.stagedir.inputs import MANIFEST, open_input, parquet_rows
 
 STAGE_ORDER = ("collect", "generate", "verify", "grade", "select", "compress", "score", "filter", "dedupe")
 SIDE_FILES = {"duplicates": "_duplicates.parquet", "contamination": "_contamination.parquet"}

@@ -11,7 +11,7 @@ import polars as pl
 # a bug forced into grade in a real `distill` process: its core raises what no input check foresees
 BROKEN_GRADE = """
 import sys
-import distill_cli.stages.grade as grade
+import distill_cli.stages.grade.core as grade
 def broken(*args, **kwargs):
     raise ZeroDivisionError("forced for the test")
 grade.grade_table = broken

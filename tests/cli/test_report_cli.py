@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "stages"))
 from fake_run import make_run  # noqa: E402
 
 from distill_cli.cli import app  # noqa: E402
-from distill_cli.stages.report import plots  # noqa: E402
+from distill_cli.report import plots  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

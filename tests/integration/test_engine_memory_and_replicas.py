@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distill_cli.stages.generate.memory import read_model_config, weights_bytes
+from distill_cli.engines.memory import read_model_config, weights_bytes
 from tests.support import distill_env
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

@@ -144,8 +144,8 @@ def test_generate_against_vllm_serve(tmp_path, vllm_server):
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_backend_against_vllm_serve_too_long_prompt_is_row_error(vllm_server):
-    from distill_cli.stages.generate.openai_backend import OpenAIBackend
-    from distill_cli.stages.generate.types import Request, Sampling
+    from distill_cli.engines.openai_backend import OpenAIBackend
+    from distill_cli.engines.types import Request, Sampling
 
     base_url, name = vllm_server
     backend = OpenAIBackend(name, base_url, concurrency=2, timeout=120)

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distill_cli.io.stagedir import StageDir
+from distill_cli.stagedir.directory import StageDir
 
 PROBLEMS = [("What is 2 + 3?", "5"), ("What is 7 * 6?", "42"), ("Compute 10 - 4.", "6"), ("What is 9 / 3?", "3")]
 

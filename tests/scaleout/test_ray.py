@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from distill_cli.errors import BadInput
-from distill_cli.io.inputs import open_input
-from distill_cli.io.runner import RunOptions, run_map
+from distill_cli.stagedir.inputs import open_input
+from distill_cli.stagedir.runner import RunOptions, run_map
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # starting Ray takes several seconds
@@ -37,7 +37,7 @@ def _shards(path: Path) -> list[pl.DataFrame]:
 
 
 def test_ray_run_writes_what_the_local_run_writes(tmp_path, local_ray):
-    from distill_cli.scaleout.ray_executor import run_map_ray
+    from distill_cli.stagedir.ray_executor import run_map_ray
 
     def square(df, task):
         return df.with_columns(y=pl.col("x") ** 2), {"squared": df.height}
@@ -55,7 +55,7 @@ def test_ray_run_writes_what_the_local_run_writes(tmp_path, local_ray):
 
 
 def test_ray_resumes_a_local_run_and_honours_shard(tmp_path, local_ray):
-    from distill_cli.scaleout.ray_executor import run_map_ray
+    from distill_cli.stagedir.ray_executor import run_map_ray
 
     calls = tmp_path / "calls"
     calls.mkdir()
@@ -73,7 +73,7 @@ def test_ray_resumes_a_local_run_and_honours_shard(tmp_path, local_ray):
 
 
 def test_an_error_in_a_task_is_the_stage_error(tmp_path, local_ray):
-    from distill_cli.scaleout.ray_executor import run_map_ray
+    from distill_cli.stagedir.ray_executor import run_map_ray
 
     def refuse(df, task):
         raise BadInput(f"row {task.index}: cannot use this row")
@@ -106,10 +106,10 @@ def _traces(tmp_path: Path) -> Path:
 def test_verify_through_ray_gets_the_local_verdicts(tmp_path, local_ray):
     from support.cli import distill
 
-    from distill_cli.scaleout.ray_executor import run_map_ray
-    from distill_cli.scaleout.verify import RayVerify
-    from distill_cli.stages.verify import VerifyConfig
+    from distill_cli.stagedir.ray_executor import run_map_ray
+    from distill_cli.stages.verify.core import VerifyConfig
     from distill_cli.stages.verify.fill import Filled, plan_fill
+    from distill_cli.stages.verify.scaleout import RayVerify
 
     traces = _traces(tmp_path)
     res = distill("verify", traces, "-o", tmp_path / "local", "--rows-per-shard", "10", "--workers", "2")
@@ -141,11 +141,11 @@ def test_generate_through_ray_writes_the_local_traces(tmp_path, local_ray):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.support` (no tests/__init__.py)
     from support.cli import BENCHMARKS, distill
 
-    from distill_cli.scaleout.generate import RayGenerate
-    from distill_cli.scaleout.ray_executor import run_map_ray
+    from distill_cli.engines.openai_backend import OpenAIBackend
+    from distill_cli.engines.types import Sampling
+    from distill_cli.stagedir.ray_executor import run_map_ray
     from distill_cli.stages.generate.core import GenerateConfig
-    from distill_cli.stages.generate.openai_backend import OpenAIBackend
-    from distill_cli.stages.generate.types import Sampling
+    from distill_cli.stages.generate.scaleout import RayGenerate
     from tests.support import fault_server
 
     prompts = tmp_path / "prompts"

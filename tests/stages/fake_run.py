@@ -17,8 +17,8 @@ import polars as pl
 from typer.testing import CliRunner
 
 from distill_cli.cli import app
-from distill_cli.io.inputs import open_input
-from distill_cli.io.stagedir import StageDir
+from distill_cli.stagedir.directory import StageDir
+from distill_cli.stagedir.inputs import open_input
 
 MODELS = ("teacher-a", "teacher-b")
 SAMPLES = 4

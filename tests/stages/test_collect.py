@@ -3,7 +3,7 @@
 import polars as pl
 import xxhash
 
-from distill_cli.stages.collect import normalize_prompt, prompt_id, prompt_ids
+from distill_cli.stages.collect.core import normalize_prompt, prompt_id, prompt_ids
 
 
 def test_ids_are_the_hash_of_the_normalized_prompt_on_both_paths():
@@ -18,7 +18,7 @@ def test_ids_are_the_hash_of_the_normalized_prompt_on_both_paths():
 
 
 def test_normalize_keeps_the_prompt_text_as_written():
-    from distill_cli.stages.collect import CollectConfig, normalize, resolve_fields
+    from distill_cli.stages.collect.core import CollectConfig, normalize, resolve_fields
 
     df = pl.DataFrame({"question": ["What  is\t1+1?", "Plain one?"], "answer": ["2", "3"]}).with_row_index("__row")
     fields = resolve_fields(["question", "answer"], CollectConfig(), "t")
@@ -33,7 +33,7 @@ def test_ids_do_not_change_between_versions():
 
 
 def test_choices_are_lettered_into_the_prompt_and_the_id_hashes_what_the_teacher_sees():
-    from distill_cli.stages.collect import CollectConfig, normalize, resolve_fields
+    from distill_cli.stages.collect.core import CollectConfig, normalize, resolve_fields
 
     df = pl.DataFrame({"question": ["  Which is prime?", "Pick the vowel."], "choices": [["4", "6", "7"], ["b", "e"]],
                        "answer": ["2", "B"]}).with_row_index("__row")

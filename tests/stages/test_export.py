@@ -7,8 +7,8 @@ import pytest
 from fake_run import MODELS, SAMPLING, make_run, n_correct
 
 from distill_cli.errors import BadInput
-from distill_cli.stages import card as cards
-from distill_cli.stages.export import ExportConfig, export_frame, parse_think_tags
+from distill_cli.stages.export import card as cards
+from distill_cli.stages.export.core import ExportConfig, export_frame, parse_think_tags
 
 
 def frame() -> pl.LazyFrame:

@@ -8,6 +8,14 @@ import shlex
 import polars as pl
 import pytest
 
+from distill_cli.engines.render import (
+    apply_template,
+    check_template,
+    parse_template_kwargs,
+    render_messages,
+)
+from distill_cli.engines.thinking import join_thinking, split_thinking
+from distill_cli.engines.types import Result, Sampling
 from distill_cli.errors import BadInput
 from distill_cli.schema import TRACES
 from distill_cli.stages.generate.core import (
@@ -22,14 +30,6 @@ from distill_cli.stages.generate.core import (
     traces_frame,
 )
 from distill_cli.stages.generate.keys import request_key
-from distill_cli.stages.generate.render import (
-    apply_template,
-    check_template,
-    parse_template_kwargs,
-    render_messages,
-)
-from distill_cli.stages.generate.thinking import join_thinking, split_thinking
-from distill_cli.stages.generate.types import Result, Sampling
 
 R1_TRACE = (
     "<think>\nOkay, Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so 16 - 3 - 4 = 9 eggs are left.\n"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from distill_cli.io.checkpoint import ShardCheckpoint
-from distill_cli.io.runner import ShardTask
+from distill_cli.engines.types import Result, Sampling
 from distill_cli.progress import Progress
+from distill_cli.stagedir.checkpoint import ShardCheckpoint
+from distill_cli.stagedir.runner import ShardTask
 from distill_cli.stages.generate.core import GenerateConfig
 from distill_cli.stages.generate.shard import generate_shard
-from distill_cli.stages.generate.types import Result, Sampling
 
 
 class CountingBackend:

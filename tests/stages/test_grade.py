@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from distill_cli.errors import BadInput
-from distill_cli.stages.grade import (
+from distill_cli.stages.grade.core import (
     DEFAULT_BANDS,
     UNGRADED,
     GradeConfig,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from distill_cli.errors import BadInput
-from distill_cli.stages.pipeline import Param, option_args, parse_pipeline
+from distill_cli.pipeline.core import Param, option_args, parse_pipeline
 
 
 def _spec(*params: Param) -> dict[str, Param]:

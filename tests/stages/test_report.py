@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from fake_run import MODELS, PROMPTS, SAMPLES, make_run, n_correct
 
-from distill_cli.stages.report import data as rd
-from distill_cli.stages.report.summary import gather
+from distill_cli.report import data as rd
+from distill_cli.report.summary import gather
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,14 @@ import polars as pl
 import pytest
 
 from distill_cli.errors import BadInput
-from distill_cli.stages.select import (
+from distill_cli.stages.select.core import (
     SelectConfig,
     Window,
     parse_distribution,
     parse_window,
     select_frame,
 )
-from distill_cli.stages.select_sample import exact_total, targets_for
+from distill_cli.stages.select.sample import exact_total, targets_for
 
 
 def graded(spec: list[tuple]) -> pl.LazyFrame:

@@ -18,7 +18,7 @@ from support.cli import BENCHMARKS
 from typer.testing import CliRunner
 
 from distill_cli.cli import app
-from distill_cli.io.inputs import open_input
+from distill_cli.stagedir.inputs import open_input
 
 MODELS = ("teacher-a", "teacher-b")
 SAMPLES = 3

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 if TYPE_CHECKING:
-    from distill_cli.stages.verify import VerifyConfig
+    from distill_cli.stages.verify.core import VerifyConfig
 
 
 CACHE_SIZE = 200_000
@@ -46,7 +46,7 @@ class VerifierEqual:
     """
 
     def __init__(self, cfg: VerifyConfig | None = None):
-        from distill_cli.stages.verify import VerifyConfig
+        from distill_cli.stages.verify.core import VerifyConfig
 
         self.cfg = cfg or VerifyConfig()
         self._pool = None
@@ -68,7 +68,8 @@ class VerifierEqual:
         self._known.clear()
 
     def _verdicts(self, todo: list[tuple[str, str, str]]) -> list[str]:
-        from distill_cli.stages.verify import VerifyPool, verify_frame
+        from distill_cli.stages.verify.core import verify_frame
+        from distill_cli.stages.verify.pool import VerifyPool
 
         if self._pool is None:
             self._pool = VerifyPool(self.cfg).__enter__()

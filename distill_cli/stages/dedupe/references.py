@@ -52,7 +52,7 @@ def _load_one(spec: str, split: str) -> pl.DataFrame:
     if not spec.startswith("hf:") and not Path(spec).exists():
         raise BadInput(f"--decontaminate {spec!r}: not a bundled benchmark ({', '.join(BUNDLED)}, all) "
                        "nor an existing file or hf:NAME")
-    from distill_cli.io.sources import make_source, read_batches
+    from distill_cli.stages.collect.sources import make_source, read_batches
 
     src = make_source(spec, split)
     batches = [b.drop("__row") for b in read_batches(src)]

@@ -8,12 +8,12 @@ from typing import Literal
 
 import polars as pl
 
+from distill_cli.engines.render import render_messages
+from distill_cli.engines.thinking import join_thinking, split_thinking
+from distill_cli.engines.types import Request, Result, Sampling
 from distill_cli.errors import BadInput
 from distill_cli.schema import PROMPTS, TRACES, conform
 from distill_cli.stages.generate.keys import request_key
-from distill_cli.stages.generate.render import render_messages
-from distill_cli.stages.generate.thinking import join_thinking, split_thinking
-from distill_cli.stages.generate.types import Request, Result, Sampling
 
 BackendName = Literal["vllm", "openai"]
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict
 
-from distill_cli.stages.generate.types import Sampling
+from distill_cli.engines.types import Sampling
 
 
 def request_key(prompt_id: str, sample: int, messages: tuple[dict, ...], sampling: Sampling, model: str,

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import polars as pl
 
+from distill_cli.engines.types import Backend, Result
 from distill_cli.errors import StageFailure
-from distill_cli.io.runner import ShardTask
+from distill_cli.stagedir.runner import ShardTask
 from distill_cli.stages.generate.core import (
     GenerateConfig,
     build_requests,
@@ -26,7 +27,6 @@ from distill_cli.stages.generate.core import (
     trace_stats,
     traces_frame,
 )
-from distill_cli.stages.generate.types import Backend, Result
 
 
 class ResultSink:

@@ -27,7 +27,7 @@ import polars as pl
 
 from distill_cli.errors import BadInput
 from distill_cli.schema import TRACES
-from distill_cli.stages.verify import row_domain
+from distill_cli.stages.verify.core import row_domain
 
 DEFAULT_MODEL = "unknown"
 KEY = ("id", "model", "sample")

@@ -46,7 +46,7 @@ def _worker_main(conn: Connection, cfg: VerifyConfig) -> None:
 
 
 def _serve(conn: Connection, cfg: VerifyConfig) -> None:
-    from distill_cli.stages.verify import verify_one, warm_up
+    from distill_cli.stages.verify.core import verify_one, warm_up
 
     warm_up()
     conn.send("ready")

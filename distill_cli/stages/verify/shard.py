@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from distill_cli.io.runner import ShardTask
-from distill_cli.stages.verify import VerifyConfig, verdict_stats, verify_frame, with_consensus
+from distill_cli.stagedir.runner import ShardTask
+from distill_cli.stages.verify.core import VerifyConfig, verdict_stats, verify_frame, with_consensus
 
 CHUNK_ROWS = 2000
 POS, REASON = "__verify_pos", "__verify_reason"

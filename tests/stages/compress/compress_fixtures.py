@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(scope="session")
 def equal():
     from distill_cli.stages.compress.check import VerifierEqual
-    from distill_cli.stages.verify import VerifyConfig
+    from distill_cli.stages.verify.core import VerifyConfig
 
     with VerifierEqual(VerifyConfig(workers=1)) as eq:
         yield eq

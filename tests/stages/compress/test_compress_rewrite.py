@@ -13,8 +13,8 @@ import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 
 from distill_cli.answers import last_boxed  # noqa: E402
-from distill_cli.io.checkpoint import ShardCheckpoint  # noqa: E402
 from distill_cli.progress import Progress  # noqa: E402
+from distill_cli.stagedir.checkpoint import ShardCheckpoint  # noqa: E402
 from distill_cli.stages.compress import RewriteConfig, RewriteOutcome  # noqa: E402
 from distill_cli.stages.compress.rewrite import make_job, parse_output, target_words  # noqa: E402
 from tests.stages.compress.compress_traces import fraction, frame, janet  # noqa: E402
@@ -87,8 +87,8 @@ def test_rewrite_command_reverifies_and_reverts(tmp_path, run_distill):
 
 def test_finished_rewrites_are_never_requested_twice(tmp_path):
     from distill_cli.cli.compress import _rewriter
-    from distill_cli.io.runner import ShardTask
-    from distill_cli.stages.generate.openai_backend import OpenAIBackend
+    from distill_cli.engines.openai_backend import OpenAIBackend
+    from distill_cli.stagedir.runner import ShardTask
 
     cfg = RewriteConfig(template=TEMPLATE)
     jobs = [make_job(r, r["reasoning"], cfg) for r in (janet(), fraction())]

@@ -88,7 +88,7 @@ def test_filter_bad_options_are_refused_before_any_work(traces, tmp_path, args, 
 
 @pytest.mark.slow
 def test_report_shows_what_filter_dropped_and_why(traces, tmp_path, run_distill):
-    from distill_cli.stages.report.summary import gather
+    from distill_cli.report.summary import gather
 
     path, df = traces
     run = tmp_path / "run"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distill_cli.stages.verify import VerifyConfig
+from distill_cli.stages.verify.core import VerifyConfig
 from distill_cli.stages.verify.pool import VerifyPool
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distill_cli.stages.verify import VerifyConfig, row_domain, verify_one
+from distill_cli.stages.verify.core import VerifyConfig, row_domain, verify_one
 
 CFG = VerifyConfig()
 

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from verify_fixtures import mbpp, mbpp_program
 
-from distill_cli.io.checkpoint import ShardCheckpoint
-from distill_cli.io.runner import ShardTask
-from distill_cli.stages.verify import VerifyConfig
+from distill_cli.stagedir.checkpoint import ShardCheckpoint
+from distill_cli.stagedir.runner import ShardTask
+from distill_cli.stages.verify.core import VerifyConfig
 from distill_cli.stages.verify.shard import REASON, LazyPool, verify_shard
 
 

@@ -10,8 +10,8 @@ import pytest
 from support.cli import BENCHMARKS, distill
 from verify_fixtures import mbpp, mbpp_program
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame, verify_one
 from distill_cli.stages.verify.code import BadTests, parse_tests
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame, verify_one
 from distill_cli.stages.verify.extract import code_candidate
 
 CFG = VerifyConfig(code_timeout=5.0)

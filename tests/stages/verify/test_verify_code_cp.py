@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from cp_problems import DIVISORS, DRINKS, PAIR_SUM, THEATRE, WATERMELON
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame, verify_one
 from distill_cli.stages.verify.checkers import CHECKERS
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame, verify_one
 from distill_cli.stages.verify.extract import code_block
 from distill_cli.stages.verify.problem import Problem, checker_spec, megabytes, problem_of, seconds
 

@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 from consensus_samples import prompts, samples
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame
 from distill_cli.stages.verify.consensus import ConsensusConfig, candidate, decide, split_prompts
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame
 
 
 def _judged(pool, share: float, n_math: int, n_gsm: int) -> pl.DataFrame:

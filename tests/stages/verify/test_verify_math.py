@@ -6,7 +6,7 @@ import pytest
 from verify_fixtures import jsonl
 
 from distill_cli.answers import gsm8k_final
-from distill_cli.stages.verify import VerifyConfig, verify_one
+from distill_cli.stages.verify.core import VerifyConfig, verify_one
 from distill_cli.stages.verify.extract import as_number
 
 CFG = VerifyConfig()

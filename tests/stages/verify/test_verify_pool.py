@@ -10,7 +10,7 @@ import time
 import polars as pl
 import pytest
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame
 from distill_cli.stages.verify.pool import Item, VerifyPool
 
 NESTED = "\\boxed{" + "\\frac{1}{" * 400 + "2" + "}" * 400 + "}"

@@ -16,7 +16,7 @@ import pytest
 from cp_problems import WATERMELON
 from verify_fixtures import mbpp, mbpp_program
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame
 
 
 class FakeSandbox(ThreadingHTTPServer):

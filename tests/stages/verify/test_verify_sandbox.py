@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from verify_fixtures import mbpp, mbpp_program
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame
 from distill_cli.stages.verify.sandbox import resolve_mode
 
 SECRET = "DISTILL_TEST_SECRET"
@@ -182,7 +182,7 @@ def test_cpp_attacks_are_contained(tmp_path):
 
 def test_cpp_is_refused_without_namespaces():
     """Native code skips the audit hook, so the rlimits fallback cannot hold it: unverifiable, never run."""
-    from distill_cli.stages.verify import verify_one
+    from distill_cli.stages.verify.core import verify_one
     from distill_cli.stages.verify.problem import Problem
 
     tests = json.dumps({"inputs": ["1\n"], "outputs": ["1\n"]})

@@ -1,0 +1,47 @@
+"""Build a generation backend from user options; generate and compress's rewrite both use these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from distill_cli.engines.types import Backend
+
+
+def vllm_backend(model: str, seed: int = 0, dtype: str = "auto", tensor_parallel_size: int = 1,
+                 max_model_len: int | None = None, gpu_memory_utilization: float | None = None,
+                 enforce_eager: bool = False, max_num_seqs: int | None = None, quiet: bool = False,
+                 kv_cache_memory: int | None = None, engine_args: dict | None = None, replicas: int = 1) -> Backend:
+    """An offline vLLM engine on `model` (a path, a hub name, or `tiny` for the bundled demo model)."""
+    from distill_cli.engines.vllm_backend import VLLMBackend
+    from distill_cli.model import resolve_model
+
+    return VLLMBackend(resolve_model(model), seed=seed, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
+                       max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
+                       enforce_eager=enforce_eager, max_num_seqs=max_num_seqs, quiet=quiet,
+                       kv_cache_memory=kv_cache_memory, engine_args=engine_args, replicas=replicas)
+
+
+def openai_backend(model: str, base_url: str, api_key: str | None = None, concurrency: int = 64,
+                   timeout: float = 600.0, max_retries: int = 5) -> Backend:
+    """Any OpenAI-compatible server (`vllm serve`, SGLang, a proxy)."""
+    from distill_cli.engines.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
+                         timeout=timeout, max_retries=max_retries)
+
+
+class LazyBackend:
+    """Build the backend at the first shard with work, once; a fully resumed run never starts an engine."""
+
+    def __init__(self, make: Callable[[], Backend]):
+        self.make, self.backend = make, None
+
+    def get(self) -> Backend:
+        if self.backend is None:
+            self.backend = self.make()
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None

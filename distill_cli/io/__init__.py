@@ -1,1 +1,0 @@
-"""Stage directories: reading inputs, writing shards atomically, manifests and checkpoints."""

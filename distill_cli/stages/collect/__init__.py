@@ -1,0 +1,1 @@
+"""collect: source files and hub datasets in, a prompts stage directory out."""

@@ -1,0 +1,1 @@
+"""grade: difficulty per (prompt, model) from pass rate and the coefficient of variation of scores."""

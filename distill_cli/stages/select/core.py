@@ -1,0 +1,297 @@
+"""select: keep the traces worth training on, the recipes open-r1, DeepDistill, Light-R1, Skywork-OR1 and
+Phi-4-reasoning apply by hand: difficulty bands, pass-rate windows, CV caps, a difficulty mix, K traces per prompt,
+DPO pairs.
+
+The decision is made on a narrow projection of the rows (ids, verdicts, grades, token counts and a row number);
+the wide columns (prompts, completions) only stream through the final row-number join, so memory holds the
+output, not the input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from distill_cli.errors import BadInput
+from distill_cli.stages.select.sample import (
+    ROW,
+    SampleConfig,
+    pick_pairs,
+    pick_per_prompt,
+    pick_prompts,
+)
+
+By = Literal["difficulty", "pass-rate", "cv", "length", "random"]
+Prefer = Literal["shortest", "longest", "random", "first"]
+BY_CHOICES: tuple[str, ...] = By.__args__
+PREFER_CHOICES: tuple[str, ...] = Prefer.__args__
+PAIR_COLUMNS = ("pair_id", "pair_role")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A closed, open or half-open interval; None on a side means unbounded."""
+
+    lo: float | None
+    hi: float | None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def expr(self, col: pl.Expr) -> pl.Expr:
+        cond = pl.lit(True)
+        if self.lo is not None:
+            cond = cond & ((col > self.lo) if self.lo_open else (col >= self.lo))
+        if self.hi is not None:
+            cond = cond & ((col < self.hi) if self.hi_open else (col <= self.hi))
+        return cond
+
+    def __str__(self) -> str:
+        lo = "" if self.lo is None else f"{self.lo:g}"
+        hi = "" if self.hi is None else f"{self.hi:g}"
+        return f"{'(' if self.lo_open else '['}{lo}:{hi}{')' if self.hi_open else ']'}"
+
+
+def parse_window(text: str, option: str) -> Window:
+    """`LO:HI` inclusive; brackets choose each edge: `(0:1)` exclusive, `[0.1:0.9)`; an empty side is unbounded."""
+    m = re.fullmatch(r"\s*([\[(]?)\s*([^:\[\]()]*?)\s*:\s*([^:\[\]()]*?)\s*([\])]?)\s*", text)
+    if not m:
+        raise BadInput(f"{option} {text!r}: expected LO:HI, e.g. 0.1:0.9, or with edges (0:1) / [0.1:0.9)")
+    lo, hi = (_num(v, option, text) for v in (m.group(2), m.group(3)))
+    if lo is not None and hi is not None and lo > hi:
+        raise BadInput(f"{option} {text!r}: LO is above HI")
+    return Window(lo, hi, m.group(1) == "(", m.group(4) == ")")
+
+
+def _num(text: str, option: str, whole: str) -> float | None:
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise BadInput(f"{option} {whole!r}: {text!r} is not a number") from None
+
+
+def parse_names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    return names or None
+
+
+def parse_distribution(text: str) -> tuple[tuple[str, float], ...]:
+    """`hard=0.5,medium=0.3,easy=0.2`; weights are normalized so `hard=5,medium=3,easy=2` is the same mix."""
+    items = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        weight = _num(value.strip(), "--distribution", text) if sep else None
+        if not name.strip() or weight is None or weight < 0:
+            raise BadInput(f"--distribution {part!r}: expected BAND=WEIGHT, e.g. hard=0.5,medium=0.3,easy=0.2")
+        items.append((name.strip(), weight))
+    total = sum(w for _, w in items)
+    if not items or total <= 0 or len({n for n, _ in items}) != len(items):
+        raise BadInput(f"--distribution {text!r}: need distinct bands with weights summing above 0")
+    return tuple((n, w / total) for n, w in items)
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    by: By = "difficulty"
+    keep: tuple[str, ...] | None = None
+    pass_rate: Window | None = None
+    max_cv: float | None = None
+    models: tuple[str, ...] | None = None
+    domains: tuple[str, ...] | None = None
+    correct_only: bool = True
+    length_tokens: Window | None = None
+    per_prompt: int | None = None
+    prefer: Prefer = "shortest"
+    distribution: tuple[tuple[str, float], ...] | None = None
+    total: int | None = None
+    seed: int = 0
+    pairs: bool = False
+
+    def check(self) -> None:
+        if self.distribution is not None and self.by != "difficulty":
+            raise BadInput("--distribution samples a difficulty mix: use it with --by difficulty")
+        if self.pairs and self.per_prompt is not None:
+            raise BadInput("--pairs keeps one chosen and one rejected trace per prompt and model; drop --per-prompt")
+        if self.max_cv is not None and self.max_cv < 0:
+            raise BadInput(f"--max-cv {self.max_cv}: must be 0 or more")
+
+
+def rate_column(schema: list[str]) -> str:
+    """The pass rate difficulty was graded by: the reference model's when grade had one."""
+    return "ref_pass_rate" if "ref_pass_rate" in schema else "pass_rate"
+
+
+def needed_columns(cfg: SelectConfig, schema: list[str]) -> dict[str, type[pl.DataType]]:
+    """Columns the chosen options read, so a missing one is named before any work starts."""
+    need: dict[str, type[pl.DataType]] = {"id": pl.String}
+    if cfg.models or cfg.pairs:
+        need["model"] = pl.String
+    if cfg.domains:
+        need["domain"] = pl.String
+    if cfg.correct_only or cfg.pairs:
+        need["verdict"] = pl.String
+    if cfg.by == "difficulty" or cfg.keep or cfg.distribution:
+        need["difficulty"] = pl.String
+    ranks_rate = cfg.by == "pass-rate" or (cfg.by == "difficulty" and cfg.total is not None and not cfg.distribution)
+    if ranks_rate or cfg.pass_rate is not None:
+        need[rate_column(schema)] = pl.Float64
+    if cfg.by == "cv" or cfg.max_cv is not None:
+        need["score_cv"] = pl.Float64
+    ranks_length = (cfg.per_prompt is not None or cfg.pairs) and cfg.prefer in ("shortest", "longest")
+    if cfg.by == "length" or cfg.length_tokens is not None or ranks_length:
+        need["completion_tokens"] = pl.Int64
+    return need
+
+
+def row_filters(cfg: SelectConfig, schema: list[str]) -> list[tuple[str, pl.Expr]]:
+    """Row-local filters in the order their drops are counted; a null value fails its filter."""
+    checks: list[tuple[str, pl.Expr]] = []
+    if cfg.models:
+        checks.append(("model", pl.col("model").is_in(list(cfg.models))))
+    if cfg.domains:
+        checks.append(("domain", pl.col("domain").is_in(list(cfg.domains))))
+    if cfg.correct_only and not cfg.pairs:
+        checks.append(("not_correct", pl.col("verdict") == "correct"))
+    if cfg.keep:
+        checks.append(("difficulty", pl.col("difficulty").is_in(list(cfg.keep))))
+    if cfg.pass_rate is not None:
+        checks.append(("pass_rate", cfg.pass_rate.expr(pl.col(rate_column(schema)))))
+    if cfg.max_cv is not None:
+        checks.append(("cv", pl.col("score_cv") <= cfg.max_cv))
+    if cfg.length_tokens is not None:
+        checks.append(("length", cfg.length_tokens.expr(pl.col("completion_tokens"))))
+    return [(name, expr.fill_null(False)) for name, expr in checks]
+
+
+def _drop_counts(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]]) -> pl.LazyFrame:
+    """Rows and prompts in, and the rows each filter drops among those the earlier ones kept."""
+    passed = pl.lit(True)
+    exprs = [pl.len().alias("rows_in"), pl.col("id").n_unique().alias("prompts_in")]
+    for name, expr in checks:
+        exprs.append((passed & ~expr).sum().alias(name))
+        passed = passed & expr
+    return lf.select(exprs)
+
+
+def _narrow_rows(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]], schema: list[str]) -> pl.LazyFrame:
+    """The surviving rows' decision columns and row numbers: everything the prompt-level choices read."""
+    wanted = ["id", "model", "sample", "verdict", "difficulty", rate_column(schema), "score_cv", "completion_tokens"]
+    cols = [ROW, *(c for c in wanted if c in schema)]
+    keep = pl.lit(True)
+    for _, expr in checks:
+        keep = keep & expr
+    return lf.with_row_index(ROW).filter(keep).select(cols)
+
+
+def _named(cfg: SelectConfig) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Column -> (option, values) for the options that name values of a column, each checked against the input."""
+    bands = tuple(cfg.keep or ()) + tuple(n for n, _ in cfg.distribution or ())
+    named = {"model": ("--model", cfg.models or ()), "difficulty": ("--keep/--distribution", bands),
+             "domain": ("--domain", cfg.domains or ())}
+    return {col: (option, values) for col, (option, values) in named.items() if values}
+
+
+def check_names(named: dict[str, tuple[str, tuple[str, ...]]], present: dict[str, list[str]],
+                known: dict[str, tuple[str, ...]]) -> None:
+    """A value no row has and no stage defines is a typo (`--keep hardd`): a usage error listing the valid ones,
+    never a run that exits 0 with 0 rows. Valid: the values in the input, and for bands and domains also the
+    ones grade and collect define (a band with no rows in this input is still a real band)."""
+    for col, (option, values) in named.items():
+        valid = list(dict.fromkeys([*known.get(col, ()), *present.get(col, [])]))
+        unknown = [v for v in values if v not in valid]
+        if unknown:
+            label = {"model": "models present", "difficulty": "valid bands"}.get(col, f"valid {col}s")
+            raise BadInput(f"{option} {','.join(unknown)}: not in the input; {label}: {', '.join(valid) or 'none'}")
+
+
+def known_names(bands: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Column -> values that are valid even when no input row has them: grade's bands (`bands`, else its
+    defaults) with `ungraded`, and the contract's domains."""
+    from distill_cli.schema import DOMAINS
+    from distill_cli.stages.grade.core import DEFAULT_BANDS, UNGRADED, parse_bands
+
+    names = bands or [b.name for b in parse_bands(DEFAULT_BANDS)]
+    return {"difficulty": (*names, UNGRADED), "domain": DOMAINS}
+
+
+def first_pass(lf: pl.LazyFrame, cfg: SelectConfig, schema: list[str],
+               known: dict[str, tuple[str, ...]] | None = None) -> tuple[dict, pl.DataFrame]:
+    """The counters and the narrow surviving rows, from one shared scan of the input (collect_all)."""
+    checks = row_filters(cfg, schema)
+    named = _named(cfg)
+    queries = [_drop_counts(lf, checks), _narrow_rows(lf, checks, schema)]
+    queries += [lf.select(pl.col(col).unique()) for col in named]
+    counts, rows, *found = pl.collect_all(queries, engine="streaming")
+    present = {col: sorted(str(v) for v in frame.to_series().to_list() if v is not None)
+               for col, frame in zip(named, found, strict=True)}
+    check_names(named, present, known_names() if known is None else known)
+    counts = counts.row(0, named=True)
+    return {"rows_in": counts.pop("rows_in"), "prompts_in": counts.pop("prompts_in"), "dropped": counts}, rows
+
+
+def select_frame(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str, ...]] | None = None
+                 ) -> tuple[pl.DataFrame, dict, list[str]]:
+    """The selected rows (all input columns, plus pair_role/pair_id with --pairs), stats and warnings.
+
+    `known`: column -> values valid even when no input row has them (grade's band names, the contract's domains)."""
+    keep, stats, warnings = select_rows(lf, cfg, known)
+    return final_rows(lf, keep, cfg, lf.collect_schema().names()), stats, warnings
+
+
+def select_rows(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str, ...]] | None = None
+                ) -> tuple[pl.DataFrame, dict, list[str]]:
+    """Which rows to keep (ROW, and pair_id/pair_role with --pairs), decided on narrow columns only, with the
+    stats and warnings: the wide rows are read once, by final_rows or a stream of them (kept_rows)."""
+    cfg.check()
+    schema = lf.collect_schema().names()
+    missing = [c for c in needed_columns(cfg, schema) if c not in schema]
+    if missing:
+        raise BadInput(f"select: the input lacks column(s) {', '.join(missing)} that these options read")
+    stats, rows = first_pass(lf, cfg, schema, known)
+    sample = SampleConfig(cfg.by, cfg.distribution, cfg.total, cfg.seed, cfg.prefer, rate_column(schema))
+    rows, prompt_stats, warnings = pick_prompts(rows, sample)
+    stats["dropped"].update(prompt_stats.pop("dropped"))
+    stats.update(prompt_stats)
+    if cfg.pairs:
+        keep, dropped = pick_pairs(rows, sample)
+        stats["dropped"]["no_pair"] = dropped
+    else:
+        keep, dropped = pick_per_prompt(rows, sample, cfg.per_prompt)
+        if cfg.per_prompt is not None:
+            stats["dropped"]["per_prompt"] = dropped
+    mix_columns = ["id", *(["difficulty"] if "difficulty" in schema else [])]
+    kept_ids = lf.with_row_index(ROW).select(ROW, *mix_columns).join(keep.lazy().select(ROW), on=ROW, how="semi")
+    stats.update(output_mix(kept_ids.collect(engine="streaming")))
+    if keep.height == 0:
+        warnings.append("no rows selected; see the dropped counts in _stats.json")
+    return keep, stats, warnings
+
+
+def kept_rows(lf: pl.LazyFrame, keep: pl.DataFrame) -> pl.LazyFrame:
+    """The chosen rows of lf in input order, every column (without --pairs: pairs reorder rows, final_rows)."""
+    return lf.with_row_index(ROW).filter(pl.col(ROW).is_in(keep.get_column(ROW).implode())).drop(ROW)
+
+
+def final_rows(lf: pl.LazyFrame, keep: pl.DataFrame, cfg: SelectConfig, schema: list[str]) -> pl.DataFrame:
+    """Every input column of the chosen rows: a row-number filter keeps input order; pairs join their roles on."""
+    numbered = lf.with_row_index(ROW)
+    if cfg.pairs:
+        base = numbered.drop([c for c in PAIR_COLUMNS if c in schema])
+        out = base.join(keep.lazy(), on=ROW, how="inner", maintain_order="right")
+    else:
+        out = numbered.filter(pl.col(ROW).is_in(keep.get_column(ROW).implode()))
+    return out.drop(ROW).collect(engine="streaming")
+
+
+def output_mix(out: pl.DataFrame) -> dict:
+    mix: dict = {"prompts_out": out.get_column("id").n_unique()}
+    if "difficulty" in out.columns:
+        prompts = out.select("id", "difficulty").unique()
+        mix["difficulty_out"] = {str(k): v for k, v in prompts.group_by("difficulty").len().sort("difficulty").rows()}
+    return mix
