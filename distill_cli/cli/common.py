@@ -29,6 +29,14 @@ Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or s
 ProgressInterval = Annotated[float, typer.Option(
     "--progress-interval", min=0, help="Seconds between plain progress lines when stderr is not a terminal (a log "
     "file, Slurm, nohup); 0: none.", rich_help_panel=COMMON)]
+SCALE = "Scale-out"
+Executor = Annotated[str, typer.Option(
+    "--executor", help="local | ray: run shards in this process, or as Ray tasks (from a clone: "
+    "pip install '.\\[ray]').",
+    rich_help_panel=SCALE)]
+RayAddress = Annotated[str | None, typer.Option(
+    "--ray-address", help="Ray cluster to join: auto (a running cluster, also $RAY_ADDRESS) or ray://HOST:PORT; "
+    "default: start a local Ray.", rich_help_panel=SCALE)]
 RowsPerShard = Annotated[int, typer.Option(
     "--rows-per-shard", min=1, help="Input rows per output shard.", rich_help_panel=COMMON)]
 

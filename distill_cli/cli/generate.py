@@ -12,11 +12,13 @@ import typer
 
 from distill_cli.cli.base import app
 from distill_cli.cli.common import (
+    Executor,
     Limit,
     Output,
     Overwrite,
     ProgressInterval,
     Quiet,
+    RayAddress,
     RowsPerShard,
     Shard,
     Workers,
@@ -29,10 +31,9 @@ from distill_cli.engines.backends import LazyBackend, openai_backend, vllm_backe
 from distill_cli.engines.render import check_template, parse_template_kwargs
 from distill_cli.engines.types import Sampling
 from distill_cli.errors import BadInput
-from distill_cli.scaleout import Executor, RayAddress, pick_runner
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import open_input
-from distill_cli.stagedir.runner import run_map
+from distill_cli.stagedir.runner import pick_runner, run_map
 from distill_cli.stages.generate.core import GenerateConfig
 from distill_cli.stages.generate.scaleout import RayGenerate
 

@@ -11,11 +11,13 @@ import typer
 
 from distill_cli.cli.base import app
 from distill_cli.cli.common import (
+    Executor,
     Limit,
     Output,
     Overwrite,
     ProgressInterval,
     Quiet,
+    RayAddress,
     RowsPerShard,
     Shard,
     Workers,
@@ -26,9 +28,9 @@ from distill_cli.cli.common import (
 )
 from distill_cli.errors import BadInput
 from distill_cli.progress import console
-from distill_cli.scaleout import Executor, RayAddress, pick_runner
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import open_input
+from distill_cli.stagedir.runner import pick_runner
 from distill_cli.stages.verify.config import Checker, Domain
 from distill_cli.stages.verify.core import VerifyConfig
 from distill_cli.stages.verify.fill import DEFAULT_MODEL, Filled, plan_fill

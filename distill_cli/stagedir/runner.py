@@ -236,3 +236,18 @@ def _pieces(out: pl.DataFrame | Streamed, opts: RunOptions) -> Iterator[tuple[in
         return
     for i in range(max(1, math.ceil(out.height / opts.rows_per_shard))):
         yield i, out.slice(i * opts.rows_per_shard, opts.rows_per_shard)
+
+
+def pick_runner(executor: str, ray_address: str | None = None, **task_options) -> Callable:
+    """`run_map` or a `run_map_ray` bound to a cluster: the call site stays `runner(stage, inp, opts, ...)`."""
+    if executor == "local":
+        if ray_address is not None:
+            raise BadInput("--ray-address: only with --executor ray")
+        return run_map
+    if executor != "ray":
+        raise BadInput(f"--executor {executor!r}: expected local or ray")
+    from functools import partial
+
+    from distill_cli.stagedir.ray_executor import run_map_ray
+
+    return partial(run_map_ray, address=ray_address, task_options=task_options or None)
