@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from distill_cli.cli.base import app
@@ -21,17 +19,10 @@ from distill_cli.cli.common import (
     run_options,
 )
 from distill_cli.errors import BadInput
-from distill_cli.progress import console
-from distill_cli.stagedir.atomic import write_parquet
-from distill_cli.stagedir.inputs import open_input
-from distill_cli.stagedir.runner import ShardTask, run_map
-from distill_cli.stages.filter import DEFAULT_REFUSALS, FILTERED_SCHEMA, FilterConfig, filter_frame
+from distill_cli.stages.filter import DEFAULT_REFUSALS, FilterConfig
 from distill_cli.stages.filter.checks import check_pattern
 from distill_cli.stages.filter.config import Think
 
-FILTERED = "_filtered.parquet"
-PIECES = Path("_work") / "filtered"  # per-shard side tables until the run is complete
-SIDE_SCHEMA = {"file": pl.String, **FILTERED_SCHEMA}
 EXAMPLE = ("Example: distill filter runs/x/verified -o runs/x/filtered --max-repeated-share 0.1 "
            "--max-foreign-language off --refusal-pattern 'as of my last update'")
 REP, LANG, ANS, REF = "Repetition", "Language mixing", "Answers", "Refusals and meta-text"
@@ -101,28 +92,9 @@ def filter_(
         refusals=_refusals(refusal_pattern or [], refusal_file, default_refusals),
         perplexity_column=perplexity_column, max_perplexity=max_perplexity, min_perplexity=min_perplexity)
     opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
-    inp = open_input(input)
-    needed: dict = {"reasoning": pl.String, "response": pl.String}
-    if cfg.max_foreign_script is not None or cfg.max_foreign_language is not None:
-        needed["prompt"] = pl.String
-    if cfg.max_perplexity is not None or cfg.min_perplexity is not None:
-        needed[perplexity_column] = pl.Float64
-    inp.require("filter", needed, not_null=())
+    from distill_cli.stages.filter.run import run
 
-    def process(df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
-        result = filter_frame(df, cfg)
-        assert task.unit is not None
-        side = result.filtered.with_columns(file=pl.lit(task.unit.file.name),
-                                            row=pl.col("row") + task.unit.start).select(list(SIDE_SCHEMA))
-        # the shard's side table before the shard: a finished shard always has it
-        (opts.out / PIECES).mkdir(parents=True, exist_ok=True)
-        write_parquet(opts.out / PIECES / f"part-{task.index:05d}.parquet", side)
-        task.progress.advance(df.height)
-        return result.kept, result.stats
-
-    sd = run_map("filter", inp, opts, params=asdict(cfg), process=process, complete=_join_side)
-    if not quiet and sd.read_manifest().get("complete"):
-        _summary(sd.read_manifest().get("stats", {}), output)
+    run(input, cfg, opts)
 
 
 def _threshold(name: str, text: str, share: bool = False) -> float | None:
@@ -152,20 +124,3 @@ def _refusals(patterns: list[str], file: Path | None, defaults: bool) -> tuple[s
         if why:
             raise BadInput(f"--refusal-pattern {pattern!r}: not a valid regex: {why}")
     return (*(DEFAULT_REFUSALS if defaults else ()), *patterns)
-
-
-def _join_side(stage_dir: Path) -> None:
-    """Join the shards' side tables into one _filtered.parquet, once every shard is written."""
-    pieces = sorted((stage_dir / PIECES).glob("part-*.parquet"))
-    if not pieces and (stage_dir / FILTERED).exists():
-        return  # joined by a run killed before it could mark the directory complete
-    frames = [pl.read_parquet(p) for p in pieces]
-    side = pl.concat(frames) if frames else pl.DataFrame(schema=SIDE_SCHEMA)
-    write_parquet(stage_dir / FILTERED, side)
-
-
-def _summary(stats: dict, output: Path) -> None:
-    dropped = {k: v for k, v in (stats.get("dropped") or {}).items() if v}
-    why = ", ".join(f"{k} {v}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1])) or "none"
-    console.print(f"filter: {stats.get('rows_in', 0)} traces -> {stats.get('rows_out', 0)} kept -> {output}; "
-                  f"dropped {sum(dropped.values())} ({why}); each listed in {output / FILTERED}")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from distill_cli.cli.base import app
@@ -18,28 +16,15 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
-    already_complete,
     run_options,
-    shard_pending,
 )
-from distill_cli.errors import BadInput, one_line
-from distill_cli.progress import console
+from distill_cli.errors import BadInput
 from distill_cli.schema import VERDICTS
-from distill_cli.stagedir.atomic import write_parquet
-from distill_cli.stagedir.inputs import open_input
-from distill_cli.stagedir.runner import ShardTask, run_map
 from distill_cli.stages.grade.core import (
     DEFAULT_BANDS,
     GradeConfig,
-    Lookup,
-    attach,
-    grade_counters,
-    grade_table,
     parse_bands,
-    summary,
 )
-
-SUMMARY = "_summary.parquet"
 
 
 @app.command(epilog="Example: distill grade runs/x/verified -o runs/x/graded --reference-model Qwen2.5-7B-Instruct")
@@ -70,29 +55,6 @@ def grade(
     if unknown:
         raise BadInput(f"--ignore-verdicts {','.join(unknown)}: not a verdict; valid: {', '.join(VERDICTS)}")
     cfg = GradeConfig(parse_bands(bands), reference_model, ignored)
-    inp = open_input(input)
-    tokens = {"completion_tokens": pl.Int64} if "completion_tokens" in inp.schema else {}
-    inp.require("grade", {"id": pl.String, "model": pl.String, "verdict": pl.String, "score": pl.Float64, **tokens})
+    from distill_cli.stages.grade.run import run
 
-    # every (id, model) over the whole input, even under --shard: a prompt's samples may sit in several shards
-    try:
-        table = grade_table(inp.scan(opts.limit), cfg, str(inp.spec))
-    except pl.exceptions.PolarsError as exc:
-        raise BadInput(f"{inp.spec}: cannot read input: {one_line(exc)}") from exc
-    lookup = Lookup.build(table)
-    prompts = summary(lookup.table)
-
-    def process(rows: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:  # thread-safe: reads `lookup`
-        return attach(rows, lookup), {}
-
-    params = {"bands": [asdict(b) for b in cfg.bands], "reference_model": reference_model,
-              "ignore_verdicts": list(ignored)}
-    sd = run_map("grade", inp, opts, params=params, process=process,
-                 prepare=lambda path: write_parquet(path / SUMMARY, prompts),  # a complete run has it
-                 final_stats=grade_counters(lookup.table, prompts, cfg), threads=max(2, workers))
-    if not quiet and not already_complete("grade", sd, output, quiet) and \
-            not shard_pending("grade", sd, opts.shard, output, quiet):
-        stats = sd.read_manifest().get("stats", {})
-        mix = ", ".join(f"{k} {v}" for k, v in stats.get("difficulty_groups", {}).items())
-        console.print(f"grade: {stats.get('rows_out', 0)} rows, {stats.get('groups', 0)} (prompt, model) groups "
-                      f"-> {output}; difficulty: {mix or 'none'}")
+    run(input, cfg, opts)

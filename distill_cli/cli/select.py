@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from distill_cli.cli.base import app
@@ -19,30 +16,18 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
-    already_complete,
     refuse_unused,
     run_options,
-    shard_pending,
 )
 from distill_cli.errors import BadInput
-from distill_cli.progress import console
-from distill_cli.stagedir.inputs import open_input
-from distill_cli.stagedir.runner import RunOptions, Streamed, run_global
 from distill_cli.stages.select.core import (
     BY_CHOICES,
     PREFER_CHOICES,
     SelectConfig,
-    final_rows,
-    kept_rows,
-    known_names,
-    needed_columns,
     parse_distribution,
     parse_names,
     parse_window,
-    select_rows,
 )
-
-STREAM_ROWS = 20_000  # selected rows read from the input per batch on their way to the output shards
 
 EPILOG = (
     "Examples: distill select runs/x/graded -o runs/x/selected --keep hard,medium --per-prompt 1 --prefer shortest"
@@ -59,15 +44,6 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
 
 # --prefer picks the traces --per-prompt and --pairs keep (--by also names the columns a run needs, so it stays)
 READERS = {"prefer": ("--per-prompt", "--pairs")}
-
-
-def known_values(upstream: dict | None) -> dict[str, tuple[str, ...]]:
-    """Bands and domains valid even when no row has them: the bands of the grade run that made the input (its
-    manifest), else grade's defaults; see stages/select/core.py `known_names`."""
-    bands = None
-    if upstream and upstream.get("stage") == "grade":
-        bands = [b["name"] for b in (upstream.get("params") or {}).get("bands") or []] or None
-    return known_names(bands)
 
 
 @app.command(epilog=EPILOG)
@@ -135,27 +111,6 @@ def select(
         pairs=pairs,
     )
     cfg.check()
-    inp = open_input(input)
-    inp.require("select", needed_columns(cfg, list(inp.schema)))
-    warnings: list[str] = []
+    from distill_cli.stages.select.run import run
 
-    known = known_values(inp.upstream)
-
-    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[pl.DataFrame | Streamed, dict]:
-        keep, stats, notes = select_rows(lf, cfg, known)
-        warnings.extend(notes)
-        if cfg.pairs:  # pairs come out in pair order, not input order: one frame of at most 2 rows per pair
-            return final_rows(lf, keep, cfg, lf.collect_schema().names()), stats
-        rows = kept_rows(lf, keep)
-        return Streamed(keep.height, rows.collect_schema(),
-                        lambda: rows.collect_batches(chunk_size=STREAM_ROWS)), stats
-
-    sd = run_global("select", inp, opts, params=json.loads(json.dumps(asdict(cfg))), compute=compute)
-    for note in warnings:
-        console.print(f"[yellow]Warning:[/yellow] {note}")
-    if not quiet and not already_complete("select", sd, output, quiet) and \
-            not shard_pending("select", sd, opts.shard, output, quiet):
-        stats = sd.read_manifest().get("stats", {})
-        dropped = ", ".join(f"{k} {v}" for k, v in stats.get("dropped", {}).items() if v)
-        console.print(f"select: {stats.get('rows_in', 0)} rows in, {stats.get('rows_out', 0)} out "
-                      f"({stats.get('prompts_out', 0)} prompts) -> {output}; dropped: {dropped or 'none'}")
+    run(input, cfg, opts)

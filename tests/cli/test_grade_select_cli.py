@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distill_cli.cli.grade import SUMMARY
+from distill_cli.stages.grade.run import SUMMARY
 
 
 def verified(path: Path, prompts: int = 40, samples: int = 4) -> Path:
