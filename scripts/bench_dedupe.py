@@ -96,7 +96,7 @@ def run_distill_near(data: Path, limit: int) -> dict:
 def _plan(data: Path, limit: int, cfg, refs):
     import polars as pl
 
-    from distill_cli.cli.dedupe import _plan as plan_of
+    from distill_cli.stages.dedupe.run import _plan as plan_of
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-dedupe-") as tmp:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from distill_cli.cli.base import app
@@ -20,33 +18,16 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
-    already_complete,
     refuse_unused,
     run_options,
-    shard_pending,
 )
-from distill_cli.cli.dedupe_semantic import semantic_step
 from distill_cli.errors import BadInput
-from distill_cli.progress import console
-from distill_cli.stagedir.atomic import temp_name, write_parquet
-from distill_cli.stagedir.inputs import file_digest, open_input
-from distill_cli.stagedir.runner import RunOptions, Streamed, run_global
 from distill_cli.stages.dedupe import DedupeConfig
-from distill_cli.stages.dedupe.core import DedupePlan, dedupe_scan
-from distill_cli.stages.dedupe.references import BUNDLED, expand_specs, load_references
-from distill_cli.stages.dedupe.units import ROW, Keep, On, narrow_frame
-from distill_cli.stages.keys import check_unique
+from distill_cli.stages.dedupe.references import BUNDLED, expand_specs
+from distill_cli.stages.dedupe.units import Keep, On
 
-STREAM_ROWS = 20_000  # rows per batch read from the input (texts for the plan, then whole rows for the output)
-DUPLICATES = "_duplicates"
-CONTAMINATION = "_contamination"
 EXAMPLE = ("Example: distill dedupe runs/x/verified -o runs/x/deduped --exact --near 0.8 "
            "--decontaminate all --keep best-score")
-
-
-def side_name(stem: str, opts: RunOptions) -> str:
-    """One side table per partition under --shard I/N (each partition is deduplicated on its own)."""
-    return f"{stem}.parquet" if opts.shard is None else f"{stem}-part-{opts.shard[0]:05d}.parquet"
 
 
 # what reads each mode-specific option: --exact/--near (the duplicate search) or --decontaminate
@@ -123,51 +104,9 @@ def dedupe(
         cfg.decontaminate)
     refuse_unused(ctx, READERS, modes, "")
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
-    inp = open_input(input)
-    inp.require("dedupe", {"prompt": pl.String})
-    if cfg.on != "prompt":
-        inp.require("dedupe", {"response": pl.String}, not_null=())
-    if cfg.keep == "best-score" and "score" not in inp.schema:
-        raise BadInput(f"{inp.files[0]}: --keep best-score needs a 'score' column (run `distill verify` first)")
-    check_unique(inp.scan(opts.limit), str(inp.spec), "dedupe")  # it groups prompts, not (id, model, sample)
-    refs = load_references(list(cfg.decontaminate), reference_split) if cfg.decontaminate else None
-    sem = semantic_step(semantic, decontaminate_semantic, embed_model, embed_cache, cfg.on, cfg.keep,
-                        cfg.decontaminate, reference_split)
+    from distill_cli.stages.dedupe.run import run
 
-    def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[Streamed, dict]:
-        plan, rows = _plan(lf, cfg, refs, run.out)
-        if sem is not None:
-            plan = sem.run(plan, rows, quiet)
-        # side tables before the shards: a directory whose manifest says complete always has them, whole
-        write_parquet(run.out / side_name(DUPLICATES, run), plan.duplicates)
-        write_parquet(run.out / side_name(CONTAMINATION, run), plan.contamination)
-        removed = plan.removed
-        kept = rows.filter(~pl.col(ROW).is_in(removed.implode())).drop(ROW)
-        return Streamed(plan.stats["rows_in"] - removed.len(), kept.collect_schema(),
-                        lambda: kept.collect_batches(chunk_size=STREAM_ROWS)), plan.stats
-
-    params = {**asdict(cfg), "decontaminate": list(cfg.decontaminate),
-              "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split,
-              **(sem.params() if sem else {})}
-    sd = run_global("dedupe", inp, opts, params=params, compute=compute)
-    if not quiet and not already_complete("dedupe", sd, output, quiet) and \
-            not shard_pending("dedupe", sd, opts.shard, output, quiet):
-        _summary(sd.read_manifest().get("stats", {}), output)
-
-
-def _plan(lf: pl.LazyFrame, cfg: DedupeConfig, refs: pl.DataFrame | None, out: Path
-          ) -> tuple[DedupePlan, pl.LazyFrame]:
-    """Decide on a narrow frame and streamed texts; MinHash state spills to a temp directory in the output,
-    removed when done (or, after a kill, by the next run's sweep of dead writers' temp files)."""
-    rows = lf.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
-    narrow = narrow_frame(rows, cfg.on).collect(engine="streaming")
-    spill = temp_name(out / "_minhash")
-    try:
-        plan = dedupe_scan(narrow, lambda cols: rows.select(ROW, *cols).collect_batches(chunk_size=STREAM_ROWS),
-                           cfg, refs, spill)
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
-    return plan, rows
+    run(input, cfg, opts, reference_split, semantic, decontaminate_semantic, embed_model, embed_cache)
 
 
 def _config(exact: bool, near: float | None, on: str, keep: str, decontaminate: list[str], ngram: int,
@@ -192,25 +131,3 @@ def _config(exact: bool, near: float | None, on: str, keep: str, decontaminate: 
         raise BadInput(f"--bands {resolved[0]} x --rows {resolved[1]} = {resolved[0] * resolved[1]} exceeds "
                        f"--num-perm {num_perm}")
     return DedupeConfig(**{**asdict(cfg), "bands": resolved[0] or None, "rows": resolved[1] or None})
-
-
-def _fingerprints(specs: tuple[str, ...]) -> list[dict]:
-    """Reference files enter the params by content, so editing one makes a re-run a conflict, not a skip."""
-    out = []
-    for spec in specs:
-        path = Path(spec)
-        out.append({"spec": spec, "digest": file_digest(path)} if path.is_file() else {"spec": spec})
-    return out
-
-
-def _summary(stats: dict, output: Path) -> None:
-    removed = stats.get("removed", {})
-    by_bench = ", ".join(f"{k} {v}" for k, v in stats.get("contaminated_by_benchmark", {}).items())
-    console.print(
-        f"dedupe: {stats.get('rows_in', 0)} rows -> {stats.get('rows_out', 0)} kept -> {output}; removed "
-        f"{removed.get('contaminated', 0)} contaminated{f' ({by_bench})' if by_bench else ''}, "
-        f"{removed.get('exact', 0)} exact and {removed.get('near', 0)} near duplicates"
-        + (f", {removed['semantic']} semantic duplicates" if "semantic" in removed else "")
-        + (f", {removed['contaminated_semantic']} semantically contaminated" if "contaminated_semantic" in removed
-           else "")
-    )
