@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from distill_cli.cli.base import app
@@ -22,28 +17,19 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
-    already_complete,
     refuse_unused,
     run_options,
 )
-from distill_cli.engines.backends import LazyBackend, openai_backend, vllm_backend
 from distill_cli.errors import BadInput
-from distill_cli.stagedir.directory import merge_stats
-from distill_cli.stagedir.inputs import open_input
-from distill_cli.stagedir.runner import ShardTask, run_map
 from distill_cli.stages.compress import (
     STRATEGIES,
     CompressConfig,
     RewriteConfig,
-    RewriteJob,
-    RewriteOutcome,
-    compress_frame,
     parse_strategies,
     parse_targets,
 )
 
 CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
-CHUNK_ROWS = 5_000  # traces compressed at a time within a shard (see _by_chunk)
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "rewrite.txt"  # shipped in the wheel
 EXAMPLE = ("Example: distill compress runs/x/verified -o runs/x/compressed --strategy trim,dedupe-reflections "
            "--strategy max-tokens --budget 4096 --tokenizer ~/models/DeepSeek-R1-Distill-Qwen-7B")
@@ -130,48 +116,9 @@ def compress(
         _check_rewrite_options(backend, model)
     kv_bytes = _kv_size(kv_cache_memory)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
-    inp = open_input(input)
-    needed = {"reasoning": pl.String, "response": pl.String, "answer": pl.String, "domain": pl.String}
-    needed |= {} if all_rows else {"verdict": pl.String}
-    needed |= {"prompt": pl.String} if "rewrite" in strategies else {}
-    inp.require("compress", needed)
-    if tokenizer and "max-tokens" in strategies:
-        from distill_cli.stages.compress.budget import load_tokenizer
+    from distill_cli.stages.compress.run import RewriteEngine, run
 
-        load_tokenizer(str(Path(tokenizer).expanduser()))  # a bad directory fails now, not after a shard
-    params = {"compress": _params(cfg, backend, model)}
-    equal = _equal(workers)
-    rewriting = LazyBackend(partial(_backend, backend, model, base_url, api_key, concurrency, quiet, kv_bytes))
-    summary: list[dict] = []
-
-    def process(df: pl.DataFrame, task: ShardTask) -> tuple[pl.DataFrame, dict]:
-        if "rewrite" in strategies:  # one rewriter per shard: its requests are checkpointed per shard
-            out, stats = compress_frame(df, cfg, equal=equal, rewriter=_rewriter(task, rewriting.get, temperature))
-        else:
-            out, stats = _by_chunk(df, cfg, equal)
-        task.progress.advance(df.height)
-        summary.append(stats)
-        return out, stats
-
-    try:
-        with equal:
-            sd = run_map("compress", inp, opts, params=params, process=process)
-    finally:
-        rewriting.close()
-    if not quiet and not already_complete("compress", sd, output, quiet):
-        _print_summary(summary, output)
-
-
-def _by_chunk(df: pl.DataFrame, cfg: CompressConfig, equal) -> tuple[pl.DataFrame, dict]:
-    """compress_frame over CHUNK_ROWS rows at a time: the core works on Python strings (several copies of every
-    trace), which for a shard of 50k traces of 8 KB held 6.4 GB; a chunk's copies are freed before the next.
-    Every counter in its stats is a sum over rows, so the chunks' stats add up to the shard's."""
-    outs, stats = [], {}
-    for start in range(0, max(df.height, 1), CHUNK_ROWS):
-        out, part = compress_frame(df.slice(start, CHUNK_ROWS), cfg, equal=equal)
-        outs.append(out)
-        merge_stats(stats, part)
-    return pl.concat(outs), stats
+    run(input, cfg, opts, RewriteEngine(backend, model, base_url, api_key, concurrency, kv_bytes))
 
 
 def _template(path: Path | None) -> str:
@@ -190,93 +137,12 @@ def _check_rewrite_options(backend: str, model: str | None) -> None:
     if not model:
         raise BadInput("--strategy rewrite needs --model (the rewriting model)")
     if backend == "vllm":
-        from distill_cli.cli.generate import check_model_path
+        from distill_cli.engines.backends import check_model_path
 
         check_model_path(model)
-
-
-def _params(cfg: CompressConfig, backend: str, model: str | None) -> dict:
-    """What changes the output: the template by its hash (its text is in the file), the rewriting model."""
-    params = asdict(cfg)
-    text = params["rewrite"].pop("template")
-    params["rewrite"]["template_sha256"] = hashlib.sha256(text.encode()).hexdigest()[:16] if text else None
-    if "rewrite" in cfg.strategies:
-        params["rewrite"] |= {"backend": backend, "model": model}
-    return params
-
-
-def _equal(workers: int):
-    from distill_cli.stages.compress.check import VerifierEqual
-    from distill_cli.stages.verify.core import VerifyConfig
-
-    return VerifierEqual(VerifyConfig(workers=workers))
 
 
 def _kv_size(text: str | None) -> int | None:
     from distill_cli.engines.memory import parse_size
 
     return None if text is None else parse_size(text)
-
-
-def _backend(backend: str, model: str | None, base_url: str, api_key: str | None, concurrency: int, quiet: bool,
-             kv_cache_memory: int | None = None):
-    """The rewriting backend, built as generate builds its own (on CPU its KV cache is sized the same way)."""
-    if backend == "vllm":
-        return vllm_backend(model or "", quiet=quiet, kv_cache_memory=kv_cache_memory)
-    return openai_backend(model or "", base_url, api_key, concurrency)
-
-
-def _rewriter(task: ShardTask, get_backend: Callable, temperature: float, flush_every: int = 32):
-    """Run rewrite jobs through the backend, saving every finished rewrite in the shard's checkpoint, so a killed
-    run resumes without paying for a rewrite twice."""
-    from distill_cli.engines.types import Request, Sampling
-
-    def run(jobs: list[RewriteJob]) -> dict[str, RewriteOutcome]:
-        saved = task.checkpoint.load()
-        done = {} if saved is None else {k: RewriteOutcome(t, e) for k, t, e in
-                                         saved.select("key", "text", "error").iter_rows()}
-        todo = [j for j in jobs if j.key not in done]
-        pending: list[tuple[str, str | None, str | None]] = []
-
-        def flush() -> None:
-            if pending:
-                task.checkpoint.append(pl.DataFrame(pending, schema={"key": pl.String, "text": pl.String,
-                                                                     "error": pl.String}, orient="row"))
-                pending.clear()
-
-        def on_result(result) -> None:
-            error = result.error or ("length" if result.finish_reason == "length" else None)
-            done[result.request.key] = RewriteOutcome(None if result.error else result.text, error)
-            pending.append((result.request.key, done[result.request.key].text, error))
-            task.progress.advance(0, note=f"rewrites {len(done)}/{len(jobs)}")
-            if len(pending) >= flush_every:
-                flush()
-
-        if todo:
-            requests = [Request(j.key, j.id, j.sample, ({"role": "user", "content": j.prompt},),
-                                Sampling(temperature=temperature, top_p=0.95, max_tokens=j.max_tokens))
-                        for j in todo]
-            try:
-                get_backend().generate(requests, on_result)
-            finally:
-                flush()
-        return done
-
-    return run
-
-
-def _print_summary(stats: list[dict], output: Path) -> None:
-    from distill_cli.progress import console
-    from distill_cli.stagedir.directory import merge_stats
-
-    total: dict = {}
-    for s in stats:
-        merge_stats(total, {k: v for k, v in s.items() if k != "token_counter"})
-    before, after = total.get("chars_before", 0), total.get("chars_after", 0)
-    saved = f"{100 * (1 - after / before):.1f}% fewer reasoning chars" if before else "nothing to compress"
-    spacing = total.get("whitespace_only", 0)
-    spacing = f" ({spacing} differed only in whitespace: left as they were)" if spacing else ""
-    console.print(f"compress: {total.get('shortened', 0)} of {total.get('eligible', 0)} eligible traces "
-                  f"shortened{spacing}, {saved}; reverted {sum((total.get('reverted') or {}).values())}, dropped "
-                  f"{total.get('dropped') or 'none'}, passed through {total.get('passthrough') or 'none'} "
-                  f"-> {output}")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from functools import partial
-from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from distill_cli.cli.base import app
@@ -22,20 +19,14 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
-    already_complete,
     refuse_unused,
     run_options,
-    shard_note,
 )
-from distill_cli.engines.backends import LazyBackend, openai_backend, vllm_backend
+from distill_cli.engines.backends import check_model_path, default_model_name, openai_backend, vllm_backend
 from distill_cli.engines.render import check_template, parse_template_kwargs
 from distill_cli.engines.types import Sampling
 from distill_cli.errors import BadInput
-from distill_cli.stagedir.directory import StageDir
-from distill_cli.stagedir.inputs import open_input
-from distill_cli.stagedir.runner import pick_runner, run_map
 from distill_cli.stages.generate.core import GenerateConfig
-from distill_cli.stages.generate.scaleout import RayGenerate
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
 EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model tiny -n 4 --max-tokens 512 "
@@ -123,16 +114,12 @@ def generate(
     ray_address: RayAddress = None,
 ) -> None:
     """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
-    from distill_cli.stages.generate.shard import generate_shard
-
     if backend not in ("vllm", "openai"):
         raise BadInput(f"--backend {backend!r}: expected vllm or openai")
     refuse_unused(ctx, READERS, (backend,), "--backend")
     check_template(prompt_template)
     kwargs = parse_template_kwargs(chat_template_kwargs)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
-    inp = open_input(input)
-    inp.require("generate", {"id": pl.String, "prompt": pl.String})
     engine_args, kv_bytes = _engine_options(backend, engine_arg, kv_cache_memory, data_parallel_size, executor)
     if backend == "vllm":
         check_model_path(model)
@@ -144,36 +131,16 @@ def generate(
         n=n, sampling=Sampling(temperature, top_p, top_k, max_tokens, seed), system_prompt=system_prompt,
         prompt_template=prompt_template, chat_template_kwargs=kwargs,
         engine={k: v for k, v in engine.items() if v is not None})
-
     if backend == "vllm":
         make_backend = partial(vllm_backend, model, seed or 0, dtype, tensor_parallel_size, max_model_len,
                                gpu_memory_utilization, enforce_eager, max_num_seqs, quiet, kv_cache_memory=kv_bytes,
                                engine_args=engine_args, replicas=data_parallel_size)
     else:
         make_backend = partial(openai_backend, model, base_url, api_key, concurrency, request_timeout, max_retries)
-    params = {"generate": _params(cfg)}
-    shard_stats: list[dict] = []
-    if executor == "ray" or data_parallel_size > 1:  # engines in other processes: read their stats back
-        sd = _run_elsewhere(executor, ray_address, data_parallel_size, tensor_parallel_size, backend, inp, opts,
-                            params, cfg, make_backend, checkpoint_every, checkpoint_seconds)
-        shard_stats = [sd.shard_stats(i) for i in range(sd.n_shards) if sd.done(i)]
-    else:
-        pick_runner(executor, ray_address)  # validates the options
-        lazy = LazyBackend(make_backend)
+    from distill_cli.stages.generate.run import run
 
-        def process(df, task):
-            out, stats = generate_shard(df, task, cfg, lazy.get, checkpoint_every, checkpoint_seconds)
-            shard_stats.append(stats)
-            return out, stats
-
-        try:
-            sd = run_map("generate", inp, opts, params=params, process=process)
-        finally:
-            lazy.close()
-    complete = _finish_rates(sd)
-    if not quiet and not already_complete("generate", sd, output, quiet,
-                                          detail=lambda stats: "sent 0 requests"):
-        _summary(shard_stats, output, complete, shard_note(sd, opts.shard))
+    run(input, cfg, opts, make_backend, executor, ray_address, data_parallel_size, tensor_parallel_size,
+        checkpoint_every, checkpoint_seconds)
 
 
 def _engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,
@@ -194,85 +161,9 @@ def _engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory:
     return args, (parse_size(kv_cache_memory) if kv_cache_memory is not None else None)
 
 
-def _run_elsewhere(executor, ray_address, replicas, tensor_parallel_size, backend, inp, opts, params, cfg,
-                   make_backend, every, seconds) -> StageDir:
-    """Shards as Ray tasks (each builds its own engine), or dealt out to --data-parallel-size replicas."""
-    if replicas > 1:
-        from distill_cli.engines.replicas import replica_envs, run_replicas, visible_devices
-        from distill_cli.stages.generate.scaleout import ReplicaGenerate
-
-        envs = replica_envs(replicas, tensor_parallel_size, visible_devices())
-        return run_replicas(replicas, "generate", inp, opts, params, ReplicaGenerate(cfg, make_backend, every,
-                                                                                     seconds), envs)
-    runner = pick_runner(executor, ray_address, **({"num_gpus": tensor_parallel_size} if backend == "vllm" else {}))
-    return runner("generate", inp, opts, params=params, process=RayGenerate(cfg, make_backend, every, seconds))
-
-
-def check_model_path(model: str) -> None:
-    """A path that is not a model fails here, in one line, before an engine takes a minute to say so."""
-    from distill_cli.model import TINY_ALIASES
-
-    if model in TINY_ALIASES:
-        return
-    path = Path(model).expanduser()
-    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1 or path.exists()
-    if looks_local and not path.exists():
-        raise BadInput(f"--model {model}: no such model directory")
-    if path.is_dir() and not (path / "config.json").exists():
-        raise BadInput(f"--model {model}: directory has no config.json (not a Hugging Face model)")
-
-
-def default_model_name(model: str) -> str:
-    from distill_cli.model import TINY_ALIASES, TINY_NAME
-
-    if model in TINY_ALIASES:
-        return TINY_NAME
-    path = Path(model).expanduser()
-    return path.resolve().name if path.exists() else model
-
-
 def _resolved_dtype(dtype: str) -> str:
     if dtype != "auto":
         return dtype
     from distill_cli.engines.vllm_backend import resolve_dtype
 
     return resolve_dtype(dtype)
-
-
-def _params(cfg: GenerateConfig) -> dict:
-    """What changes the output; --concurrency, --workers, --data-parallel-size, memory (--kv-cache-memory and the
-    size distill picks; recorded in the stats instead) and batching options do not. `engine.engine_args` is there
-    only when --engine-arg is given, so runs made before that option resume as they were."""
-    return {"model": cfg.model, "model_name": cfg.model_name, "backend": cfg.backend, "n": cfg.n,
-            "sampling": asdict(cfg.sampling), "system_prompt": cfg.system_prompt,
-            "prompt_template": cfg.prompt_template, "chat_template_kwargs": cfg.chat_template_kwargs,
-            "engine": cfg.engine}
-
-
-def _finish_rates(sd: StageDir) -> bool:
-    """Rates are not sums: recompute tokens/s over the whole run once every shard is there."""
-    manifest = sd.read_manifest()
-    if not manifest.get("complete"):
-        return False
-    gen = manifest.get("stats", {}).get("generated", {})
-    secs = gen.get("seconds") or 0
-    rate = round(gen.get("completion_tokens", 0) / secs, 1) if secs else None
-    sd.finish({"tokens_per_s": rate})
-    return True
-
-
-def _summary(stats: list[dict], output: Path, complete: bool, task: str) -> None:
-    from distill_cli.progress import console
-
-    samples = sum(s["generated"]["samples"] for s in stats)
-    toks = sum(s["generated"]["completion_tokens"] for s in stats)
-    secs = sum(s["generated"]["seconds"] for s in stats)
-    reasons: dict = {}
-    for s in stats:
-        for k, v in s["finish_reasons"].items():
-            reasons[k] = reasons.get(k, 0) + v
-    rate = f" at {toks / secs:.0f} tok/s" if secs else ""
-    state = "" if complete else " (other shards pending)"
-    console.print(f"generate: {f'{task}: ' if task else ''}{samples} new samples, {toks} completion tokens{rate}; sent "
-                  f"{sum(s['requests_sent'] for s in stats)} requests, resumed {sum(s['resumed'] for s in stats)}; "
-                  f"finish {reasons or 'n/a'} -> {output}{state}")

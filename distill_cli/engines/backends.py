@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from distill_cli.engines.types import Backend
+from distill_cli.errors import BadInput
 
 
 def vllm_backend(model: str, seed: int = 0, dtype: str = "auto", tensor_parallel_size: int = 1,
@@ -45,3 +47,26 @@ class LazyBackend:
         if self.backend is not None:
             self.backend.close()
             self.backend = None
+
+
+def check_model_path(model: str) -> None:
+    """A path that is not a model fails here, in one line, before an engine takes a minute to say so."""
+    from distill_cli.model import TINY_ALIASES
+
+    if model in TINY_ALIASES:
+        return
+    path = Path(model).expanduser()
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1 or path.exists()
+    if looks_local and not path.exists():
+        raise BadInput(f"--model {model}: no such model directory")
+    if path.is_dir() and not (path / "config.json").exists():
+        raise BadInput(f"--model {model}: directory has no config.json (not a Hugging Face model)")
+
+
+def default_model_name(model: str) -> str:
+    from distill_cli.model import TINY_ALIASES, TINY_NAME
+
+    if model in TINY_ALIASES:
+        return TINY_NAME
+    path = Path(model).expanduser()
+    return path.resolve().name if path.exists() else model

@@ -176,8 +176,8 @@ def test_replicas_deal_the_shards_in_turn_and_slice_the_gpus():
 
 def test_manifest_params_of_a_run_without_engine_args_are_what_they_were():
     """Runs made before --engine-arg existed resume: `engine` holds engine_args only when one is given."""
-    from distill_cli.cli.generate import _params
     from distill_cli.stages.generate.core import GenerateConfig
+    from distill_cli.stages.generate.run import _params
 
     cfg = GenerateConfig(model="tiny", model_name="m", engine={"dtype": "float32", "max_model_len": 512})
     assert json.loads(json.dumps(_params(cfg)))["engine"] == {"dtype": "float32", "max_model_len": 512}

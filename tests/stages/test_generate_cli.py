@@ -56,7 +56,7 @@ def test_input_without_prompt_column(tmp_path):
 
 
 def test_model_names(tmp_path):
-    from distill_cli.cli.generate import default_model_name
+    from distill_cli.engines.backends import default_model_name
 
     assert default_model_name("tiny") == "smollm2-135m-instruct"
     assert default_model_name("Qwen/QwQ-32B") == "Qwen/QwQ-32B"

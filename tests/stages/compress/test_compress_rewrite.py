@@ -86,9 +86,9 @@ def test_rewrite_command_reverifies_and_reverts(tmp_path, run_distill):
 
 
 def test_finished_rewrites_are_never_requested_twice(tmp_path):
-    from distill_cli.cli.compress import _rewriter
     from distill_cli.engines.openai_backend import OpenAIBackend
     from distill_cli.stagedir.runner import ShardTask
+    from distill_cli.stages.compress.run import _rewriter
 
     cfg = RewriteConfig(template=TEMPLATE)
     jobs = [make_job(r, r["reasoning"], cfg) for r in (janet(), fraction())]
