@@ -72,8 +72,6 @@ def run(input: str, cfg: CompressConfig, opts: RunOptions, engine: RewriteEngine
     return sd
 
 
-
-
 def _by_chunk(df: pl.DataFrame, cfg: CompressConfig, equal) -> tuple[pl.DataFrame, dict]:
     """compress_frame over CHUNK_ROWS rows at a time: the core works on Python strings (several copies of every
     trace), which for a shard of 50k traces of 8 KB held 6.4 GB; a chunk's copies are freed before the next.

@@ -73,4 +73,3 @@ def pick_kept(labels: np.ndarray, length: np.ndarray, score: np.ndarray, keep: K
     winner = order[head]  # the kept unit of each label, labels ascending
     kept_label_index = np.searchsorted(sorted_labels[head], labels)
     return winner[kept_label_index]
-

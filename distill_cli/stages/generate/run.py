@@ -54,11 +54,6 @@ def run(input: str, cfg: GenerateConfig, opts: RunOptions, make_backend: Callabl
     return sd
 
 
-
-
-
-
-
 def _run_elsewhere(executor, ray_address, replicas, tensor_parallel_size, backend, inp, opts, params, cfg,
                    make_backend, every, seconds) -> StageDir:
     """Shards as Ray tasks (each builds its own engine), or dealt out to --data-parallel-size replicas."""

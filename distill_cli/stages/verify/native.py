@@ -153,4 +153,3 @@ def run_custom_checks(spec: dict, result: RunResult, limits: Limits, work: Path,
         got = (work / f"out-{i}.txt").read_bytes()[:limits.output_bytes].decode(errors="replace")
         result.status[i], result.reasons[i] = checker.check(spec["inputs"][i], got, spec["outputs"][i])
     result.passed = [s == "pass" for s in result.status]
-
