@@ -45,13 +45,6 @@ def run_options(out: Path, shard: str | None, limit: int | None, overwrite: bool
                       quiet=quiet, rows_per_shard=rows_per_shard, progress_interval=progress_interval)
 
 
-def not_yet(name: str) -> None:
-    """A registered stage whose implementation has not landed: say so rather than pretend."""
-    from distill_cli.errors import StageFailure
-
-    raise StageFailure(f"`distill {name}` is not yet available in this version")
-
-
 def typed(ctx: typer.Context) -> set[str]:
     """The parameters given on the command line (not defaults, not the environment)."""
     sources = {name: ctx.get_parameter_source(name) for name in ctx.params}

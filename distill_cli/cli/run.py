@@ -44,7 +44,7 @@ def command_specs() -> dict[str, CommandSpec]:
     specs: dict[str, CommandSpec] = {}
     for stage in STAGES:
         cmd = commands.get(stage)
-        if cmd is None or _is_stub(cmd):
+        if cmd is None:
             continue
         spec: CommandSpec = {}
         for p in cmd.params:
@@ -63,8 +63,3 @@ def command_specs() -> dict[str, CommandSpec]:
                 spec[p.name] = Param(p.name, "multiple" if p.multiple else "value", long, aliases=aliases)
         specs[stage] = spec
     return specs
-
-
-def _is_stub(cmd) -> bool:
-    """A command that has not landed yet takes only catch-all args; a pipeline must not count on it."""
-    return bool(cmd.context_settings.get("ignore_unknown_options")) and [p.name for p in cmd.params] == ["args"]
