@@ -22,13 +22,22 @@ from distill_cli.cli.common import (
     refuse_unused,
     run_options,
 )
-from distill_cli.engines.backends import check_model_path, default_model_name, openai_backend, vllm_backend
+from distill_cli.engines.backends import (
+    BATCH_BACKENDS,
+    batch_backend,
+    check_model_path,
+    default_model_name,
+    openai_backend,
+    vllm_backend,
+)
 from distill_cli.engines.render import check_template, parse_template_kwargs
 from distill_cli.engines.types import Sampling
 from distill_cli.errors import BadInput
 from distill_cli.stages.generate.core import GenerateConfig
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
+BATCH = "Batch APIs (--backend openai-batch | anthropic-batch)"
+BACKENDS = ("vllm", "openai", *BATCH_BACKENDS)
 EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model tiny -n 4 --max-tokens 512 "
            "--prompt-template '{prompt} Put your final answer within \\boxed{}.'")
 
@@ -37,7 +46,9 @@ EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model ti
 READERS: dict[str, tuple[str, ...]] = {
     **{name: ("vllm",) for name in ("dtype", "tensor_parallel_size", "gpu_memory_utilization", "enforce_eager",
                                      "max_num_seqs")},
-    **{name: ("openai",) for name in ("base_url", "api_key", "concurrency", "request_timeout", "max_retries")},
+    **{name: ("openai",) for name in ("concurrency", "request_timeout", "max_retries")},
+    **{name: ("openai", *BATCH_BACKENDS) for name in ("base_url", "api_key")},
+    **{name: BATCH_BACKENDS for name in ("batch_max_requests", "batch_max_bytes", "poll_interval")},
 }
 
 
@@ -50,7 +61,8 @@ def generate(
     model: Annotated[str, typer.Option("--model", "-m", help="Model path or hub name for vLLM, served model name "
                                        "for openai; 'tiny' = the bundled SmolLM2-135M-Instruct.",
                                        show_default=False)],
-    backend: Annotated[str, typer.Option(help="vllm (offline engine) | openai (any OpenAI-compatible server).")
+    backend: Annotated[str, typer.Option(help="vllm (offline engine) | openai (any OpenAI-compatible server) | "
+                                         "openai-batch | anthropic-batch (the providers' batch APIs, half price).")
                        ] = "vllm",
     n: Annotated[int, typer.Option("-n", "--samples", min=1, help="Samples per prompt.")] = 8,
     model_name: Annotated[str | None, typer.Option(help="Name recorded in the `model` column (default: "
@@ -91,14 +103,25 @@ def generate(
     data_parallel_size: Annotated[int, typer.Option(
         "--data-parallel-size", min=1, help="Engine replicas on this node, each a process with its own engine "
         "doing its share of the shards (GPUs: tensor-parallel-size each).", rich_help_panel=ENGINE)] = 1,
-    base_url: Annotated[str, typer.Option(help="Server URL.", rich_help_panel=HTTP)] = "http://127.0.0.1:8000/v1",
-    api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", show_default=False,
-                                                   help="API key (env OPENAI_API_KEY).", rich_help_panel=HTTP)
-                       ] = None,
+    base_url: Annotated[str | None, typer.Option(
+        help="Server URL (openai: http://127.0.0.1:8000/v1; openai-batch: env OPENAI_BASE_URL, else "
+        "https://api.openai.com/v1; anthropic-batch: env ANTHROPIC_BASE_URL, else https://api.anthropic.com/v1).",
+        show_default=False, rich_help_panel=HTTP)] = None,
+    api_key: Annotated[str | None, typer.Option(
+        show_default=False, help="API key (openai: env DISTILL_API_KEY, then OPENAI_API_KEY; openai-batch: "
+        "OPENAI_API_KEY; anthropic-batch: ANTHROPIC_API_KEY).", rich_help_panel=HTTP)] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.", rich_help_panel=HTTP)] = 64,
     request_timeout: Annotated[float, typer.Option(min=1.0, help="Seconds per request.", rich_help_panel=HTTP)
                                ] = 600.0,
     max_retries: Annotated[int, typer.Option(min=0, rich_help_panel=HTTP)] = 5,
+    batch_max_requests: Annotated[int | None, typer.Option(
+        min=1, show_default=False, help="Requests per batch (openai-batch: 50000; anthropic-batch: 100000).",
+        rich_help_panel=BATCH)] = None,
+    batch_max_bytes: Annotated[int | None, typer.Option(
+        min=1024, show_default=False, help="Bytes per batch (openai-batch: 200000000; anthropic-batch: "
+        "256000000).", rich_help_panel=BATCH)] = None,
+    poll_interval: Annotated[float, typer.Option(min=0.0, help="Seconds between polls of a submitted batch.",
+                                                 rich_help_panel=BATCH)] = 30.0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save finished samples every N results ...",
                                                   rich_help_panel=CKPT)] = 64,
     checkpoint_seconds: Annotated[float, typer.Option(min=0.0, help="... or every S seconds.",
@@ -114,8 +137,10 @@ def generate(
     ray_address: RayAddress = None,
 ) -> None:
     """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
-    if backend not in ("vllm", "openai"):
-        raise BadInput(f"--backend {backend!r}: expected vllm or openai")
+    if backend not in BACKENDS:
+        raise BadInput(f"--backend {backend!r}: expected {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]}")
+    if backend == "anthropic-batch":
+        _anthropic_options(chat_template_kwargs, temperature)
     refuse_unused(ctx, READERS, (backend,), "--backend")
     check_template(prompt_template)
     kwargs = parse_template_kwargs(chat_template_kwargs)
@@ -135,12 +160,27 @@ def generate(
         make_backend = partial(vllm_backend, model, seed or 0, dtype, tensor_parallel_size, max_model_len,
                                gpu_memory_utilization, enforce_eager, max_num_seqs, quiet, kv_cache_memory=kv_bytes,
                                engine_args=engine_args, replicas=data_parallel_size)
+    elif backend == "openai":
+        make_backend = partial(openai_backend, model, base_url or "http://127.0.0.1:8000/v1", api_key, concurrency,
+                               request_timeout, max_retries)
     else:
-        make_backend = partial(openai_backend, model, base_url, api_key, concurrency, request_timeout, max_retries)
+        make_backend = partial(batch_backend, backend, model, base_url, api_key, batch_max_requests,
+                               batch_max_bytes, poll_interval)
+        make_backend().close()  # key, URL and limits checked now, before any shard starts
     from distill_cli.stages.generate.run import run
 
     run(input, cfg, opts, make_backend, executor, ray_address, data_parallel_size, tensor_parallel_size,
         checkpoint_every, checkpoint_seconds)
+
+
+def _anthropic_options(chat_template_kwargs: str | None, temperature: float) -> None:
+    """What the Messages API cannot take, refused before any batch is paid for."""
+    if chat_template_kwargs:
+        raise BadInput("--chat-template-kwargs: not with --backend anthropic-batch (the Messages API has no chat "
+                       "template)")
+    if temperature > 1.0:
+        raise BadInput(f"--temperature {temperature:g}: at most 1 with --backend anthropic-batch (the Messages "
+                       "API's range)")
 
 
 def _engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,

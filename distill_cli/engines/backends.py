@@ -32,6 +32,27 @@ def openai_backend(model: str, base_url: str, api_key: str | None = None, concur
                          timeout=timeout, max_retries=max_retries)
 
 
+BATCH_BACKENDS = ("openai-batch", "anthropic-batch")
+
+
+def batch_backend(provider: str, model: str, base_url: str | None = None, api_key: str | None = None,
+                  max_requests: int | None = None, max_bytes: int | None = None,
+                  poll_interval: float = 30.0) -> Backend:
+    """A provider's batch API; unset limits and URL are the provider's (the URL may come from its SDK's env)."""
+    import os
+
+    from distill_cli.engines import anthropic_batch, openai_batch
+    from distill_cli.engines.batch_common import BatchLimits
+
+    if provider == "openai-batch":
+        module, env, cls = openai_batch, "OPENAI_BASE_URL", openai_batch.OpenAIBatchBackend
+    else:
+        module, env, cls = anthropic_batch, "ANTHROPIC_BASE_URL", anthropic_batch.AnthropicBatchBackend
+    limits = BatchLimits(max_requests or module.LIMITS.max_requests, max_bytes or module.LIMITS.max_bytes)
+    url = base_url or os.environ.get(env) or module.BASE_URL
+    return cls(model, url, api_key, limits, poll_interval=poll_interval)
+
+
 class LazyBackend:
     """Build the backend at the first shard with work, once; a fully resumed run never starts an engine."""
 

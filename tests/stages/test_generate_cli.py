@@ -31,7 +31,8 @@ def prompts(tmp_path_factory):
     (["--model", "/no/such/teacher"], "Error: --model /no/such/teacher: no such model directory"),
     (["--model", "tiny", "--prompt-template", "Solve:"], "Error: --prompt-template: must contain {prompt}"),
     (["--model", "tiny", "--chat-template-kwargs", "{thinking}"], "Error: --chat-template-kwargs: not valid JSON"),
-    (["--model", "tiny", "--backend", "tgi"], "Error: --backend 'tgi': expected vllm or openai"),
+    (["--model", "tiny", "--backend", "tgi"],
+     "Error: --backend 'tgi': expected vllm, openai, openai-batch or anthropic-batch"),
 ])
 def test_bad_options_are_one_line_errors(prompts, tmp_path, extra, message):
     proc = distill("generate", prompts, "-o", tmp_path / "traces", *extra)

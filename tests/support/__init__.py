@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 FAULT_SERVER = Path(__file__).with_name("openai_fault_server.py")
+BATCH_SERVER = Path(__file__).with_name("fake_batch_api.py")
 
 
 @dataclass
@@ -61,9 +62,23 @@ def _cli_args(options: dict) -> list[str]:
 @contextlib.contextmanager
 def fault_server(max_lifetime: float = 300.0, **options) -> Iterator[FaultServer]:
     """Start tests/support/openai_fault_server.py on a free loopback port; options are its flags (rate_429=0.1, ...)."""
+    with _script_server(FAULT_SERVER, max_lifetime, options) as (root, proc):
+        yield FaultServer(root, proc)
+
+
+@contextlib.contextmanager
+def fake_batch_api(max_lifetime: float = 300.0, **options) -> Iterator[FaultServer]:
+    """Start tests/support/fake_batch_api.py (both batch APIs) on a free loopback port; options are its flags
+    (complete_after=2, expire_rate=0.01, ...). stats() and control() work as for the fault server."""
+    with _script_server(BATCH_SERVER, max_lifetime, options) as (root, proc):
+        yield FaultServer(root, proc)
+
+
+@contextlib.contextmanager
+def _script_server(script: Path, max_lifetime: float, options: dict) -> Iterator[tuple[str, subprocess.Popen]]:
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, str(FAULT_SERVER), "--port", "0", "--max-lifetime", str(max_lifetime), *_cli_args(options)],
+        [sys.executable, str(script), "--port", "0", "--max-lifetime", str(max_lifetime), *_cli_args(options)],
         stdout=subprocess.PIPE, stderr=log, text=True,
     )
     try:
@@ -71,8 +86,8 @@ def fault_server(max_lifetime: float = 300.0, **options) -> Iterator[FaultServer
         line = proc.stdout.readline() if ready else ""
         if not line.startswith("READY "):
             log.seek(0)
-            raise RuntimeError(f"fault server did not start: {line!r} {log.read().decode()[-2000:]}")
-        yield FaultServer(line.split()[1], proc)
+            raise RuntimeError(f"{script.name} did not start: {line!r} {log.read().decode()[-2000:]}")
+        yield line.split()[1], proc
     finally:
         proc.kill()
         proc.wait()

@@ -15,7 +15,7 @@ from distill_cli.errors import BadInput
 from distill_cli.schema import PROMPTS, TRACES, conform
 from distill_cli.stages.generate.keys import request_key
 
-BackendName = Literal["vllm", "openai"]
+BackendName = Literal["vllm", "openai", "openai-batch", "anthropic-batch"]
 
 # what a checkpoint chunk holds per finished request; the prompt columns are joined back when the shard is whole
 RESULT_SCHEMA: dict[str, pl.DataType] = {

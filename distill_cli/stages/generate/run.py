@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from distill_cli.engines.backends import LazyBackend
+from distill_cli.engines.backends import BATCH_BACKENDS, LazyBackend
 from distill_cli.engines.types import Backend
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import open_input
@@ -44,7 +44,8 @@ def run(input: str, cfg: GenerateConfig, opts: RunOptions, make_backend: Callabl
             return out, stats
 
         try:
-            sd = run_map("generate", inp, opts, params=params, process=process)
+            threads = opts.workers if backend in BATCH_BACKENDS else 1  # shards' batches submitted and awaited at once
+            sd = run_map("generate", inp, opts, params=params, process=process, threads=threads)
         finally:
             lazy.close()
     complete = _finish_rates(sd)

@@ -88,6 +88,8 @@ def generate_shard(df: pl.DataFrame, task: ShardTask, cfg: GenerateConfig, get_b
     sink = ResultSink(task, cfg.n, already_map, every, seconds)  # its clock starts after the engine start
     sent = 0
     if backend is not None:
+        if hasattr(backend, "for_shard"):  # a batch API: its batch ids are checkpointed beside the chunks
+            backend = backend.for_shard(task.checkpoint.work_dir)
         before = getattr(backend, "requests_sent", 0)
         try:
             backend.generate(todo, sink)
@@ -105,6 +107,8 @@ def generate_shard(df: pl.DataFrame, task: ShardTask, cfg: GenerateConfig, get_b
              "generated": {"samples": new.height, "prompt_tokens": int(new["prompt_tokens"].sum() or 0),
                            "completion_tokens": int(new["completion_tokens"].sum() or 0),
                            "seconds": round(sink.elapsed, 3) if backend is not None else 0.0}}
+    if getattr(backend, "batch_stats", None):  # batches submitted, re-attached, requests resubmitted
+        stats["batch"] = backend.batch_stats
     kv_note = getattr(backend, "kv_note", None)  # the engine's KV-cache size and why (a string: never summed)
     if kv_note:
         stats["kv_cache_memory"] = kv_note
