@@ -29,8 +29,10 @@ setup:
 demo:
 	bash scripts/demo.sh $(RUN)
 
+# two test processes (pytest-xdist), a file at a time: engine starts are mostly single-threaded imports and
+# loading, so two overlap well on 2 cores; a file's module fixtures (one engine per module) stay in one process
 test:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
