@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
 .PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-verify-code \
-        bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory chaos lint clean
+        bench-consensus bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ test:
 test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
-bench: bench-collect bench-generate bench-http bench-verify bench-verify-code bench-grade bench-compress \
+bench: bench-collect bench-generate bench-http bench-verify bench-verify-code bench-consensus bench-grade bench-compress \
        bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory
 
 bench-collect:
@@ -48,6 +48,8 @@ bench-verify:
 	$(BIN)/python scripts/bench_verify.py
 bench-verify-code:
 	$(BIN)/python scripts/bench_verify_code.py
+bench-consensus:
+	$(BIN)/python scripts/bench_consensus.py
 bench-grade:
 	$(BIN)/python scripts/bench_grade.py
 bench-compress:
