@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from distill_cli.stages.verify import VerifyConfig, verify_frame
+from distill_cli.stages.verify.core import VerifyConfig, verify_frame
 from distill_cli.stages.verify.pool import VerifyPool
 
 ROOT = Path(__file__).resolve().parents[1]

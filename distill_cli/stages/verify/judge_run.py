@@ -87,7 +87,7 @@ def judge_shard(rows: pl.DataFrame, task: ShardTask, judge: Judge, domains: list
 
 def verified_domains(rows: pl.DataFrame, forced: str) -> list[str]:
     """The domain each row was verified as (verify_frame's rule: forced, the row's own, else guessed)."""
-    from distill_cli.stages.verify import row_domain
+    from distill_cli.stages.verify.core import row_domain
 
     def col(name: str) -> list:
         return rows.get_column(name).cast(pl.String).to_list() if name in rows.columns else [None] * rows.height
