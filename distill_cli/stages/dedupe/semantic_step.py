@@ -44,7 +44,7 @@ class SemanticStep:
                 engine.append(VLLMEmbedder(self.model, quiet=quiet))
             return engine[0](texts)
 
-        def embed(texts: list[str]) -> np.ndarray:
+        def embed(texts: pl.Series) -> np.ndarray:
             vectors, counts = embed_cached(texts, engine_embed, cache)
             for key, value in counts.items():
                 self.stats[key] += value
