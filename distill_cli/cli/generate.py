@@ -22,6 +22,7 @@ from distill_cli.cli.common import (
     refuse_unused,
     run_options,
 )
+from distill_cli.cli.cost_options import Below, DryRun, MaxCost, MeanCompletion, OnlyUnsolved, Pilot, Price, PriceTable
 from distill_cli.engines.backends import (
     BATCH_BACKENDS,
     batch_backend,
@@ -135,6 +136,14 @@ def generate(
     rows_per_shard: RowsPerShard = 10_000,
     executor: Executor = "local",
     ray_address: RayAddress = None,
+    price: Price = None,
+    price_table: PriceTable = None,
+    max_cost: MaxCost = None,
+    dry_run: DryRun = False,
+    pilot: Pilot = 0,
+    mean_completion_tokens: MeanCompletion = None,
+    only_unsolved: OnlyUnsolved = None,
+    below: Below = None,
 ) -> None:
     """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
     if backend not in BACKENDS:
@@ -168,9 +177,13 @@ def generate(
                                batch_max_bytes, poll_interval)
         make_backend().close()  # key, URL and limits checked now, before any shard starts
     from distill_cli.stages.generate.run import run
+    from distill_cli.stages.generate.spend import prepare
 
+    spend = prepare(model, backend, price, price_table, max_cost, dry_run, pilot, mean_completion_tokens,
+                    only_unsolved, below, parallel=executor == "ray" or data_parallel_size > 1)
+    plan = (pilot, mean_completion_tokens, concurrency if backend == "openai" else 1) if dry_run else None
     run(input, cfg, opts, make_backend, executor, ray_address, data_parallel_size, tensor_parallel_size,
-        checkpoint_every, checkpoint_seconds)
+        checkpoint_every, checkpoint_seconds, spend, plan)
 
 
 def _anthropic_options(chat_template_kwargs: str | None, temperature: float) -> None:

@@ -32,6 +32,7 @@ from distill_cli.engines.retry import (
 )
 from distill_cli.engines.server_prompt import opens_thinking
 from distill_cli.engines.types import Request, Result
+from distill_cli.engines.usage import usage_from_api
 from distill_cli.errors import BadInput, StageFailure
 
 API_KEY_ENV = ("DISTILL_API_KEY", "OPENAI_API_KEY")
@@ -231,15 +232,17 @@ class OpenAIBackend:
             msg = choice["message"]
             text = msg.get("content") or ""
             reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-            usage = data.get("usage") or {}
+            usage = usage_from_api(data.get("usage"))
             return Result(
                 request=req,
                 text=text,
                 finish_reason=choice.get("finish_reason") or "stop",
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
                 reasoning_content=reasoning,
                 seed=self.request_seed(req),
+                cached_tokens=usage.cached_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             return Retry("bad_json", f"unusable response body ({type(exc).__name__}): {resp.text[:200]!r}")

@@ -41,6 +41,8 @@ class Result:
     error: str | None = None  # why this request failed, recorded per row instead of raising
     seed: int | None = None
     think_open: bool = False  # the rendered prompt ended with <think>: the completion starts inside the thinking
+    cached_tokens: int | None = None  # prompt tokens a cache served (engines/usage.py: None = not reported)
+    reasoning_tokens: int | None = None  # completion tokens inside the thinking
 
 
 class Backend(Protocol):

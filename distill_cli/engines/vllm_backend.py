@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from distill_cli.engines.memory import KVSizing, memory_hint
-from distill_cli.engines.thinking import ends_with_open_think
+from distill_cli.engines.thinking import CLOSE, OPEN, ends_with_open_think
 from distill_cli.engines.types import Request, Result, Sampling
 from distill_cli.errors import StageFailure, require
 
@@ -116,8 +116,18 @@ class VLLMBackend:
         if comp is None or comp.finish_reason in (None, "abort"):
             return Result(req, comp.text if comp else "", "error", prompt_tokens, len(comp.token_ids) if comp else 0,
                           error="aborted by the engine", seed=self.seed)
+        think_open = ends_with_open_think(self._prompt_tail(out))
         return Result(req, comp.text, str(comp.finish_reason), prompt_tokens, len(comp.token_ids),
-                      seed=self.seed, think_open=ends_with_open_think(self._prompt_tail(out)))
+                      seed=self.seed, think_open=think_open, cached_tokens=getattr(out, "num_cached_tokens", None),
+                      reasoning_tokens=self._reasoning_tokens(comp.text, len(comp.token_ids), think_open))
+
+    def _reasoning_tokens(self, text: str, completion_tokens: int, think_open: bool) -> int:
+        """Tokens of the thinking part, counted with the engine's tokenizer (vLLM reports no such count)."""
+        head, closed, _ = text.partition(CLOSE)
+        if not closed:
+            return completion_tokens if (think_open or OPEN in text) else 0
+        ids = self.llm.get_tokenizer().encode(head + CLOSE, add_special_tokens=False)
+        return min(len(ids), completion_tokens)
 
     def _prompt_tail(self, out) -> str:
         """The end of the rendered prompt, to see whether the template opened a <think> block."""

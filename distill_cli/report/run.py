@@ -55,6 +55,8 @@ def run(run_dir: Path, output: Path | None = None, quiet: bool = False) -> None:
         return
     console = make_console()
     console.print(summary_table(rep))
+    if rep.cost:
+        console.print(rep.cost, highlight=False)
     for exported in rep.exports:
         console.print(f"export: {exported.describe()}", highlight=False, soft_wrap=True)
     if rep.missing:

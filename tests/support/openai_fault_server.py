@@ -52,6 +52,8 @@ def options() -> argparse.Namespace:
     p.add_argument("--hold-after", type=int, default=None, help="after N successes, hang every request")
     p.add_argument("--split-reasoning", action="store_true", help="send thinking in reasoning_content")
     p.add_argument("--script", default=None, help="JSON file of scripted replies by marker (see above)")
+    p.add_argument("--usage-details", action="store_true",
+                   help="report cached prompt tokens (half the prompt) and reasoning tokens, as OpenAI does")
     p.add_argument("--max-lifetime", type=float, default=600.0)
     return p.parse_args()
 
@@ -101,7 +103,7 @@ class State:
         return None
 
 
-def completion(key: str, body: dict, split: bool) -> dict:
+def completion(key: str, body: dict, split: bool, details: bool = False) -> dict:
     """A deterministic answer whose text depends on the key, so distinct samples give distinct texts."""
     messages = body.get("messages") or []
     digest = hashlib.sha256((key + json.dumps(messages, sort_keys=True)).encode()).hexdigest()
@@ -122,14 +124,18 @@ def completion(key: str, body: dict, split: bool) -> dict:
         text = text.replace(thinking, f"<think>{thinking}</think>") if len(words) > n_think else text
         message = {"role": "assistant", "content": text}
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+             "total_tokens": prompt_tokens + len(words)}
+    if details:
+        usage |= {"prompt_tokens_details": {"cached_tokens": prompt_tokens // 2},
+                  "completion_tokens_details": {"reasoning_tokens": min(n_think, len(words))}}
     return {
         "id": f"chatcmpl-{digest[:16]}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model"),
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                  "total_tokens": prompt_tokens + len(words)},
+        "usage": usage,
     }
 
 
@@ -220,7 +226,7 @@ async def answer(request, state: State, key: str, body: dict, fault: str | None,
     if gone(request):
         event[1] = "abandoned"
         return drop(request)
-    payload = completion(key, body, opts.split_reasoning)
+    payload = completion(key, body, opts.split_reasoning, opts.usage_details)
     if entry is not None:
         payload["choices"][0]["message"] = {"role": "assistant", "content": entry["reply"]}
         payload["choices"][0]["finish_reason"] = "stop"

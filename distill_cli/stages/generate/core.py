@@ -30,6 +30,8 @@ RESULT_SCHEMA: dict[str, pl.DataType] = {
     "completion_tokens": pl.Int64,
     "seed": pl.Int64,
     "error": pl.String,
+    "cached_tokens": pl.Int64,  # null: the backend did not report it (engines/usage.py)
+    "reasoning_tokens": pl.Int64,
 }
 
 
@@ -86,7 +88,8 @@ def result_row(res: Result) -> dict:
     return {"request_key": req.key, "id": req.id, "sample": req.sample, "completion": completion,
             "reasoning": reasoning, "response": response, "finish_reason": finish,
             "prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
-            "seed": res.seed if res.seed is not None else req.sampling.seed, "error": res.error}
+            "seed": res.seed if res.seed is not None else req.sampling.seed, "error": res.error,
+            "cached_tokens": res.cached_tokens, "reasoning_tokens": res.reasoning_tokens}
 
 
 def results_frame(rows: list[dict]) -> pl.DataFrame:
@@ -97,6 +100,8 @@ def latest_results(saved: pl.DataFrame | None) -> pl.DataFrame:
     """The newest row per request key (a resumed run re-sends failed requests and appends their new rows)."""
     if saved is None or saved.height == 0:
         return results_frame([])
+    absent = [pl.lit(None, RESULT_SCHEMA[c]).alias(c) for c in RESULT_SCHEMA if c not in saved.columns]
+    saved = saved.with_columns(absent)  # chunks saved before a column existed (a run resumed across versions)
     return saved.select(list(RESULT_SCHEMA)).cast(RESULT_SCHEMA).unique("request_key", keep="last",
                                                                        maintain_order=True)
 
@@ -123,8 +128,8 @@ def trace_stats(traces: pl.DataFrame) -> dict:
     reasons = traces.group_by("finish_reason").len().iter_rows()
     return {
         "samples": traces.height,
-        "tokens": {"prompt": int(traces["prompt_tokens"].sum() or 0),
-                   "completion": int(traces["completion_tokens"].sum() or 0)},
+        "tokens": {kind: int(traces[f"{kind}_tokens"].sum() or 0)
+                   for kind in ("prompt", "completion", "cached", "reasoning")},
         "finish_reasons": {str(k): int(v) for k, v in reasons},
         "errors": int((traces["finish_reason"] == "error").sum()),
         "no_response": int((traces["response"].fill_null("") == "").sum()),
