@@ -77,8 +77,8 @@ def purity(df: pl.DataFrame, pool: VerifyPool) -> dict:
 
     ref, _ = verify_frame(df, pool.cfg, pool=pool)
     by_prompt: dict[str, list] = defaultdict(list)
-    for pid, response, verdict in ref.select("id", "response", "verdict").iter_rows():
-        by_prompt[pid].append((candidate(response), verdict))
+    for pid, response, finish, verdict in ref.select("id", "response", "finish_reason", "verdict").iter_rows():
+        by_prompt[pid].append((candidate(response, finish), verdict))
     same = pool_compare(pool)(equivalence_pairs({p: [a for a, _ in v] for p, v in by_prompt.items()}))
     mixed, split, clusters, examples = 0, 0, 0, []
     for pid, samples in by_prompt.items():
@@ -110,6 +110,8 @@ def main() -> None:
     traces = args.traces or make_traces(args.run_dir, args.prompts, args.samples, args.max_tokens)
     df = pl.read_parquet(sorted(Path(traces).glob("part-*.parquet")))
     df = df.filter(pl.col("answer").is_not_null())
+    if "finish_reason" not in df.columns:
+        df = df.with_columns(finish_reason=pl.lit(None, pl.String))
     print(f"consensus vs reference verdicts: {df['id'].n_unique()} prompts, {df.height} traces from {traces}")
     shown = 0
     with VerifyPool(VerifyConfig(workers=args.workers)) as pool:
