@@ -122,7 +122,9 @@ def parse_verdict(text: str | None) -> str | None:
     """correct / incorrect from a judge's reply, or None when it does not say one verdict unambiguously.
 
     Looks after the judge's own thinking only; accepts a JSON object ({"verdict": "correct"}, {"correct": true}),
-    `VERDICT: X` lines (the last one counts), a boxed word, or a reply that is just the word."""
+    `VERDICT: X` lines (all must agree), a boxed word, a reply that is just the word, or a first line that is just
+    the word followed by an explanation (a first-line "correct" only when the explanation says nothing negative:
+    a false pass is the costly mistake)."""
     if text is None:
         return None
     if "</think>" in text:
@@ -132,7 +134,7 @@ def parse_verdict(text: str | None) -> str | None:
     text = text.strip()
     if not text:
         return None
-    for find in (_json_verdict, _line_verdict, _boxed_verdict, _bare_verdict):
+    for find in (_json_verdict, _line_verdict, _boxed_verdict, _bare_verdict, _first_line_verdict):
         found = find(text)
         if found is not None:
             return found
@@ -174,6 +176,17 @@ def _boxed_verdict(text: str) -> str | None:
 
 def _bare_verdict(text: str) -> str | None:
     return _word(text.strip("#*_ \n").rstrip(".!"))
+
+
+_NEGATIVE = re.compile(r"\b(?:incorrect|wrong|not\s+correct|not\s+equivalent|mismatch|differ)", re.I)
+
+
+def _first_line_verdict(text: str) -> str | None:
+    first, _, rest = text.partition("\n")
+    found = _bare_verdict(first)
+    if found == "correct" and _NEGATIVE.search(rest):
+        return None
+    return found
 
 
 # ---- rows in, verdicts out ----------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ MODEL = "fault-model"
     ("Correct", "correct"),
     ("no.", "incorrect"),
     ("Verdict = not correct", "incorrect"),
+    ("CORRECT\n\nThe student's answer is CORRECT when it answers the problem", "correct"),  # the bundled model's
+    ("Incorrect.\nThe correct answer is 5, not 6.", "incorrect"),
 ])
 def test_parse_verdict_reads_the_forms_judges_use(reply, verdict):
     assert parse_verdict(reply) == verdict
@@ -57,6 +59,7 @@ def test_parse_verdict_reads_the_forms_judges_use(reply, verdict):
     None, "", "   ", "I am not sure about this one.", "VERDICT: CORRECT\nVERDICT: INCORRECT",
     "<think>The student wrote 5, the reference is 5, so VERDICT: CORRECT",  # cut off while thinking
     "The student's answer is correctly simplified but", '{"verdict": "maybe"}', "correctness unclear",
+    "Correct\nActually no: the student's answer differs from the reference.",
 ])
 def test_parse_verdict_gives_none_for_what_does_not_decide(reply):
     assert parse_verdict(reply) is None
