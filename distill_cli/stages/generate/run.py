@@ -15,7 +15,7 @@ from distill_cli.engines.types import Backend
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import open_input
 from distill_cli.stagedir.messages import already_complete, shard_note
-from distill_cli.stagedir.runner import RunOptions, pick_runner, run_map
+from distill_cli.stagedir.runner import RunOptions, executor_for, run_map
 from distill_cli.stages.generate.core import GenerateConfig
 from distill_cli.stages.generate.scaleout import RayGenerate
 from distill_cli.stages.generate.spend import Spend
@@ -50,7 +50,7 @@ def run(input: str, cfg: GenerateConfig, opts: RunOptions, make_backend: Callabl
                             params, cfg, make_backend, checkpoint_every, checkpoint_seconds)
         shard_stats = [sd.shard_stats(i) for i in range(sd.n_shards) if sd.done(i)]
     else:
-        pick_runner(executor, ray_address)  # validates the options
+        executor_for(executor, ray_address)  # validates the options
         lazy = LazyBackend(make_backend)
 
         def process(df, task):
@@ -84,8 +84,10 @@ def _run_elsewhere(executor, ray_address, replicas, tensor_parallel_size, backen
         envs = replica_envs(replicas, tensor_parallel_size, visible_devices())
         return run_replicas(replicas, "generate", inp, opts, params, ReplicaGenerate(cfg, make_backend, every,
                                                                                      seconds), envs)
-    runner = pick_runner(executor, ray_address, **({"num_gpus": tensor_parallel_size} if backend == "vllm" else {}))
-    return runner("generate", inp, opts, params=params, process=RayGenerate(cfg, make_backend, every, seconds))
+    runs_on = executor_for(executor, ray_address, opts.workers,
+                           **({"num_gpus": tensor_parallel_size} if backend == "vllm" else {}))
+    return run_map("generate", inp, opts, params=params, process=RayGenerate(cfg, make_backend, every, seconds),
+                   executor=runs_on)
 
 
 def _params(cfg: GenerateConfig) -> dict:

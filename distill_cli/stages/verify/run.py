@@ -13,7 +13,7 @@ from distill_cli.progress import console
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import open_input
 from distill_cli.stagedir.messages import already_complete, shard_note, task_stats
-from distill_cli.stagedir.runner import RunOptions, pick_runner
+from distill_cli.stagedir.runner import RunOptions, executor_for, run_map
 from distill_cli.stages.verify.config import VerifyConfig
 from distill_cli.stages.verify.fill import DEFAULT_MODEL, Filled, plan_fill
 from distill_cli.stages.verify.judge_run import Judge, JudgeSetup
@@ -41,7 +41,7 @@ def run(input: str, cfg: VerifyConfig, opts: RunOptions, model_name: str | None 
     params |= ({"model_name": model_name} if model_name else {}) | ({"drop_duplicates": True} if drop_duplicates
                                                                      else {})
     params |= {"judge": judge.cfg.params()} if judge else {}
-    runner = pick_runner(executor, ray_address)
+    runs_on = executor_for(executor, ray_address, opts.workers)
     pool = LazyPool(cfg)
     lazy = judge.lazy_backend() if judge else None  # the judge's engine starts at the first row to ask about
     asker = Judge(judge.cfg, lazy.get) if judge and lazy else None
@@ -49,7 +49,7 @@ def run(input: str, cfg: VerifyConfig, opts: RunOptions, model_name: str | None 
                                                                                     judge=asker))
     process = Filled(fill, inner)
     try:
-        sd = runner("verify", inp, opts, params=params, process=process)
+        sd = run_map("verify", inp, opts, params=params, process=process, executor=runs_on)
     finally:
         pool.close()
         if lazy is not None:
