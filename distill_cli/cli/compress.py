@@ -17,6 +17,7 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    choice,
     refuse_unused,
     run_options,
 )
@@ -28,6 +29,8 @@ from distill_cli.stages.compress import (
     parse_strategies,
     parse_targets,
 )
+from distill_cli.stages.compress.config import OnFail
+from distill_cli.stages.generate.core import BackendName
 
 CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "rewrite.txt"  # shipped in the wheel
@@ -54,7 +57,8 @@ def compress(
     strategy: Annotated[list[str], typer.Option(
         "--strategy", "-s", help=f"{'|'.join(STRATEGIES)}; repeat or comma-separate, applied in that order.",
         show_default=False)],
-    on_fail: Annotated[str, typer.Option(help="revert|drop: what to do with a cut that no longer verifies.")
+    on_fail: Annotated[OnFail, choice(OnFail, "--on-fail", help="What to do with a cut that no longer "
+                                           "verifies.")
                        ] = "revert",
     all_rows: Annotated[bool, typer.Option("--all", help="Compress every row, not only verdict == correct.")
                         ] = False,
@@ -74,7 +78,7 @@ def compress(
                                        rich_help_panel=BUDGET)] = False,
     tokenizer: Annotated[str | None, typer.Option(help="Local tokenizer/model directory (default: an "
                                                      "estimate, see docs).", rich_help_panel=BUDGET)] = None,
-    backend: Annotated[str, typer.Option(help="vllm|openai.", rich_help_panel=REWRITE)] = "vllm",
+    backend: Annotated[BackendName, choice(BackendName, "--backend", rich_help_panel=REWRITE)] = "vllm",
     model: Annotated[str | None, typer.Option("--model", "-m", help="Rewriting model ('tiny' = bundled).",
                                                  rich_help_panel=REWRITE)] = None,
     base_url: Annotated[str, typer.Option(help="openai: server URL.", rich_help_panel=REWRITE)
@@ -108,9 +112,9 @@ def compress(
     refuse_unused(ctx, READERS, strategies, "--strategy")
     rewrite = RewriteConfig(template=_template(template) if "rewrite" in strategies else "",
                             targets=parse_targets(targets), max_tokens=rewrite_max_tokens, temperature=temperature)
-    cfg = CompressConfig(strategies=strategies, allowance=allowance, max_reflections=max_reflections,  # type: ignore
+    cfg = CompressConfig(strategies=strategies, allowance=allowance, max_reflections=max_reflections,
                          near_threshold=near_threshold, extra_steps=extra_steps, budget=budget, mark=mark,
-                         tokenizer=tokenizer, on_fail=on_fail, all_rows=all_rows, reverify=reverify,  # type: ignore
+                         tokenizer=tokenizer, on_fail=on_fail, all_rows=all_rows, reverify=reverify,
                          rewrite=rewrite)
     if "rewrite" in strategies:
         _check_rewrite_options(backend, model)
@@ -132,8 +136,6 @@ def _template(path: Path | None) -> str:
 
 
 def _check_rewrite_options(backend: str, model: str | None) -> None:
-    if backend not in ("vllm", "openai"):
-        raise BadInput(f"--backend {backend!r}: expected vllm or openai")
     if not model:
         raise BadInput("--strategy rewrite needs --model (the rewriting model)")
     if backend == "vllm":

@@ -16,6 +16,7 @@ from distill_cli.cli.common import (
     Quiet,
     RowsPerShard,
     Shard,
+    choice,
     run_options,
 )
 from distill_cli.errors import BadInput
@@ -36,7 +37,7 @@ def filter_(
     output: Output,
     truncated: Annotated[bool, typer.Option(help="Drop traces cut at the token limit (finish_reason length).")
                          ] = True,
-    think: Annotated[str, typer.Option(help="auto|required|off: drop an unclosed <think> block, and a trace "
+    think: Annotated[Think, choice(Think, "--think", help="Drop an unclosed <think> block, and a trace "
                                        "without reasoning from a model that thinks (auto: most of its rows do).")
                      ] = "auto",
     empty_answer: Annotated[bool, typer.Option(help="Drop traces with an empty response.")] = True,
@@ -80,10 +81,8 @@ def filter_(
     rows_per_shard: RowsPerShard = 20_000,  # traces are long: a shard is held in memory about twice
 ) -> None:
     """Drop truncated, unclosed, looping, language-switching, self-contradicting and refusing traces."""
-    if think not in Think.__args__:
-        raise BadInput(f"--think {think!r}: expected one of {', '.join(Think.__args__)}")
     cfg = FilterConfig(
-        truncated=truncated, think=think, empty_answer=empty_answer, ngram=ngram,  # type: ignore[arg-type]
+        truncated=truncated, think=think, empty_answer=empty_answer, ngram=ngram,
         max_repeated_share=_threshold("--max-repeated-share", max_repeated_share, share=True),
         max_repeated_span=_span(max_repeated_span), language_windows=language_windows,
         max_foreign_script=_threshold("--max-foreign-script", max_foreign_script, share=True),

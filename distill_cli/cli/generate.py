@@ -19,6 +19,7 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    choice,
     refuse_unused,
     run_options,
 )
@@ -34,11 +35,10 @@ from distill_cli.engines.backends import (
 from distill_cli.engines.render import check_template, parse_template_kwargs
 from distill_cli.engines.types import Sampling
 from distill_cli.errors import BadInput
-from distill_cli.stages.generate.core import GenerateConfig
+from distill_cli.stages.generate.core import BackendName, GenerateConfig
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
 BATCH = "Batch APIs (--backend openai-batch | anthropic-batch)"
-BACKENDS = ("vllm", "openai", *BATCH_BACKENDS)
 EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model tiny -n 4 --max-tokens 512 "
            "--prompt-template '{prompt} Put your final answer within \\boxed{}.'")
 
@@ -62,8 +62,9 @@ def generate(
     model: Annotated[str, typer.Option("--model", "-m", help="Model path or hub name for vLLM, served model name "
                                        "for openai; 'tiny' = the bundled SmolLM2-135M-Instruct.",
                                        show_default=False)],
-    backend: Annotated[str, typer.Option(help="vllm (offline engine) | openai (any OpenAI-compatible server) | "
-                                         "openai-batch | anthropic-batch (the providers' batch APIs, half price).")
+    backend: Annotated[BackendName, choice(BackendName, "--backend", help="vllm (offline engine) | openai (any "
+                                           "OpenAI-compatible server) | openai-batch | anthropic-batch (the providers' "
+                                           "batch APIs, half price).")
                        ] = "vllm",
     n: Annotated[int, typer.Option("-n", "--samples", min=1, help="Samples per prompt.")] = 8,
     model_name: Annotated[str | None, typer.Option(help="Name recorded in the `model` column (default: "
@@ -146,8 +147,6 @@ def generate(
     below: Below = None,
 ) -> None:
     """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
-    if backend not in BACKENDS:
-        raise BadInput(f"--backend {backend!r}: expected {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]}")
     if backend == "anthropic-batch":
         _anthropic_options(chat_template_kwargs, temperature)
     refuse_unused(ctx, READERS, (backend,), "--backend")
@@ -161,7 +160,7 @@ def generate(
     engine = {"dtype": _resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len,
               "engine_args": engine_args or None}
     cfg = GenerateConfig(
-        model=model, model_name=model_name or default_model_name(model), backend=backend,  # type: ignore[arg-type]
+        model=model, model_name=model_name or default_model_name(model), backend=backend,
         n=n, sampling=Sampling(temperature, top_p, top_k, max_tokens, seed), system_prompt=system_prompt,
         prompt_template=prompt_template, chat_template_kwargs=kwargs,
         engine={k: v for k, v in engine.items() if v is not None})

@@ -19,6 +19,7 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    choice,
     refuse_unused,
     run_options,
 )
@@ -35,12 +36,14 @@ def verify(
     output: Output,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per math/choice/text answer; a worker past it "
                                            "is killed and the row gets verdict `timeout`.")] = 5.0,
-    domain: Annotated[str, typer.Option(help="auto|math|code|choice|text: auto uses each row's `domain`.")] = "auto",
+    domain: Annotated[Domain, choice(Domain, "--domain", help="auto uses each row's `domain`.")
+                      ] = "auto",
     code_timeout: Annotated[float, typer.Option(min=0.1, help="Wall-clock seconds for one program over all "
                                                 "of a row's tests.")] = 10.0,
     memory_mb: Annotated[int, typer.Option(min=64, help="Address-space limit of a sandboxed program (MB); a row's "
                                            "`memory_limit` column overrides it.")] = 1024,
-    checker: Annotated[Checker, typer.Option(help="How stdin/stdout output is compared when the row's `checker` "
+    checker: Annotated[Checker, choice(Checker, "--checker", help="How stdin/stdout output is compared "
+                                             "when the row's `checker` "
                                              "column names none: tokens (whitespace-insensitive), exact, float "
                                              "(abs/rel 1e-6), lines-unordered.")] = "tokens",
     time_limit: Annotated[float | None, typer.Option(min=0.01, help="CPU seconds per test when the row has no "
@@ -90,9 +93,7 @@ def verify(
     ray_address: RayAddress = None,
 ) -> None:
     """Verify each trace's final answer: math (math-verify, numeric), multiple choice, code in a sandbox."""
-    if domain not in Domain.__args__:
-        raise BadInput(f"--domain {domain!r}: expected one of {', '.join(Domain.__args__)}")
-    cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,  # type: ignore
+    cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,
                        memory_mb=memory_mb, checker=checker, time_limit=time_limit,
                        stop_on_first_failure=stop_on_first_failure, consensus=consensus,
                        consensus_min_samples=consensus_min_samples, sandbox_url=sandbox_url,
