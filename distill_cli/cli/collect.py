@@ -18,7 +18,7 @@ from distill_cli.cli.common import (
     choice,
     run_options,
 )
-from distill_cli.stages.collect.core import (
+from distill_cli.stages.collect.config import (
     AnswerFormat,
     CollectConfig,
     Domain,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 import typer
 
-from distill_cli.progress import DEFAULT_INTERVAL
-from distill_cli.stagedir.runner import RunOptions, parse_shard
+if TYPE_CHECKING:
+    from distill_cli.stagedir.runner import RunOptions
 
 COMMON = "Common options"
 
@@ -61,7 +61,9 @@ RowsPerShard = Annotated[int, typer.Option(
 
 
 def run_options(out: Path, shard: str | None, limit: int | None, overwrite: bool, workers: int, quiet: bool,
-                rows_per_shard: int = 100_000, progress_interval: float = DEFAULT_INTERVAL) -> RunOptions:
+                rows_per_shard: int = 100_000, progress_interval: float = 30.0) -> RunOptions:
+    from distill_cli.stagedir.runner import RunOptions, parse_shard
+
     return RunOptions(out=out, shard=parse_shard(shard), limit=limit, overwrite=overwrite, workers=workers,
                       quiet=quiet, rows_per_shard=rows_per_shard, progress_interval=progress_interval)
 

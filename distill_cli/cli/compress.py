@@ -22,15 +22,15 @@ from distill_cli.cli.common import (
     run_options,
 )
 from distill_cli.errors import BadInput
-from distill_cli.stages.compress import (
+from distill_cli.stages.compress.config import (
     STRATEGIES,
     CompressConfig,
+    OnFail,
     RewriteConfig,
     parse_strategies,
     parse_targets,
 )
-from distill_cli.stages.compress.config import OnFail
-from distill_cli.stages.generate.core import BackendName
+from distill_cli.stages.generate.config import BackendName
 
 CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "rewrite.txt"  # shipped in the wheel

@@ -22,9 +22,7 @@ from distill_cli.cli.common import (
     run_options,
 )
 from distill_cli.errors import BadInput
-from distill_cli.stages.dedupe import DedupeConfig
-from distill_cli.stages.dedupe.references import BUNDLED, expand_specs
-from distill_cli.stages.dedupe.units import Keep, On
+from distill_cli.stages.dedupe.config import BUNDLED, DedupeConfig, Keep, On, expand_specs
 
 EXAMPLE = ("Example: distill dedupe runs/x/verified -o runs/x/deduped --exact --near 0.8 "
            "--decontaminate all --keep best-score")

@@ -16,7 +16,7 @@ from distill_cli.cli.common import (
     refuse_unused,
 )
 from distill_cli.errors import BadInput
-from distill_cli.stages.export.core import (
+from distill_cli.stages.export.config import (
     DpoStyle,
     ExportConfig,
     Format,

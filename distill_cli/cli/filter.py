@@ -20,9 +20,7 @@ from distill_cli.cli.common import (
     run_options,
 )
 from distill_cli.errors import BadInput
-from distill_cli.stages.filter import DEFAULT_REFUSALS, FilterConfig
-from distill_cli.stages.filter.checks import check_pattern
-from distill_cli.stages.filter.config import Think
+from distill_cli.stages.filter.config import DEFAULT_REFUSALS, FilterConfig, Think
 
 EXAMPLE = ("Example: distill filter runs/x/verified -o runs/x/filtered --max-repeated-share 0.1 "
            "--max-foreign-language off --refusal-pattern 'as of my last update'")
@@ -118,6 +116,8 @@ def _refusals(patterns: list[str], file: Path | None, defaults: bool) -> tuple[s
         if not file.is_file():
             raise BadInput(f"--refusal-file {file}: no such file")
         patterns = [*patterns, *(ln.strip() for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip())]
+    from distill_cli.stages.filter.checks import check_pattern  # polars' regex engine decides
+
     for pattern in patterns:
         why = check_pattern(pattern)
         if why:

@@ -35,7 +35,7 @@ from distill_cli.engines.backends import (
 from distill_cli.engines.render import check_template, parse_template_kwargs
 from distill_cli.engines.types import Sampling
 from distill_cli.errors import BadInput
-from distill_cli.stages.generate.core import BackendName, GenerateConfig
+from distill_cli.stages.generate.config import BackendName, GenerateConfig
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
 BATCH = "Batch APIs (--backend openai-batch | anthropic-batch)"

@@ -19,7 +19,7 @@ from distill_cli.cli.common import (
     refuse_unused,
     run_options,
 )
-from distill_cli.stages.select.core import (
+from distill_cli.stages.select.config import (
     By,
     Prefer,
     SelectConfig,

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from distill_cli.stages.dedupe import decontam, lsh, minhash
+from distill_cli.stages.dedupe import decontam, minhash
+from distill_cli.stages.dedupe.config import DedupeConfig  # noqa: F401
 from distill_cli.stages.dedupe.exact import hash_labels, text_hashes
 from distill_cli.stages.dedupe.near import near_labels
 from distill_cli.stages.dedupe.spill import NearSpill
@@ -47,35 +48,6 @@ BATCH_ROWS = 100_000
 
 # columns -> frames of ROW and those columns, in row order
 Batches = Callable[[list[str]], Iterable[pl.DataFrame]]
-
-
-@dataclass(frozen=True)
-class DedupeConfig:
-    exact: bool = True
-    near: float | None = None  # Jaccard threshold of near duplicates; None: no near dedupe
-    on: On = "prompt"
-    keep: Keep = "first"
-    shingle: int = 3  # words per MinHash shingle (measured: docs/stages/dedupe.md)
-    num_perm: int = 128
-    bands: int | None = None  # None: chosen from the threshold (lsh.choose_bands)
-    rows: int | None = None
-    seed: int = 1
-    decontaminate: tuple[str, ...] = ()
-    ngram: int = 8
-    common_ngram_items: int = 3  # an n-gram in this many benchmark problems is boilerplate; 0: use all
-    min_ngrams: int = 3  # shared n-grams (with one benchmark problem) that make a copy; 1: open-r1's rule
-
-    def lsh_shape(self) -> tuple[int, int]:
-        if self.bands and self.rows:
-            return self.bands, self.rows
-        if self.near is None:
-            return 0, 0
-        bands, rows = lsh.choose_bands(self.near, self.num_perm)
-        if self.rows:
-            return self.num_perm // self.rows, self.rows
-        if self.bands:
-            return self.bands, self.num_perm // self.bands
-        return bands, rows
 
 
 @dataclass

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 
 from distill_cli.errors import BadInput
-
-Format = Literal["sft", "dpo"]
-Style = Literal["messages", "sharegpt", "alpaca"]
-DpoStyle = Literal["conversational", "standard"]
-Incorrect = Literal["refuse", "drop", "allow"]
+from distill_cli.stages.export.config import DpoStyle, ExportConfig, Format, Incorrect, Style, parse_think_tags  # noqa: F401
 
 # (records, source rows, stats): the source rows (for DPO the chosen side, joined) feed the dataset card
 Exported = tuple[pl.LazyFrame, pl.LazyFrame, dict]
@@ -27,28 +22,6 @@ Exported = tuple[pl.LazyFrame, pl.LazyFrame, dict]
 STAMP_SUFFIX = ".distill.json"
 SFT_META = ("id", "sample", "model", "source", "domain", "difficulty", "pass_rate")
 DPO_META = ("id", "source", "domain", "difficulty", "pass_rate")
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    format: Format = "sft"
-    style: Style = "messages"
-    dpo_style: DpoStyle = "conversational"
-    think_open: str = "<think>"
-    think_close: str = "</think>"
-    reasoning_field: bool = False  # reasoning as the assistant message's `reasoning_content`, not in think tags
-    system: str | None = None
-    meta: bool = True
-    incorrect: Incorrect = "refuse"
-    limit: int | None = None
-
-    def check(self) -> None:
-        if self.reasoning_field and (self.format == "dpo" and self.dpo_style == "standard"
-                                     or self.format == "sft" and self.style != "messages"):
-            raise BadInput("--reasoning-field needs a messages format (--style messages, or conversational DPO); "
-                           "ShareGPT, Alpaca and plain-string DPO have no reasoning field, use --think-tags")
-        if self.system is not None and self.format == "dpo" and self.dpo_style == "standard":
-            raise BadInput("--system needs conversational DPO: a plain-string prompt has no system message")
 
 
 def stamp_path(target: Path) -> Path:
@@ -59,13 +32,6 @@ def stamp_path(target: Path) -> Path:
 
 def exported_path(stamp: Path) -> Path:
     return stamp.with_name(stamp.name[1:].removesuffix(STAMP_SUFFIX))
-
-
-def parse_think_tags(text: str) -> tuple[str, str]:
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2 or not all(parts):
-        raise BadInput(f"--think-tags {text!r}: expected OPEN,CLOSE such as '<think>,</think>'")
-    return parts[0], parts[1]
 
 
 def required_columns(cfg: ExportConfig) -> dict[str, type[pl.DataType]]:

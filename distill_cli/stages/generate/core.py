@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from typing import Literal
-
 import polars as pl
 
 from distill_cli.engines.render import render_messages
 from distill_cli.engines.thinking import join_thinking, split_thinking
-from distill_cli.engines.types import Request, Result, Sampling
+from distill_cli.engines.types import Request, Result
 from distill_cli.errors import BadInput
 from distill_cli.schema import PROMPTS, TRACES, conform
+from distill_cli.stages.generate.config import BackendName, GenerateConfig  # noqa: F401
 from distill_cli.stages.generate.keys import request_key
-
-BackendName = Literal["vllm", "openai", "openai-batch", "anthropic-batch"]
 
 # what a checkpoint chunk holds per finished request; the prompt columns are joined back when the shard is whole
 RESULT_SCHEMA: dict[str, pl.DataType] = {
@@ -33,25 +28,6 @@ RESULT_SCHEMA: dict[str, pl.DataType] = {
     "cached_tokens": pl.Int64,  # null: the backend did not report it (engines/usage.py)
     "reasoning_tokens": pl.Int64,
 }
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    model: str  # what the backend loads or asks for (a path, a hub name, a served model name)
-    model_name: str  # what the `model` column records
-    backend: BackendName = "vllm"
-    n: int = 8
-    sampling: Sampling = field(default_factory=Sampling)
-    system_prompt: str | None = None
-    prompt_template: str | None = None
-    chat_template_kwargs: dict = field(default_factory=dict)
-    engine: dict = field(default_factory=dict)  # engine options that shape the output (dtype, max_model_len, ...)
-
-    def gen_params(self) -> str:
-        """The `gen_params` column: everything needed to reproduce a row's request."""
-        return json.dumps({"backend": self.backend, "n": self.n, **asdict(self.sampling),
-                           "system_prompt": self.system_prompt, "prompt_template": self.prompt_template,
-                           "chat_template_kwargs": self.chat_template_kwargs, **self.engine}, sort_keys=True)
 
 
 def check_ids(df: pl.DataFrame, where: str) -> None:

@@ -1,0 +1,62 @@
+"""dedupe's frozen params: exact/near duplicate search, which copy survives, decontamination n-grams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+On = Literal["prompt", "response", "both"]
+Keep = Literal["first", "longest", "shortest", "best-score"]
+
+
+
+# name -> (file, problem column) in distill_cli/benchmarks/, in order; an item's index runs across the files
+BUNDLED: dict[str, tuple[tuple[str, str], ...]] = {
+    "math500": (("math500_test.jsonl", "problem"),),
+    "gsm8k": (("gsm8k_test.jsonl", "question"),),
+    "aime2024": (("aime2024_test.jsonl", "problem"),),
+    "aime2025": (("aime2025_I.jsonl", "problem"), ("aime2025_II.jsonl", "problem")),
+    "amc2023": (("amc2023_test.jsonl", "problem"),),
+    "mbpp": (("sanitized-mbpp.json", "prompt"),),
+}
+def expand_specs(specs: list[str]) -> list[str]:
+    """`all` -> every bundled benchmark; commas separate several names; duplicates dropped, order kept."""
+    names: list[str] = []
+    for spec in specs:
+        for part in (p.strip() for p in (spec.split(",") if not Path(spec).exists() else [spec])):
+            if not part:
+                continue
+            names.extend(BUNDLED if part == "all" else [part])
+    return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class DedupeConfig:
+    exact: bool = True
+    near: float | None = None  # Jaccard threshold of near duplicates; None: no near dedupe
+    on: On = "prompt"
+    keep: Keep = "first"
+    shingle: int = 3  # words per MinHash shingle (measured: docs/stages/dedupe.md)
+    num_perm: int = 128
+    bands: int | None = None  # None: chosen from the threshold (lsh.choose_bands)
+    rows: int | None = None
+    seed: int = 1
+    decontaminate: tuple[str, ...] = ()
+    ngram: int = 8
+    common_ngram_items: int = 3  # an n-gram in this many benchmark problems is boilerplate; 0: use all
+    min_ngrams: int = 3  # shared n-grams (with one benchmark problem) that make a copy; 1: open-r1's rule
+
+    def lsh_shape(self) -> tuple[int, int]:
+        if self.bands and self.rows:
+            return self.bands, self.rows
+        if self.near is None:
+            return 0, 0
+        from distill_cli.stages.dedupe import lsh
+
+        bands, rows = lsh.choose_bands(self.near, self.num_perm)
+        if self.rows:
+            return self.num_perm // self.rows, self.rows
+        if self.bands:
+            return self.bands, self.num_perm // self.bands
+        return bands, rows
