@@ -1,10 +1,11 @@
 """How long `distill --help` (and one command's --help) takes to start, as real invocations (make bench-startup).
 
-Runs each command --runs times as a fresh process, taking turns, and prints the fastest and the median wall
-time beside floors measured the same way: a bare `python -c pass`, `python -c "import typer"`, and a
-two-command typer app printing its rich --help (the framework's own floor). Issue 20's target: `distill --help` under 0.3 s. The machine's 2 cores are shared, so the
-fastest run is the one least disturbed by other work; compare it with the floors of the same run. It also lists
-the heavy modules (polars, numpy, pyarrow, vllm, rich.table, yaml) that a `--help` imported: there should be none.
+Runs each command --runs times as a fresh process, taking turns, and prints the fastest and the median wall time
+beside floors measured the same way: a bare `python -c pass`, `python -c "import typer"`, and a two-command typer
+app printing its rich --help (the framework's own floor). Issue 20's target: `distill --help` under 0.3 s. The
+machine's 2 cores are shared, so the fastest run is the one least disturbed by other work; compare it with the
+floors of the same run. It also lists the heavy modules (polars, numpy, pyarrow, vllm, rich.table, yaml) that a
+`--help` imported: there should be none.
 """
 
 from __future__ import annotations
