@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +20,7 @@ from distill_cli.cli.common import (
     refuse_unused,
     run_options,
 )
-from distill_cli.errors import BadInput
-from distill_cli.stages.dedupe.config import BUNDLED, DedupeConfig, Keep, On, expand_specs
+from distill_cli.stages.dedupe.config import BUNDLED, Keep, On, dedupe_config
 
 EXAMPLE = ("Example: distill dedupe runs/x/verified -o runs/x/deduped --exact --near 0.8 "
            "--decontaminate all --keep best-score")
@@ -96,7 +94,7 @@ def dedupe(
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Remove benchmark-contaminated prompts, then exact and near duplicates; list every removed row."""
-    cfg = _config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
+    cfg = dedupe_config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
                   bands, rows, min_ngrams)
     modes = ("--exact",) * cfg.exact + ("--near",) * (cfg.near is not None) + ("--decontaminate",) * bool(
         cfg.decontaminate)
@@ -105,23 +103,3 @@ def dedupe(
     from distill_cli.stages.dedupe.run import run
 
     run(input, cfg, opts, reference_split, semantic, decontaminate_semantic, embed_model, embed_cache)
-
-
-def _config(exact: bool, near: float | None, on: On, keep: Keep, decontaminate: list[str], ngram: int,
-            common_ngram_items: int, shingle: int, num_perm: int, bands: int | None,
-            rows: int | None, min_ngrams: int = 3) -> DedupeConfig:
-    if near is not None and near <= 0:
-        raise BadInput(f"--near {near}: the Jaccard threshold must be in (0, 1], e.g. 0.8")
-    specs = tuple(expand_specs(decontaminate))
-    if decontaminate and not specs:
-        raise BadInput("--decontaminate: give a benchmark name, 'all', a file or hf:NAME")
-    cfg = DedupeConfig(exact=exact or (near is None and not specs), near=near, on=on, keep=keep,
-                       shingle=shingle, num_perm=num_perm, bands=bands, rows=rows, decontaminate=specs, ngram=ngram,
-                       common_ngram_items=common_ngram_items, min_ngrams=min_ngrams)
-    if (bands or rows) and near is None:
-        raise BadInput("--bands/--rows tune near-duplicate search: pass --near THRESHOLD too")
-    resolved = cfg.lsh_shape()
-    if resolved[0] * resolved[1] > num_perm:
-        raise BadInput(f"--bands {resolved[0]} x --rows {resolved[1]} = {resolved[0] * resolved[1]} exceeds "
-                       f"--num-perm {num_perm}")
-    return DedupeConfig(**{**asdict(cfg), "bands": resolved[0] or None, "rows": resolved[1] or None})

@@ -15,32 +15,16 @@ from distill_cli.cli.common import (
     choice,
     refuse_unused,
 )
-from distill_cli.errors import BadInput
 from distill_cli.stages.export.config import (
     DpoStyle,
-    ExportConfig,
     Format,
     Style,
-    parse_think_tags,
+    export_config,
 )
 
 EPILOG = ("Example: distill export runs/x/deduped -o runs/x/sft.jsonl --format sft   "
           "|   distill export runs/x/pairs -o runs/x/dpo --format dpo   "
           "|   distill export runs/x/deduped -o hf:me/my-traces --format sft")
-
-
-def _config(fmt: Format, style: Style, dpo_style: DpoStyle, think_tags: str, reasoning_field: bool, system: str | None,
-            no_meta: bool, allow_incorrect: bool, drop_incorrect: bool, limit: int | None) -> ExportConfig:
-    if allow_incorrect and drop_incorrect:
-        raise BadInput("--allow-incorrect and --drop-incorrect contradict each other; pick one")
-    if fmt == "dpo" and style != "messages":
-        raise BadInput("--style applies to SFT; DPO records are TRL's prompt/chosen/rejected (see --dpo-style)")
-    open_tag, close_tag = parse_think_tags(think_tags)
-    incorrect = "allow" if allow_incorrect else "drop" if drop_incorrect else "refuse"
-    cfg = ExportConfig(fmt, style, dpo_style, open_tag, close_tag, reasoning_field, system, not no_meta,
-                       incorrect, limit)
-    cfg.check()
-    return cfg
 
 
 READERS = {"style": ("sft",), "allow_incorrect": ("sft",), "drop_incorrect": ("sft",), "dpo_style": ("dpo",)}
@@ -84,7 +68,7 @@ def export(
 ) -> None:
     """Write traces as SFT (messages, ShareGPT, Alpaca) or DPO (TRL) training data, with a dataset card."""
     refuse_unused(ctx, READERS, (fmt,), "--format")
-    cfg = _config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
+    cfg = export_config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
                   drop_incorrect, limit)
     from distill_cli.stages.export.run import run
 

@@ -34,8 +34,7 @@ from distill_cli.engines.backends import (
 )
 from distill_cli.engines.render import check_template, parse_template_kwargs
 from distill_cli.engines.types import Sampling
-from distill_cli.errors import BadInput
-from distill_cli.stages.generate.config import BackendName, GenerateConfig
+from distill_cli.stages.generate.config import BackendName, GenerateConfig, engine_options, resolved_dtype
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
 BATCH = "Batch APIs (--backend openai-batch | anthropic-batch)"
@@ -148,16 +147,16 @@ def generate(
 ) -> None:
     """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
     if backend == "anthropic-batch":
-        _anthropic_options(chat_template_kwargs, temperature)
+        anthropic_options(chat_template_kwargs, temperature)
     refuse_unused(ctx, READERS, (backend,), "--backend")
     check_template(prompt_template)
     kwargs = parse_template_kwargs(chat_template_kwargs)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
-    engine_args, kv_bytes = _engine_options(backend, engine_arg, kv_cache_memory, data_parallel_size, executor)
+    engine_args, kv_bytes = engine_options(backend, engine_arg, kv_cache_memory, data_parallel_size, executor)
     if backend == "vllm":
         check_model_path(model)
         seed = 0 if seed is None else seed
-    engine = {"dtype": _resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len,
+    engine = {"dtype": resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len,
               "engine_args": engine_args or None}
     cfg = GenerateConfig(
         model=model, model_name=model_name or default_model_name(model), backend=backend,
@@ -183,39 +182,3 @@ def generate(
     plan = (pilot, mean_completion_tokens, concurrency if backend == "openai" else 1) if dry_run else None
     run(input, cfg, opts, make_backend, executor, ray_address, data_parallel_size, tensor_parallel_size,
         checkpoint_every, checkpoint_seconds, spend, plan)
-
-
-def _anthropic_options(chat_template_kwargs: str | None, temperature: float) -> None:
-    """What the Messages API cannot take, refused before any batch is paid for."""
-    if chat_template_kwargs:
-        raise BadInput("--chat-template-kwargs: not with --backend anthropic-batch (the Messages API has no chat "
-                       "template)")
-    if temperature > 1.0:
-        raise BadInput(f"--temperature {temperature:g}: at most 1 with --backend anthropic-batch (the Messages "
-                       "API's range)")
-
-
-def _engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,
-                    executor: str) -> tuple[dict, int | None]:
-    """Engine-only options, checked before any work: the engine arguments' names, the KV-cache size."""
-    from distill_cli.engines.engine_args import check_engine_args, parse_engine_args
-    from distill_cli.engines.memory import parse_size
-
-    if backend != "vllm":
-        given = [o for o, v in (("--engine-arg", engine_arg), ("--kv-cache-memory", kv_cache_memory),
-                                ("--data-parallel-size", replicas > 1)) if v]
-        if given:
-            raise BadInput(f"{given[0]}: only with --backend vllm (a server sizes its own engine)")
-    if replicas > 1 and executor == "ray":
-        raise BadInput("--data-parallel-size: not with --executor ray (Ray already runs one engine per task)")
-    args = parse_engine_args(engine_arg)
-    check_engine_args(args)
-    return args, (parse_size(kv_cache_memory) if kv_cache_memory is not None else None)
-
-
-def _resolved_dtype(dtype: str) -> str:
-    if dtype != "auto":
-        return dtype
-    from distill_cli.engines.vllm_backend import resolve_dtype
-
-    return resolve_dtype(dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, cast, get_args
 
 from distill_cli.errors import BadInput
@@ -92,3 +93,31 @@ def parse_targets(text: str | None) -> tuple[tuple[str, float], ...]:
             raise BadInput(f"--targets {item.strip()!r}: expected DIFFICULTY=SHARE with 0 < SHARE <= 1")
         table[name.strip().lower()] = share
     return tuple(sorted(table.items()))
+
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "rewrite.txt"  # distill_cli/templates/ (wheel)
+
+
+def load_template(path: Path | None) -> str:
+    path = DEFAULT_TEMPLATE if path is None else path.expanduser()
+    if not path.is_file():
+        raise BadInput(f"--template {path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if "{reasoning}" not in text:
+        raise BadInput(f"--template {path}: it must contain the {{reasoning}} placeholder")
+    return text
+
+
+def check_rewrite_options(backend: str, model: str | None) -> None:
+    if not model:
+        raise BadInput("--strategy rewrite needs --model (the rewriting model)")
+    if backend == "vllm":
+        from distill_cli.engines.backends import check_model_path
+
+        check_model_path(model)
+
+
+def kv_size(text: str | None) -> int | None:
+    from distill_cli.engines.memory import parse_size
+
+    return None if text is None else parse_size(text)

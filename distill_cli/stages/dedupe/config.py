@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
+
+from distill_cli.errors import BadInput
 
 On = Literal["prompt", "response", "both"]
 Keep = Literal["first", "longest", "shortest", "best-score"]
@@ -60,3 +62,23 @@ class DedupeConfig:
         if self.bands:
             return self.bands, self.num_perm // self.bands
         return bands, rows
+
+
+def dedupe_config(exact: bool, near: float | None, on: On, keep: Keep, decontaminate: list[str], ngram: int,
+                  common_ngram_items: int, shingle: int, num_perm: int, bands: int | None,
+                  rows: int | None, min_ngrams: int = 3) -> DedupeConfig:
+    if near is not None and near <= 0:
+        raise BadInput(f"--near {near}: the Jaccard threshold must be in (0, 1], e.g. 0.8")
+    specs = tuple(expand_specs(decontaminate))
+    if decontaminate and not specs:
+        raise BadInput("--decontaminate: give a benchmark name, 'all', a file or hf:NAME")
+    cfg = DedupeConfig(exact=exact or (near is None and not specs), near=near, on=on, keep=keep,
+                       shingle=shingle, num_perm=num_perm, bands=bands, rows=rows, decontaminate=specs, ngram=ngram,
+                       common_ngram_items=common_ngram_items, min_ngrams=min_ngrams)
+    if (bands or rows) and near is None:
+        raise BadInput("--bands/--rows tune near-duplicate search: pass --near THRESHOLD too")
+    resolved = cfg.lsh_shape()
+    if resolved[0] * resolved[1] > num_perm:
+        raise BadInput(f"--bands {resolved[0]} x --rows {resolved[1]} = {resolved[0] * resolved[1]} exceeds "
+                       f"--num-perm {num_perm}")
+    return DedupeConfig(**{**asdict(cfg), "bands": resolved[0] or None, "rows": resolved[1] or None})

@@ -39,3 +39,19 @@ def parse_think_tags(text: str) -> tuple[str, str]:
     if len(parts) != 2 or not all(parts):
         raise BadInput(f"--think-tags {text!r}: expected OPEN,CLOSE such as '<think>,</think>'")
     return parts[0], parts[1]
+
+
+def export_config(fmt: Format, style: Style, dpo_style: DpoStyle, think_tags: str, reasoning_field: bool,
+                  system: str | None, no_meta: bool, allow_incorrect: bool, drop_incorrect: bool,
+                  limit: int | None) -> ExportConfig:
+    """The config of `distill export`'s options; contradictory ones are refused here."""
+    if allow_incorrect and drop_incorrect:
+        raise BadInput("--allow-incorrect and --drop-incorrect contradict each other; pick one")
+    if fmt == "dpo" and style != "messages":
+        raise BadInput("--style applies to SFT; DPO records are TRL's prompt/chosen/rejected (see --dpo-style)")
+    open_tag, close_tag = parse_think_tags(think_tags)
+    incorrect = "allow" if allow_incorrect else "drop" if drop_incorrect else "refuse"
+    cfg = ExportConfig(fmt, style, dpo_style, open_tag, close_tag, reasoning_field, system, not no_meta,
+                       incorrect, limit)
+    cfg.check()
+    return cfg

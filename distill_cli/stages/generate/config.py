@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from distill_cli.engines.types import Sampling
+from distill_cli.errors import BadInput
 
 BackendName = Literal["vllm", "openai", "openai-batch", "anthropic-batch"]
 
@@ -27,3 +28,39 @@ class GenerateConfig:
         return json.dumps({"backend": self.backend, "n": self.n, **asdict(self.sampling),
                            "system_prompt": self.system_prompt, "prompt_template": self.prompt_template,
                            "chat_template_kwargs": self.chat_template_kwargs, **self.engine}, sort_keys=True)
+
+
+def engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,
+                   executor: str) -> tuple[dict, int | None]:
+    """Engine-only options, checked before any work: the engine arguments' names, the KV-cache size."""
+    from distill_cli.engines.engine_args import check_engine_args, parse_engine_args
+    from distill_cli.engines.memory import parse_size
+
+    if backend != "vllm":
+        given = [o for o, v in (("--engine-arg", engine_arg), ("--kv-cache-memory", kv_cache_memory),
+                                ("--data-parallel-size", replicas > 1)) if v]
+        if given:
+            raise BadInput(f"{given[0]}: only with --backend vllm (a server sizes its own engine)")
+    if replicas > 1 and executor == "ray":
+        raise BadInput("--data-parallel-size: not with --executor ray (Ray already runs one engine per task)")
+    args = parse_engine_args(engine_arg)
+    check_engine_args(args)
+    return args, (parse_size(kv_cache_memory) if kv_cache_memory is not None else None)
+
+
+def resolved_dtype(dtype: str) -> str:
+    if dtype != "auto":
+        return dtype
+    from distill_cli.engines.vllm_backend import resolve_dtype
+
+    return resolve_dtype(dtype)
+
+
+def anthropic_options(chat_template_kwargs: str | None, temperature: float) -> None:
+    """What the Messages API cannot take, refused before any batch is paid for."""
+    if chat_template_kwargs:
+        raise BadInput("--chat-template-kwargs: not with --backend anthropic-batch (the Messages API has no chat "
+                       "template)")
+    if temperature > 1.0:
+        raise BadInput(f"--temperature {temperature:g}: at most 1 with --backend anthropic-batch (the Messages "
+                       "API's range)")
