@@ -39,6 +39,8 @@ from distill_cli.stages.dedupe.units import (
     unit_text,
 )
 
+# the side tables' columns as dtype classes (pl.Int64), as schema.py writes them; polars accepts them in cast() but
+# its stubs ask for instances, hence the `type: ignore[arg-type]` on each cast of these below and in semantic_run.py
 DUPLICATES_SCHEMA = {"row": pl.Int64, "id": pl.String, "sample": pl.Int64, "model": pl.String, "kind": pl.String,
                      "similarity": pl.Float64, "kept_row": pl.Int64, "kept_id": pl.String}
 CONTAMINATION_SCHEMA = {"row": pl.Int64, "id": pl.String, "sample": pl.Int64, "model": pl.String,
@@ -222,7 +224,7 @@ def _duplicate_rows(df: pl.DataFrame, on: On, found: list[pl.DataFrame]) -> pl.D
     rows = _rows_of(df, on, pl.concat(found))
     kept_ids = _identity(df).select(pl.col("row").alias("kept_row"), pl.col("id").alias("kept_id"))
     rows = rows.join(kept_ids, on="kept_row", how="left", maintain_order="left")
-    return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA)  # type: ignore[arg-type]
+    return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA)  # type: ignore[arg-type]  # dtype classes: see core.py
 
 
 def _contamination(narrow: pl.DataFrame, prompts: pl.DataFrame, hits: list[pl.DataFrame],
@@ -233,4 +235,4 @@ def _contamination(narrow: pl.DataFrame, prompts: pl.DataFrame, hits: list[pl.Da
         prompts[UNIT].gather(found["doc"]).alias(UNIT)).drop("doc").rename({"shared": "shared_ngrams"})
     rows = _rows_of(narrow, "prompt", unit_level)
     stats["contaminated_by_benchmark"] = dict(rows.group_by("benchmark").len().sort("benchmark").iter_rows())
-    return rows.select(list(CONTAMINATION_SCHEMA)).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]
+    return rows.select(list(CONTAMINATION_SCHEMA)).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]  # dtype classes: see core.py

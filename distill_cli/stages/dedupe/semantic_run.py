@@ -50,7 +50,7 @@ def decontaminate(kept: pl.DataFrame, refs: pl.DataFrame, threshold: float, embe
         schema_overrides={UNIT: pl.String, "match": pl.String, "bench_text": pl.String})
     rows = _rows(kept, "prompt", unit_level)
     return rows.with_columns(ngram=pl.lit(None, pl.String), shared_ngrams=pl.lit(None, pl.Int64)).select(
-        [*CONTAMINATION_SCHEMA, "similarity"]).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]
+        [*CONTAMINATION_SCHEMA, "similarity"]).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]  # dtype classes: see core.py
 
 
 def duplicates(kept: pl.DataFrame, cfg: SemanticConfig, embed: Embed) -> tuple[pl.DataFrame, dict]:
@@ -59,7 +59,7 @@ def duplicates(kept: pl.DataFrame, cfg: SemanticConfig, embed: Embed) -> tuple[p
     rows = _rows(kept, cfg.on, removed)
     kept_ids = _identity(kept).select(pl.col("row").alias("kept_row"), pl.col("id").alias("kept_id"))
     rows = rows.join(kept_ids, on="kept_row", how="left", maintain_order="left")
-    return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA), stats  # type: ignore[arg-type]
+    return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA), stats  # type: ignore[arg-type]  # see core.py
 
 
 def steps(kept: pl.DataFrame, cfg: SemanticConfig, embed: Embed, refs: pl.DataFrame | None

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from distill_cli.errors import BadInput
+from distill_cli.stages.dedupe.config import Keep, On
 from distill_cli.stages.dedupe.core import DedupePlan
 from distill_cli.stages.dedupe.semantic import SemanticConfig
 
@@ -60,7 +61,7 @@ class SemanticStep:
 
 
 def semantic_step(threshold: float | None, decontaminate: float | None, model: str | None, cache: Path | None,
-                  on: str, keep: str, specs: tuple[str, ...], reference_split: str) -> SemanticStep | None:
+                  on: On, keep: Keep, specs: tuple[str, ...], reference_split: str) -> SemanticStep | None:
     """None when no semantic option is given; a bad combination is a usage error."""
     if threshold is None and decontaminate is None:
         if model:
@@ -79,5 +80,5 @@ def semantic_step(threshold: float | None, decontaminate: float | None, model: s
         from distill_cli.stages.dedupe.references import load_references
 
         refs = load_references(list(specs) or ["all"], reference_split)
-    cfg = SemanticConfig(threshold=threshold, on=on, keep=keep, decontaminate=decontaminate)  # type: ignore
+    cfg = SemanticConfig(threshold=threshold, on=on, keep=keep, decontaminate=decontaminate)
     return SemanticStep(cfg, resolve_model(model), (cache or default_cache()).expanduser(), refs)
