@@ -18,9 +18,9 @@ from typing import Literal
 import yaml
 
 from distill_cli.errors import BadInput
+from distill_cli.schema import DIR_STAGES
 
 # stages whose output is a stage directory (the default input of the stage after them)
-DIR_STAGES = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe")
 STAGES = (*DIR_STAGES, "export", "report")
 RESERVED = ("name", "input", "output")
 RUN_DIR = "{run_dir}"

@@ -11,6 +11,7 @@ import polars as pl
 
 from distill_cli.errors import BadInput
 from distill_cli.progress import console
+from distill_cli.schema import CONTAMINATION, DUPLICATES
 from distill_cli.stagedir.atomic import temp_name, write_parquet
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import file_digest, open_input
@@ -24,8 +25,6 @@ from distill_cli.stages.dedupe.units import ROW, narrow_frame
 from distill_cli.stages.keys import check_unique
 
 STREAM_ROWS = 20_000  # rows per batch read from the input (texts for the plan, then whole rows for the output)
-DUPLICATES = "_duplicates"
-CONTAMINATION = "_contamination"
 
 
 def side_name(stem: str, opts: RunOptions) -> str:
