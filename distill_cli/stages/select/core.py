@@ -179,8 +179,8 @@ def select_rows(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str,
         if cfg.per_prompt is not None:
             stats["dropped"]["per_prompt"] = dropped
     mix_columns = ["id", *(["difficulty"] if "difficulty" in schema else [])]
-    kept_ids = lf.with_row_index(ROW).select(ROW, *mix_columns).join(keep.lazy().select(ROW), on=ROW, how="semi")
-    stats.update(output_mix(kept_ids.collect(engine="streaming")))
+    # the kept rows are among the narrow rows already in memory: their ids and bands need no new scan of the input
+    stats.update(output_mix(rows.join(keep.select(ROW), on=ROW, how="semi").select(mix_columns)))
     if keep.height == 0:
         warnings.append("no rows selected; see the dropped counts in _stats.json")
     return keep, stats, warnings
