@@ -54,11 +54,6 @@ def _aggregates(cfg: GradeConfig, has_tokens: bool) -> list[pl.Expr]:
     ]
 
 
-def _ordered(cfg: GradeConfig) -> list[str]:
-    extra = ["ref_pass_rate"] if cfg.reference_model else []
-    return ["n_samples", "pass_rate", "score_cv", "len_mean", "len_cv", *extra, "difficulty"]
-
-
 def grade_table(lf: pl.LazyFrame, cfg: GradeConfig, where: str = "input") -> pl.DataFrame:
     """One row per (id, model), in no particular order, with every graded column.
 
