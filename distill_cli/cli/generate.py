@@ -34,7 +34,13 @@ from distill_cli.engines.backends import (
 )
 from distill_cli.engines.render import check_template, parse_template_kwargs
 from distill_cli.engines.types import Sampling
-from distill_cli.stages.generate.config import BackendName, GenerateConfig, engine_options, resolved_dtype
+from distill_cli.stages.generate.config import (
+    BackendName,
+    GenerateConfig,
+    anthropic_options,
+    engine_options,
+    resolved_dtype,
+)
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
 BATCH = "Batch APIs (--backend openai-batch | anthropic-batch)"
