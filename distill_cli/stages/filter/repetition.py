@@ -21,6 +21,7 @@ import polars as pl
 
 _WORD_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, so it is invertible modulo 2^64
 _ROW_SALT = np.uint64(0xD6E8FEB86659FD93)
+MAX_THREADS = 8  # batches in flight at once: each holds ~40 MB of arrays, so memory stays bounded on big hosts
 _LOADS = 32  # 8-byte loads per word hashed in numpy; longer words (URLs, base64: rare) are hashed whole
 # _MASK[k] keeps the first k bytes of a little-endian 8-byte load
 _MASK = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
@@ -146,8 +147,8 @@ def repetition(texts: pl.Series, n: int, batch_rows: int = 512) -> pl.DataFrame:
     """Per text: `repeated_share` (n-grams equal to an earlier n-gram of the same text, over all its n-grams; 0
     for a text shorter than n words) and `repeated_span` (words in the longest run of such n-grams, 0 if none)."""
     starts = range(0, len(texts), batch_rows)
-    workers = min(len(starts), os.cpu_count() or 1)
-    if workers > 1:  # numpy releases the GIL in these array operations: batches run on every core
+    workers = min(len(starts), len(os.sched_getaffinity(0)), MAX_THREADS)
+    if workers > 1:  # numpy releases the GIL in these array operations: batches run on the cores we may use
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(lambda start: _batch(texts.slice(start, batch_rows), n), starts))
     else:
