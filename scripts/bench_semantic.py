@@ -75,7 +75,7 @@ def store(root: Path, rows: int) -> tuple[Path, Path]:
     import numpy as np
     import polars as pl
 
-    from distill_cli.stages.dedupe.embed import EmbeddingCache, text_keys
+    from distill_cli.engines.embed import EmbeddingCache, text_keys
 
     texts, vectors, _ = make_prompts(rows)
     data = root / "prompts.parquet"

@@ -34,7 +34,7 @@ class SemanticStep:
     def run(self, plan: DedupePlan, rows: pl.LazyFrame, quiet: bool) -> DedupePlan:
         """The plan of dedupe's own steps, extended by the semantic ones over the rows it keeps (`rows`: the
         input with dedupe's row number)."""
-        from distill_cli.stages.dedupe.embed import EmbeddingCache, VLLMEmbedder, embed_cached
+        from distill_cli.engines.embed import EmbeddingCache, VLLMEmbedder, embed_cached
         from distill_cli.stages.dedupe.semantic_run import apply_plan, survivors
 
         cache = EmbeddingCache(self.cache_dir, self.model)

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from semantic_data import clustered, exact_pairs
 
+from distill_cli.engines.embed import EmbeddingCache, embed_cached, text_keys
 from distill_cli.stages.dedupe import DedupeConfig, dedupe_frame
-from distill_cli.stages.dedupe.embed import EmbeddingCache, embed_cached, text_keys
 from distill_cli.stages.dedupe.semantic import SEMANTIC_ROW, SemanticConfig, similar_pairs
 from distill_cli.stages.dedupe.semantic_run import apply
 
@@ -92,7 +92,7 @@ def test_semantic_decontamination_lists_benchmark_and_similarity():
 
 
 def test_embeddings_are_saved_per_chunk_and_reused(tmp_path, monkeypatch):
-    import distill_cli.stages.dedupe.embed as embed_module
+    import distill_cli.engines.embed as embed_module
 
     monkeypatch.setattr(embed_module, "CHUNK", 4)
     calls: list[int] = []
