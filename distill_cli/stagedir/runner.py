@@ -215,6 +215,14 @@ class Streamed:
     batches: Callable[[], Iterator[pl.DataFrame]]
 
 
+def stream_rows(inp: InputSet, opts: RunOptions, rows=None, batch_rows: int = 20_000
+                ) -> Callable[[], Iterator[pl.DataFrame]]:
+    """The `batches` of a Streamed output: the rows of run_global's frame (its --limit and --shard applied) at the
+    sorted positions `rows` (None: all), read a row group at a time (InputSet.stream)."""
+    where = partition_expr(opts.shard[1]) == opts.shard[0] if opts.shard else None
+    return lambda: inp.stream(batch_rows, opts.limit, where, rows)
+
+
 def partition_expr(n: int) -> pl.Expr:
     """Stable partition of prompts by their hex content-hash id, the same in every process."""
     return pl.col("id").str.slice(0, 12).str.to_integer(base=16, strict=False).fill_null(0) % n

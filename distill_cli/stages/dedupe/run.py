@@ -7,6 +7,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from distill_cli.errors import BadInput
@@ -16,7 +17,7 @@ from distill_cli.stagedir.atomic import temp_name, write_parquet
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import file_digest, open_input
 from distill_cli.stagedir.messages import already_complete, shard_pending
-from distill_cli.stagedir.runner import RunOptions, Streamed, run_global
+from distill_cli.stagedir.runner import RunOptions, Streamed, run_global, stream_rows
 from distill_cli.stages.dedupe import DedupeConfig
 from distill_cli.stages.dedupe.core import DedupePlan, dedupe_scan
 from distill_cli.stages.dedupe.references import load_references
@@ -55,10 +56,8 @@ def run(input: str, cfg: DedupeConfig, opts: RunOptions, reference_split: str = 
         # side tables before the shards: a directory whose manifest says complete always has them, whole
         write_parquet(run.out / side_name(DUPLICATES, run), plan.duplicates)
         write_parquet(run.out / side_name(CONTAMINATION, run), plan.contamination)
-        removed = plan.removed
-        kept = rows.filter(~pl.col(ROW).is_in(removed.implode())).drop(ROW)
-        return Streamed(plan.stats["rows_in"] - removed.len(), kept.collect_schema(),
-                        lambda: kept.collect_batches(chunk_size=STREAM_ROWS)), plan.stats
+        kept = np.setdiff1d(np.arange(plan.stats["rows_in"]), plan.removed.to_numpy())
+        return Streamed(len(kept), lf.collect_schema(), stream_rows(inp, run, kept, STREAM_ROWS)), plan.stats
 
     params = {**asdict(cfg), "decontaminate": list(cfg.decontaminate),
               "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split,

@@ -141,9 +141,17 @@ def _meta(schema: list[str], names: tuple[str, ...]) -> list[str]:
 def sft_frame(lf: pl.LazyFrame, cfg: ExportConfig, where: str = "input") -> Exported:
     schema = lf.collect_schema().names()
     lf, stats = verdict_filter(lf, schema, cfg, where)
-    meta = [pl.col(c) for c in _meta(schema, SFT_META)] if cfg.meta else []
     used = lf.head(cfg.limit) if cfg.limit is not None else lf
-    return used.select(*sft_columns(cfg, schema), *meta), used, stats
+    return sft_records(used, cfg, schema, filtered=True), used, stats
+
+
+def sft_records(lf: pl.LazyFrame, cfg: ExportConfig, schema: list[str], filtered: bool = False) -> pl.LazyFrame:
+    """The SFT records of rows, row by row (so a batch of rows at a time gives the same records): --drop-incorrect
+    applied unless `filtered`, the training columns, then the meta columns."""
+    if not filtered and cfg.incorrect == "drop" and "verdict" in schema:
+        lf = lf.filter(pl.col("verdict") == "correct")
+    meta = [pl.col(c) for c in _meta(schema, SFT_META)] if cfg.meta else []
+    return lf.select(*sft_columns(cfg, schema), *meta)
 
 
 # ---- DPO -----------------------------------------------------------------------------------------------------

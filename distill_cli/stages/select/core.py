@@ -160,7 +160,7 @@ def select_frame(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str
 def select_rows(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str, ...]] | None = None
                 ) -> tuple[pl.DataFrame, dict, list[str]]:
     """Which rows to keep (ROW, and pair_id/pair_role with --pairs), decided on narrow columns only, with the
-    stats and warnings: the wide rows are read once, by final_rows or a stream of them (kept_rows)."""
+    stats and warnings: the wide rows are read once, by final_rows or streamed by position (runner.stream_rows)."""
     cfg.check()
     schema = lf.collect_schema().names()
     missing = [c for c in needed_columns(cfg, schema) if c not in schema]
@@ -184,11 +184,6 @@ def select_rows(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str,
     if keep.height == 0:
         warnings.append("no rows selected; see the dropped counts in _stats.json")
     return keep, stats, warnings
-
-
-def kept_rows(lf: pl.LazyFrame, keep: pl.DataFrame) -> pl.LazyFrame:
-    """The chosen rows of lf in input order, every column (without --pairs: pairs reorder rows, final_rows)."""
-    return lf.with_row_index(ROW).filter(pl.col(ROW).is_in(keep.get_column(ROW).implode())).drop(ROW)
 
 
 def final_rows(lf: pl.LazyFrame, keep: pl.DataFrame, cfg: SelectConfig, schema: list[str]) -> pl.DataFrame:
