@@ -23,6 +23,7 @@ def plan(
     price_table: PriceTable = None,
 ) -> None:
     """Count prompts and tokens, estimate cost and wall time of every generate step; write no stage output."""
+    from distill_cli.cli import load
     from distill_cli.cli.run import command_specs
     from distill_cli.pipeline.core import parse_pipeline
     from distill_cli.progress import make_console
@@ -37,7 +38,7 @@ def plan(
     extra = [*(["--pilot", str(pilot)] if pilot else []),
              *(["--mean-completion-tokens", str(mean_completion_tokens)] if mean_completion_tokens else []),
              *(["--price", price] if price else []), *(["--price-table", str(price_table)] if price_table else [])]
-    estimates, notes = plan_pipeline(pipe, extra)
+    estimates, notes = plan_pipeline(pipe, extra, typer.main.get_command(load(("generate",))))
     console = make_console()
     if not estimates and not notes:
         raise BadInput(f"{pipeline}: no generate stage to plan")

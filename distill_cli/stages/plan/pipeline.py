@@ -48,14 +48,11 @@ def _generate_argv(step: Step, source: str, extra: list[str]) -> list[str]:
     return [*argv, "--dry-run"]
 
 
-def plan_pipeline(pipe: Pipeline, extra: list[str]) -> tuple[list[Estimate], list[str]]:
-    """Estimates of the pipeline's generate steps and notes on what could not be planned."""
-    import typer
-
-    from distill_cli.cli import load
+def plan_pipeline(pipe: Pipeline, extra: list[str], command) -> tuple[list[Estimate], list[str]]:
+    """Estimates of the pipeline's generate steps and notes on what could not be planned. `command` is the
+    `distill generate` command (a click command, from the CLI), run in this process with --dry-run."""
     from distill_cli.stages.plan.run import collecting
 
-    command = typer.main.get_command(load(("generate",)))
     sources: dict[str, str] = {}
     estimates: list[Estimate] = []
     notes: list[str] = []
