@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
 .PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-verify-code \
-        bench-consensus bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory bench-startup chaos lint clean
+        bench-consensus bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory bench-startup bench-score chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
 bench: bench-collect bench-generate bench-http bench-verify bench-verify-code bench-consensus bench-grade bench-compress \
-       bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory bench-startup
+       bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory bench-startup bench-score
 
 bench-collect:
 	$(BIN)/python scripts/bench_collect.py
@@ -69,6 +69,8 @@ bench-view:
 	$(BIN)/python scripts/bench_view.py
 bench-startup:
 	$(BIN)/python scripts/bench_startup.py
+bench-score:
+	$(BIN)/python scripts/bench_score.py
 
 chaos:
 	$(BIN)/python scripts/chaos.py

@@ -51,7 +51,7 @@ COMPRESSED_EXTRA: dict[str, pl.DataType] = {
 }
 
 # the stages whose output is a stage directory, in pipeline order (a manifest's `stage` is one of them)
-DIR_STAGES = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe")
+DIR_STAGES = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe", "score")
 # side tables a stage writes beside its shards, by file stem (`<stem>.parquet`; dedupe under --shard I/N:
 # `<stem>-part-NNNNN.parquet`, one per partition)
 SUMMARY = "_summary"  # grade: one row per prompt, a pass-rate column per model

@@ -27,7 +27,9 @@ EPILOG = ("Example: distill export runs/x/deduped -o runs/x/sft.jsonl --format s
           "|   distill export runs/x/deduped -o hf:me/my-traces --format sft")
 
 
-READERS = {"style": ("sft",), "allow_incorrect": ("sft",), "drop_incorrect": ("sft",), "dpo_style": ("dpo",)}
+READERS = {"style": ("sft",), "allow_incorrect": ("sft", "kd"), "drop_incorrect": ("sft", "kd"),
+           "dpo_style": ("dpo",), "think_tags": ("sft", "dpo"), "reasoning_field": ("sft", "dpo"),
+           "system": ("sft", "dpo")}
 
 
 @app.command(epilog=EPILOG)

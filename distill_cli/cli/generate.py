@@ -22,6 +22,7 @@ from distill_cli.cli.common import (
     choice,
     refuse_unused,
     run_options,
+    typed,
 )
 from distill_cli.cli.cost_options import Below, DryRun, MaxCost, MeanCompletion, OnlyUnsolved, Pilot, Price, PriceTable
 from distill_cli.engines.backends import (
@@ -37,9 +38,12 @@ from distill_cli.engines.types import Sampling
 from distill_cli.stages.generate.config import (
     BackendName,
     GenerateConfig,
+    LogprobDtype,
     anthropic_options,
+    check_logprobs,
     engine_options,
     resolved_dtype,
+    with_max_logprobs,
 )
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
@@ -88,6 +92,12 @@ def generate(
     chat_template_kwargs: Annotated[str | None, typer.Option(help="JSON passed to the chat template, e.g. "
                                                                 "'{\"enable_thinking\": true}'.",
                                                                 rich_help_panel=SAMPLING)] = None,
+    logprobs: Annotated[int | None, typer.Option(
+        "--logprobs", min=0, help="Keep each completion token's id and logprob and the model's top-K "
+        "(token_ids, token_logprobs, topk_ids, topk_logprobs; 0: no top-K).", show_default=False,
+        rich_help_panel=SAMPLING)] = None,
+    logprobs_dtype: Annotated[LogprobDtype, choice(LogprobDtype, "--logprobs-dtype", help="How topk_logprobs is "
+                                                   "stored.", rich_help_panel=SAMPLING)] = "float32",
     dtype: Annotated[str, typer.Option(help="auto (float32 on CPU), float32, bfloat16, float16.",
                                        rich_help_panel=ENGINE)] = "auto",
     max_model_len: Annotated[int | None, typer.Option(min=16, help="Context length; longer prompts become "
@@ -157,6 +167,9 @@ def generate(
     refuse_unused(ctx, READERS, (backend,), "--backend")
     check_template(prompt_template)
     kwargs = parse_template_kwargs(chat_template_kwargs)
+    given = typed(ctx)
+    rows_per_shard = check_logprobs(backend, logprobs, "logprobs_dtype" in given, rows_per_shard,
+                                    "rows_per_shard" in given)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     engine_args, kv_bytes = engine_options(backend, engine_arg, kv_cache_memory, data_parallel_size, executor)
     if backend == "vllm":
@@ -166,13 +179,14 @@ def generate(
               "engine_args": engine_args or None}
     cfg = GenerateConfig(
         model=model, model_name=model_name or default_model_name(model), backend=backend,
-        n=n, sampling=Sampling(temperature, top_p, top_k, max_tokens, seed), system_prompt=system_prompt,
+        n=n, sampling=Sampling(temperature, top_p, top_k, max_tokens, seed, logprobs), system_prompt=system_prompt,
         prompt_template=prompt_template, chat_template_kwargs=kwargs,
-        engine={k: v for k, v in engine.items() if v is not None})
+        engine={k: v for k, v in engine.items() if v is not None},
+        logprobs_dtype=logprobs_dtype)
     if backend == "vllm":
         make_backend = partial(vllm_backend, model, seed or 0, dtype, tensor_parallel_size, max_model_len,
                                gpu_memory_utilization, enforce_eager, max_num_seqs, quiet, kv_cache_memory=kv_bytes,
-                               engine_args=engine_args, replicas=data_parallel_size)
+                               engine_args=with_max_logprobs(logprobs, engine_args), replicas=data_parallel_size)
     elif backend == "openai":
         make_backend = partial(openai_backend, model, base_url or "http://127.0.0.1:8000/v1", api_key, concurrency,
                                request_timeout, max_retries)

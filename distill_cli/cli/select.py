@@ -44,9 +44,16 @@ def select(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Graded stage directory, Parquet file or glob.", show_default=False)],
     output: Output,
-    by: Annotated[By, choice(By, "--by", help="How --total ranks prompts "
-                                    "(hardest, hardest, most variable, longest, seeded random first).")]
+    by: Annotated[By, choice(By, "--by", help="How --total ranks prompts (hardest, hardest, most variable, "
+                                    "longest, seeded random, most perplexing, most divergent first); perplexity "
+                                    "and divergence also take --band/--quantile (columns from `distill score`).")]
     = "difficulty",
+    band: Annotated[str | None, typer.Option(
+        help="With --by perplexity|divergence: keep rows whose value is in LO:HI (edges as --pass-rate), e.g. "
+             "1.2:3.", show_default=False)] = None,
+    quantile: Annotated[str | None, typer.Option(
+        help="With --by perplexity|divergence: keep rows whose quantile among the input's is in LO:HI, e.g. "
+             "0.1:0.9 drops the lowest and highest tenth.", show_default=False)] = None,
     keep: Annotated[str | None, typer.Option(help="Difficulty bands to keep, e.g. hard,medium.",
                                                 show_default=False)] = None,
     pass_rate: Annotated[str | None, typer.Option(
@@ -101,6 +108,8 @@ def select(
         total=total,
         seed=seed,
         pairs=pairs,
+        band=parse_window(band, "--band") if band is not None else None,
+        quantile=parse_window(quantile, "--quantile") if quantile is not None else None,
     )
     cfg.check()
     from distill_cli.stages.select.run import run

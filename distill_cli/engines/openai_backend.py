@@ -223,6 +223,10 @@ class OpenAIBackend:
             body["seed"] = seed
         if req.chat_template_kwargs:
             body["chat_template_kwargs"] = dict(req.chat_template_kwargs)
+        if s.logprobs is not None:
+            from distill_cli.engines.openai_logprobs import request_fields
+
+            body |= request_fields(s.logprobs)
         return body
 
     def _parse(self, req: Request, resp: httpx.Response) -> Result | Retry:
@@ -233,6 +237,7 @@ class OpenAIBackend:
             text = msg.get("content") or ""
             reasoning = msg.get("reasoning_content") or msg.get("reasoning")
             usage = usage_from_api(data.get("usage"))
+            logprobs = self._logprobs(req, data, choice)
             return Result(
                 request=req,
                 text=text,
@@ -243,9 +248,21 @@ class OpenAIBackend:
                 seed=self.request_seed(req),
                 cached_tokens=usage.cached_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
+                logprobs=logprobs,
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             return Retry("bad_json", f"unusable response body ({type(exc).__name__}): {resp.text[:200]!r}")
+
+    def _logprobs(self, req: Request, data: dict, choice: dict):
+        """With --logprobs: the tokens, logprobs and top-K; a server without them stops the stage (every row alike)."""
+        if req.sampling.logprobs is None:
+            return None
+        from distill_cli.engines.openai_logprobs import NoLogprobs, parse
+
+        try:
+            return parse(data, choice, req.sampling.logprobs)
+        except NoLogprobs as exc:
+            raise _Fatal(f"--logprobs with {self.base_url}: {exc}") from None
 
     def _error(self, req: Request, cause: str, message: str) -> Result:
         self._count("errors", cause)
@@ -375,7 +392,8 @@ class OpenAIBackend:
         message = _server_message(resp)
         if is_retryable_status(status):
             return Retry(f"http_{status}", message, parse_retry_after(resp.headers.get("retry-after")))
-        if status in FATAL_STATUSES:
+        if status in FATAL_STATUSES or (status == 400 and req.sampling.logprobs is not None and "logprob" in
+                                        message.lower()):  # the server's limit on top_logprobs: every row alike
             raise _Fatal(f"{self.base_url}/chat/completions answered HTTP {status} for --model {self.model}: "
                          f"{message}{self._path_hint(status)}")
         return self._error(req, f"http_{status}", f"HTTP {status}: {message}")

@@ -193,3 +193,25 @@ def test_stats_hold_the_served_token_counts_and_their_cost(tmp_path, vllm_server
     assert df["cached_tokens"].is_null().all()  # this server reports no prompt-token details: unknown, not 0
     expected = (st["tokens"]["prompt"] * 0.5 + st["tokens"]["completion"] * 1.5) / 1e6
     assert st["cost"]["usd"] == pytest.approx(expected, abs=1e-6) and st["cost"]["price"]["input"] == 0.5
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_logprobs_from_vllm_serve_come_with_token_ids(vllm_server):
+    """--logprobs over HTTP: the server's token ids (return_tokens_as_token_ids), top-K best first, greedy top-1."""
+    import numpy as np
+
+    from distill_cli.engines.openai_backend import OpenAIBackend
+    from distill_cli.engines.types import Request, Sampling
+
+    base_url, name = vllm_server
+    backend = OpenAIBackend(name, base_url, concurrency=2, timeout=120)
+    req = Request("lp", "lp", 0, ({"role": "user", "content": "What is 2 + 3?"},),
+                  Sampling(temperature=0.0, max_tokens=12, logprobs=3))
+    results = []
+    backend.generate([req], results.append)
+    (res,) = results
+    lp = res.logprobs
+    assert res.error is None and lp is not None and len(lp.token_ids) == res.completion_tokens > 0
+    assert lp.topk_ids.shape == (len(lp.token_ids), 3) and (lp.topk_ids[:, 0] == lp.token_ids).all()
+    assert np.allclose(lp.topk_logprobs[:, 0], lp.logprobs) and lp.prompt_ids is not None and len(lp.prompt_ids) > 5

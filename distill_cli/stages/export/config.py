@@ -7,7 +7,7 @@ from typing import Literal
 
 from distill_cli.errors import BadInput
 
-Format = Literal["sft", "dpo"]
+Format = Literal["sft", "dpo", "kd"]
 Style = Literal["messages", "sharegpt", "alpaca"]
 DpoStyle = Literal["conversational", "standard"]
 Incorrect = Literal["refuse", "drop", "allow"]

@@ -35,6 +35,8 @@ def exported_path(stamp: Path) -> Path:
 
 
 def required_columns(cfg: ExportConfig) -> dict[str, type[pl.DataType]]:
+    if cfg.format == "kd":  # token ids and top-K, checked by the KD core (stages/export/kd.py)
+        return {}
     need: dict[str, type[pl.DataType]] = {"prompt": pl.String, "response": pl.String}
     if cfg.format == "dpo":
         need.update({"pair_id": pl.String, "pair_role": pl.String})
@@ -206,4 +208,15 @@ def _dpo_meta(cfg: ExportConfig, schema: list[str]) -> list[pl.Expr]:
 def export_frame(lf: pl.LazyFrame, cfg: ExportConfig, where: str = "input") -> Exported:
     """(records to write, the input rows they came from, stats); `where` names the input in error messages."""
     cfg.check()
+    if cfg.format == "kd":
+        return kd_export(lf, cfg, where)
     return dpo_frame(lf, cfg, where) if cfg.format == "dpo" else sft_frame(lf, cfg, where)
+
+
+def kd_export(lf: pl.LazyFrame, cfg: ExportConfig, where: str = "input") -> Exported:
+    """Token-level KD records (stages/export/kd.py) of the rows the verdict policy admits, as SFT admits them."""
+    from distill_cli.stages.export.kd import kd_frame
+
+    lf, stats = verdict_filter(lf, lf.collect_schema().names(), cfg, where)
+    records, used, kd_stats = kd_frame(lf, cfg.meta, cfg.limit, where)
+    return records, used, {**stats, **kd_stats}

@@ -107,6 +107,9 @@ def run(input: str, cfg: ExportConfig, output: str, card: Path | None = None, pu
         overwrite: bool = False, quiet: bool = False) -> None:
     """Export `input` to `output` (FILE.jsonl, FILE.parquet, a directory or hf:ORG/NAME) with its card."""
     target = parse_target(output)
+    if cfg.format == "kd" and target.kind == "jsonl":
+        raise BadInput(f"{output}: KD records are numeric arrays (with -inf at prompt positions, which JSON cannot "
+                       "hold); write FILE.parquet or a directory")
     records, used, stats = _read(input, cfg)
     batches = _sft_batches(input, cfg) if cfg.format == "sft" else None
     n = records.select(pl.len()).collect().item()
@@ -139,7 +142,7 @@ def _read(input: str, cfg: ExportConfig):
         raise BadInput(f"{input}: no pair_id/pair_role columns{origin}; DPO export reads the chosen/rejected rows "
                        "that `distill select --pairs` tags")
     inp.require("export", required_columns(cfg))
-    if cfg.format == "sft":  # DPO pairs are keyed by pair_id, checked by the DPO core
+    if cfg.format != "dpo":  # DPO pairs are keyed by pair_id, checked by the DPO core
         check_unique(inp.scan(), input, "export")
     return export_frame(inp.scan(), cfg, where=input)
 
@@ -213,7 +216,7 @@ def _stats_note(stats: dict) -> str:
 
 
 def _shape(cfg: ExportConfig) -> str:
-    return cfg.style if cfg.format == "sft" else cfg.dpo_style
+    return {"sft": cfg.style, "dpo": cfg.dpo_style}.get(cfg.format, "token-level")
 
 
 def _summary(n: int, cfg: ExportConfig, where, card_path: Path, stats: dict) -> None:

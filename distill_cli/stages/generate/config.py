@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 from distill_cli.engines.types import Sampling
 from distill_cli.errors import BadInput
 
 BackendName = Literal["vllm", "openai", "openai-batch", "anthropic-batch"]
+LogprobDtype = Literal["float32", "float16"]
+LOGPROB_ROWS_PER_SHARD = 64  # prompts: a shard's top-K are held until it is written (64 x n 8 x 4k tokens x K 20)
+
 
 @dataclass(frozen=True)
 class GenerateConfig:
@@ -22,10 +25,12 @@ class GenerateConfig:
     prompt_template: str | None = None
     chat_template_kwargs: dict = field(default_factory=dict)
     engine: dict = field(default_factory=dict)  # engine options that shape the output (dtype, max_model_len, ...)
+    logprobs_dtype: LogprobDtype = "float32"  # how topk_logprobs is stored (with sampling.logprobs)
 
     def gen_params(self) -> str:
         """The `gen_params` column: everything needed to reproduce a row's request."""
-        return json.dumps({"backend": self.backend, "n": self.n, **asdict(self.sampling),
+        stored = {"logprobs_dtype": self.logprobs_dtype} if self.sampling.logprobs is not None else {}
+        return json.dumps({"backend": self.backend, "n": self.n, **self.sampling.fields(), **stored,
                            "system_prompt": self.system_prompt, "prompt_template": self.prompt_template,
                            "chat_template_kwargs": self.chat_template_kwargs, **self.engine}, sort_keys=True)
 
@@ -64,3 +69,20 @@ def anthropic_options(chat_template_kwargs: str | None, temperature: float) -> N
     if temperature > 1.0:
         raise BadInput(f"--temperature {temperature:g}: at most 1 with --backend anthropic-batch (the Messages "
                        "API's range)")
+
+
+def check_logprobs(backend: str, k: int | None, dtype_given: bool, rows_per_shard: int, rows_given: bool) -> int:
+    """The options read with --logprobs; returns the rows per shard, smaller by default when top-K are kept."""
+    if k is not None and backend not in ("vllm", "openai"):
+        raise BadInput(f"--logprobs: only with --backend vllm or openai (--backend {backend} returns no token ids)")
+    if k is None and dtype_given:
+        raise BadInput("--logprobs-dtype is read only with --logprobs; it does nothing without it, so it is refused "
+                       "rather than ignored")
+    return LOGPROB_ROWS_PER_SHARD if k is not None and not rows_given else rows_per_shard
+
+
+def with_max_logprobs(k: int | None, engine_args: dict) -> dict:
+    """The engine arguments a run with top-K needs (vLLM's max_logprobs raised to K: engines/logprobs.py)."""
+    from distill_cli.engines.logprobs import max_logprobs_arg
+
+    return max_logprobs_arg(k, engine_args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from distill_cli.engines import logprobs as lp
 from distill_cli.engines.render import render_messages
 from distill_cli.engines.thinking import join_thinking, split_thinking
 from distill_cli.engines.types import Request, Result
@@ -65,11 +66,19 @@ def result_row(res: Result) -> dict:
             "reasoning": reasoning, "response": response, "finish_reason": finish,
             "prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
             "seed": res.seed if res.seed is not None else req.sampling.seed, "error": res.error,
-            "cached_tokens": res.cached_tokens, "reasoning_tokens": res.reasoning_tokens}
+            "cached_tokens": res.cached_tokens, "reasoning_tokens": res.reasoning_tokens,
+            "logprobs": res.logprobs}
 
 
 def results_frame(rows: list[dict]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+    """Checkpoint rows as a frame; with logprobs, their columns (float32: the stored dtype is applied once, when
+    the shard is whole) built from the rows' arrays in one piece."""
+    base = pl.DataFrame([{k: r.get(k) for k in RESULT_SCHEMA} for r in rows], schema=RESULT_SCHEMA)
+    found = [r.get("logprobs") for r in rows]
+    k = next((x.k for x in found if x is not None), None)
+    if k is None:
+        return base
+    return base.with_columns(**lp.columns(found, k))
 
 
 def latest_results(saved: pl.DataFrame | None) -> pl.DataFrame:
@@ -78,8 +87,9 @@ def latest_results(saved: pl.DataFrame | None) -> pl.DataFrame:
         return results_frame([])
     absent = [pl.lit(None, RESULT_SCHEMA[c]).alias(c) for c in RESULT_SCHEMA if c not in saved.columns]
     saved = saved.with_columns(absent)  # chunks saved before a column existed (a run resumed across versions)
-    return saved.select(list(RESULT_SCHEMA)).cast(RESULT_SCHEMA).unique("request_key", keep="last",
-                                                                       maintain_order=True)
+    extra = [c for c in (*lp.COLUMNS, lp.PROMPT_IDS) if c in saved.columns]
+    return saved.select([*RESULT_SCHEMA, *extra]).cast(RESULT_SCHEMA).unique("request_key", keep="last",
+                                                                             maintain_order=True)
 
 
 def finished_keys(saved: pl.DataFrame) -> set[str]:
@@ -96,7 +106,19 @@ def traces_frame(prompts: pl.DataFrame, results: pl.DataFrame, cfg: GenerateConf
         pl.DataFrame({"sample": list(range(cfg.n))}, schema={"sample": pl.Int64}), how="cross")
     out = grid.join(results, on=["id", "sample"], how="left").sort("__row", "sample").drop("__row")
     out = out.with_columns(pl.lit(cfg.model_name).alias("model"), pl.lit(cfg.gen_params()).alias("gen_params"))
+    if cfg.sampling.logprobs is not None:
+        out = logprob_columns(out, cfg.sampling.logprobs, cfg.logprobs_dtype)
     return conform(out, TRACES)
+
+
+def logprob_columns(traces: pl.DataFrame, k: int, dtype: str) -> pl.DataFrame:
+    """Every logprob column present and typed (a shard of error rows has none), topk_logprobs in `dtype`."""
+    stored = pl.Float16 if dtype == "float16" else pl.Float32
+    types = {"token_ids": pl.List(pl.Int32), lp.PROMPT_IDS: pl.List(pl.Int32), "token_logprobs": pl.List(pl.Float32)}
+    if k > 0:
+        types |= {"topk_ids": pl.List(pl.Array(pl.Int32, k)), "topk_logprobs": pl.List(pl.Array(stored, k))}
+    return traces.with_columns(
+        [pl.col(c).cast(t) if c in traces.columns else pl.lit(None, t).alias(c) for c, t in types.items()])
 
 
 def trace_stats(traces: pl.DataFrame) -> dict:

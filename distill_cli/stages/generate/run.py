@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -67,7 +66,7 @@ def run(input: str, cfg: GenerateConfig, opts: RunOptions, make_backend: Callabl
             sd = run_map("generate", inp, opts, params=params, process=process, threads=threads)
         finally:
             lazy.close()
-    complete = _finish_rates(sd, spend)
+    complete = _finish_rates(sd, spend, cfg.sampling.logprobs)
     if not quiet and not already_complete("generate", sd, output, quiet,
                                           detail=lambda stats: "sent 0 requests"):
         _summary(shard_stats, output, complete, shard_note(sd, opts.shard), sd.read_manifest())
@@ -95,20 +94,29 @@ def _params(cfg: GenerateConfig) -> dict:
     size distill picks; recorded in the stats instead) and batching options do not. `engine.engine_args` is there
     only when --engine-arg is given, so runs made before that option resume as they were."""
     return {"model": cfg.model, "model_name": cfg.model_name, "backend": cfg.backend, "n": cfg.n,
-            "sampling": asdict(cfg.sampling), "system_prompt": cfg.system_prompt,
+            "sampling": cfg.sampling.fields(), "system_prompt": cfg.system_prompt,
             "prompt_template": cfg.prompt_template, "chat_template_kwargs": cfg.chat_template_kwargs,
-            "engine": cfg.engine}
+            "engine": cfg.engine,
+            **({"logprobs_dtype": cfg.logprobs_dtype} if cfg.sampling.logprobs is not None else {})}
 
 
-def _finish_rates(sd: StageDir, spend: Spend) -> bool:
-    """Rates and costs are not sums: tokens/s and the cost of the whole stage, once every shard is there."""
+def _finish_rates(sd: StageDir, spend: Spend, logprobs: int | None = None) -> bool:
+    """Rates and costs are not sums: tokens/s and the cost of the whole stage, once every shard is there; with
+    --logprobs, the on-disk bytes per completion token of the logprob columns."""
     manifest = sd.read_manifest()
     if not manifest.get("complete"):
         return False
-    gen = manifest.get("stats", {}).get("generated", {})
+    stats = manifest.get("stats", {})
+    gen = stats.get("generated", {})
     secs = gen.get("seconds") or 0
     rate = round(gen.get("completion_tokens", 0) / secs, 1) if secs else None
-    sd.finish({"tokens_per_s": rate, "cost": spend.stage_cost(manifest.get("stats", {}).get("tokens", {}))})
+    extra: dict = {"tokens_per_s": rate, "cost": spend.stage_cost(stats.get("tokens", {}))}
+    if logprobs is not None:
+        from distill_cli.engines.logprobs import size_stats
+
+        tokens = (stats.get("tokens") or {}).get("completion", 0)
+        extra["logprobs"] = {"k": logprobs, **size_stats([sd.shard_path(i) for i in range(sd.n_shards)], tokens)}
+    sd.finish(extra)
     return True
 
 

@@ -106,7 +106,7 @@ def generate_shard(df: pl.DataFrame, task: ShardTask, cfg: GenerateConfig, get_b
         finally:
             sink.flush()  # a crash or Ctrl-C keeps every result that already arrived
             sent = getattr(backend, "requests_sent", before + len(todo)) - before
-    results = latest_results(pl.concat([saved, results_frame(sink.rows)]))
+    results = latest_results(pl.concat([saved, results_frame(sink.rows)], how="diagonal_relaxed"))
     missing = wanted - set(results["request_key"].to_list())
     if missing and budget is not None and budget.reached:
         budget.check()

@@ -11,7 +11,8 @@ from distill_cli.errors import BadInput
 if TYPE_CHECKING:
     import polars as pl
 
-By = Literal["difficulty", "pass-rate", "cv", "length", "random"]
+By = Literal["difficulty", "pass-rate", "cv", "length", "random", "perplexity", "divergence"]
+SCORED = ("perplexity", "divergence")  # the --by values read from `distill score` columns
 Prefer = Literal["shortest", "longest", "random", "first"]
 BY_CHOICES: tuple[str, ...] = By.__args__
 PREFER_CHOICES: tuple[str, ...] = Prefer.__args__
@@ -98,8 +99,14 @@ class SelectConfig:
     total: int | None = None
     seed: int = 0
     pairs: bool = False
+    band: Window | None = None  # --by perplexity|divergence: a window on its value
+    quantile: Window | None = None  # ... or on its quantile among the input's rows (0: lowest, 1: highest)
 
     def check(self) -> None:
+        if (self.band is not None or self.quantile is not None) and self.by not in SCORED:
+            raise BadInput("--band and --quantile are windows on --by perplexity or --by divergence; add one")
+        if self.quantile is not None and not (0 <= (self.quantile.lo or 0) and (self.quantile.hi or 1) <= 1):
+            raise BadInput(f"--quantile {self.quantile}: quantiles are between 0 and 1")
         if self.distribution is not None and self.by != "difficulty":
             raise BadInput("--distribution samples a difficulty mix: use it with --by difficulty")
         if self.pairs and self.per_prompt is not None:

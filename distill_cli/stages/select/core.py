@@ -15,6 +15,7 @@ from distill_cli.errors import BadInput
 from distill_cli.stages.select.config import (  # noqa: F401
     BY_CHOICES,
     PREFER_CHOICES,
+    SCORED,
     By,
     Prefer,
     SelectConfig,
@@ -33,6 +34,21 @@ from distill_cli.stages.select.sample import (
 )
 
 PAIR_COLUMNS = ("pair_id", "pair_role")
+
+
+def score_column(by: str, schema: list[str]) -> str:
+    """What --by perplexity|divergence reads: the student's perplexity when score ran with --role student (selection
+    by the model you will train), else the teacher's; the divergence score adds once both are there."""
+    if by == "divergence":
+        return "divergence"
+    return "student_perplexity" if "student_perplexity" in schema or "teacher_perplexity" not in schema \
+        else "teacher_perplexity"
+
+
+def quantile_of(col: pl.Expr) -> pl.Expr:
+    """Each row's quantile of `col` among the rows that have a value: 0 the lowest, 1 the highest (ties: mean)."""
+    n = col.count()
+    return pl.when(n > 1).then((col.rank("average") - 1) / (n - 1)).otherwise(0.5)
 
 
 def rate_column(schema: list[str]) -> str:
@@ -59,6 +75,8 @@ def needed_columns(cfg: SelectConfig, schema: list[str]) -> dict[str, type[pl.Da
     ranks_length = (cfg.per_prompt is not None or cfg.pairs) and cfg.prefer in ("shortest", "longest")
     if cfg.by == "length" or cfg.length_tokens is not None or ranks_length:
         need["completion_tokens"] = pl.Int64
+    if cfg.by in SCORED:
+        need[score_column(cfg.by, schema)] = pl.Float64
     return need
 
 
@@ -79,6 +97,10 @@ def row_filters(cfg: SelectConfig, schema: list[str]) -> list[tuple[str, pl.Expr
         checks.append(("cv", pl.col("score_cv") <= cfg.max_cv))
     if cfg.length_tokens is not None:
         checks.append(("length", cfg.length_tokens.expr(pl.col("completion_tokens"))))
+    if cfg.band is not None:
+        checks.append(("band", cfg.band.expr(pl.col(score_column(cfg.by, schema)))))
+    if cfg.quantile is not None:
+        checks.append(("quantile", cfg.quantile.expr(quantile_of(pl.col(score_column(cfg.by, schema))))))
     return [(name, expr.fill_null(False)) for name, expr in checks]
 
 
@@ -94,7 +116,8 @@ def _drop_counts(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]]) -> pl.Lazy
 
 def _narrow_rows(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]], schema: list[str]) -> pl.LazyFrame:
     """The surviving rows' decision columns and row numbers: everything the prompt-level choices read."""
-    wanted = ["id", "model", "sample", "verdict", "difficulty", rate_column(schema), "score_cv", "completion_tokens"]
+    wanted = ["id", "model", "sample", "verdict", "difficulty", rate_column(schema), "score_cv", "completion_tokens",
+              *({score_column(by, schema) for by in SCORED} & set(schema))]
     cols = [ROW, *(c for c in wanted if c in schema)]
     keep = pl.lit(True)
     for _, expr in checks:
@@ -167,7 +190,8 @@ def select_rows(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str,
     if missing:
         raise BadInput(f"select: the input lacks column(s) {', '.join(missing)} that these options read")
     stats, rows = first_pass(lf, cfg, schema, known)
-    sample = SampleConfig(cfg.by, cfg.distribution, cfg.total, cfg.seed, cfg.prefer, rate_column(schema))
+    sample = SampleConfig(cfg.by, cfg.distribution, cfg.total, cfg.seed, cfg.prefer, rate_column(schema),
+                          score_column(cfg.by, schema))
     rows, prompt_stats, warnings = pick_prompts(rows, sample)
     stats["dropped"].update(prompt_stats.pop("dropped"))
     stats.update(prompt_stats)
