@@ -92,7 +92,8 @@ def purity(df: pl.DataFrame, pool: VerifyPool) -> dict:
         mixed += len(bad)
         split += sum(1 for v in verdicts.values() if "correct" in v) > 1
         examples += [(pid, [a for a, _ in samples if a and roots[a] == r]) for r in bad]
-    return {"clusters": clusters, "mixed": mixed, "split": split, "prompts": len(by_prompt), "examples": examples}
+    return {"clusters": clusters, "mixed": mixed, "split": split, "prompts": len(by_prompt), "examples": examples,
+            "correct": int((ref["verdict"] == "correct").sum()), "traces": ref.height}
 
 
 def main() -> None:
@@ -116,6 +117,7 @@ def main() -> None:
     shown = 0
     with VerifyPool(VerifyConfig(workers=args.workers)) as pool:
         p = purity(df, pool)
+        print(f"the model answers {p['correct']} of {p['traces']} traces right (reference verdicts)")
         print(f"clustering on all {p['prompts']} prompts: {p['clusters']} clusters of equivalent answers, {p['mixed']} "
               f"holding both reference-correct and reference-incorrect samples, {p['split']} prompts whose correct "
               "samples fall into two clusters")
