@@ -130,11 +130,15 @@ def run_distill_near(data: Path, limit: int) -> dict:
 def _plan(data: Path, limit: int, cfg, refs):
     import polars as pl
 
+    from distill_cli.stagedir.inputs import open_input
+    from distill_cli.stagedir.runner import RunOptions
     from distill_cli.stages.dedupe.run import _plan as plan_of
+    from distill_cli.stages.dedupe.run import text_batches
 
     started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="bench-dedupe-") as tmp:
-        plan, _ = plan_of(pl.scan_parquet(data).head(limit), cfg, refs, Path(tmp))
+        texts = text_batches(open_input(str(data)), RunOptions(Path(tmp), limit=limit))
+        plan, _ = plan_of(pl.scan_parquet(data).head(limit), cfg, refs, Path(tmp), texts)
     plan.stats["seconds"] = time.perf_counter() - started
     plan.stats["cpu_seconds"] = time.process_time() - cpu  # every thread's: on a busy machine the wall time lies
     return plan

@@ -215,12 +215,13 @@ class Streamed:
     batches: Callable[[], Iterator[pl.DataFrame]]
 
 
-def stream_rows(inp: InputSet, opts: RunOptions, rows=None, batch_rows: int = 20_000
-                ) -> Callable[[], Iterator[pl.DataFrame]]:
+def stream_rows(inp: InputSet, opts: RunOptions, rows=None, batch_rows: int = 20_000,
+                columns: list[str] | None = None) -> Callable[[], Iterator[pl.DataFrame]]:
     """The `batches` of a Streamed output: the rows of run_global's frame (its --limit and --shard applied) at the
-    sorted positions `rows` (None: all), read a row group at a time (InputSet.stream)."""
+    sorted positions `rows` (None: all), read a row group at a time (InputSet.stream); columns: only these (under
+    --shard, with `id`, which the partition reads)."""
     where = partition_expr(opts.shard[1]) == opts.shard[0] if opts.shard else None
-    return lambda: inp.stream(batch_rows, opts.limit, where, rows)
+    return lambda: inp.stream(batch_rows, opts.limit, where, rows, columns)
 
 
 def partition_expr(n: int) -> pl.Expr:
