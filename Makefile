@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    ?= runs/demo
 
 .PHONY: setup demo test test-fast bench bench-collect bench-generate bench-http bench-verify bench-verify-code \
-        bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory chaos lint clean
+        bench-consensus bench-grade bench-compress bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory bench-startup bench-score chaos lint clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,8 @@ test:
 test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
 
-bench: bench-collect bench-generate bench-http bench-verify bench-verify-code bench-grade bench-compress \
-       bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory
+bench: bench-collect bench-generate bench-http bench-verify bench-verify-code bench-consensus bench-grade bench-compress \
+       bench-filter bench-dedupe bench-semantic bench-export bench-view bench-memory bench-startup bench-score
 
 bench-collect:
 	$(BIN)/python scripts/bench_collect.py
@@ -50,6 +50,8 @@ bench-verify:
 	$(BIN)/python scripts/bench_verify.py
 bench-verify-code:
 	$(BIN)/python scripts/bench_verify_code.py
+bench-consensus:
+	$(BIN)/python scripts/bench_consensus.py
 bench-grade:
 	$(BIN)/python scripts/bench_grade.py
 bench-compress:
@@ -67,6 +69,10 @@ bench-memory:
 	$(BIN)/python scripts/bench_memory.py
 bench-view:
 	$(BIN)/python scripts/bench_view.py
+bench-startup:
+	$(BIN)/python scripts/bench_startup.py
+bench-score:
+	$(BIN)/python scripts/bench_score.py
 
 chaos:
 	$(BIN)/python scripts/chaos.py

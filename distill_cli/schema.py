@@ -50,6 +50,15 @@ COMPRESSED_EXTRA: dict[str, pl.DataType] = {
     "compression_ratio": pl.Float64,
 }
 
+# the stages whose output is a stage directory, in pipeline order (a manifest's `stage` is one of them)
+DIR_STAGES = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe", "score")
+# side tables a stage writes beside its shards, by file stem (`<stem>.parquet`; dedupe under --shard I/N:
+# `<stem>-part-NNNNN.parquet`, one per partition)
+SUMMARY = "_summary"  # grade: one row per prompt, a pass-rate column per model
+FILTERED = "_filtered"  # filter: every dropped trace and why
+DUPLICATES = "_duplicates"  # dedupe: every removed duplicate and the row it duplicates
+CONTAMINATION = "_contamination"  # dedupe: every removed prompt and the benchmark problem it matches
+
 VERDICTS = ("correct", "incorrect", "no_answer", "unverifiable", "timeout", "error")
 DOMAINS = ("math", "code", "choice", "text")
 

@@ -1,12 +1,14 @@
 """Benchmark: peak RSS of every model-free stage on R1-style traces of ~8 KB, at two sizes side by side.
 
 Synthetic traces (8 samples per prompt, a <think> part of ~8 KB with reflections, a boxed answer that is right
-for about half the samples) are written as Parquet shards; then the real `distill` command runs verify -> grade
--> select -> compress -> dedupe --exact -> export, each in its own child process, and the child's peak RSS
-(ru_maxrss of that child alone, via os.wait4) is printed per stage and size, with the growth ratio. Memory
-bounded by a chunk means no stage over 4 GB at the larger size and none growing more than 1.3x.
+for about half the samples) are generated once, a chunk at a time, into --data (kept between runs: 1M traces are
+1.3 GB of Parquet, 16 GB of text with `completion`; the smaller size links the larger one's first shards). Then the
+real `distill` command runs grade -> select -> dedupe --exact, dedupe --near -> export, compress (on select's
+output), then verify and filter on the traces, each in its own child process, and the child's peak RSS (ru_maxrss
+of that child alone, via os.wait4) is printed per stage and size, with the growth ratio. Memory bounded by a chunk
+means no stage over 4 GB at the larger size and none growing more than 1.3x.
 
-    python scripts/bench_memory.py                          # 100k and 1M traces (8 GB of text at 1M)
+    python scripts/bench_memory.py                          # 100k and 1M traces (8 GB of reasoning at 1M)
     python scripts/bench_memory.py --sizes 20000 80000 --stages select compress dedupe
 """
 
@@ -18,77 +20,118 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchutil import run_measured, table  # noqa: E402
+from benchutil import run_measured, run_usage, table  # noqa: E402
 
-STAGES = {  # stage -> (its input stage, extra arguments)
-    "verify": ("traces", ["--workers", "2"]),
-    "grade": ("verify", []),
-    "select": ("grade", ["--by", "pass-rate"]),
-    "compress": ("select", ["-s", "trim"]),
-    "dedupe": ("compress", ["--exact"]),
-    "export": ("dedupe", ["--format", "sft"]),
+STAGES = {  # stage -> (command, its input stage, extra arguments); run in this order, the global stages first
+    "grade": ("grade", "verify", []),  # the generated traces carry verify's columns: grade can start there
+    "select": ("select", "grade", ["--by", "pass-rate"]),
+    # dedupe reads select's output (rows as wide as compress's, less reasoning_original) so that it does not wait
+    # for compress, the slowest stage here (~300 traces/s on 2 busy cores)
+    "dedupe": ("dedupe", "select", ["--exact"]),
+    "dedupe-near": ("dedupe", "select", ["--near", "0.8"]),
+    "export": ("export", "dedupe", ["--format", "sft", "--allow-incorrect"]),
+    "compress": ("compress", "select", ["-s", "trim", "--all"]),
+    "verify": ("verify", "traces", ["--workers", "2"]),
+    # the checks that run a model or scan n-grams cost ~10 ms a trace (hours at 1M on 2 cores); memory is per shard
+    "filter": ("filter", "traces", ["--max-foreign-language", "off", "--max-repeated-share", "off",
+                                    "--max-repeated-span", "off"]),
 }
 SHARD_ROWS = 50_000
+CHUNK = 10_000  # traces generated and written at a time
 SENTENCES = [f"Wait, let me check step {k}: the sum of {k} and {k + 3} is {2 * k + 3}, so the total so far holds."
              for k in range(300)] + [f"So we multiply {k} by two and get {2 * k}, which we carry forward." for k
                                      in range(300)]
+AVERAGE = sum(map(len, SENTENCES)) // len(SENTENCES)
 
 
 def make_traces(out: Path, rows: int, chars: int = 8000, seed: int = 0) -> None:
-    """Shards of `rows` traces; every prompt has 8 samples; reasoning ~chars characters."""
+    """Shards of SHARD_ROWS traces, generated and written CHUNK rows at a time (1M traces of 8 KB are ~16 GB of
+    text with `completion`; the generator holds one chunk). Every prompt has 8 samples; reasoning ~chars chars.
+    Shard k is the same whatever `rows` is, so a smaller set is the first shards of a larger one."""
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    for shard, start in enumerate(range(0, rows, SHARD_ROWS)):
+        path = out / f"part-{shard:05d}.parquet"
+        if path.exists():
+            continue
+        tmp = path.with_suffix(".tmp")
+        writer = None
+        for first in range(start, min(start + SHARD_ROWS, rows), CHUNK):
+            table = _chunk(first, min(CHUNK, rows - first), chars, seed + first).to_arrow()
+            writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            writer.write_table(table, row_group_size=CHUNK)
+        writer.close()
+        tmp.rename(path)
+    (out / ".complete").touch()
+
+
+def _chunk(first: int, n: int, chars: int, seed: int):
     import numpy as np
     import polars as pl
 
     rng = np.random.default_rng(seed)
-    pool = np.array(SENTENCES)
-    per_trace = chars // 90
-    out.mkdir(parents=True)
-    for shard, start in enumerate(range(0, rows, SHARD_ROWS)):
-        n = min(SHARD_ROWS, rows - start)
-        row = np.arange(start, start + n)
-        picks = pool[rng.integers(0, len(pool), (n, per_trace))]
-        reasoning = [" ".join(p) for p in picks]
-        answer = (row // 8) % 97
-        given = np.where(rng.random(n) < 0.5, answer, answer + 1)
-        df = pl.DataFrame({
-            "id": [f"{i // 8:016x}" for i in row], "prompt": [f"Problem {i // 8}: add the numbers." for i in row],
-            "answer": answer.astype(str), "domain": "math", "source": "bench", "tests": None, "meta": None,
-            "model": "m", "sample": (row % 8).astype(np.int64), "reasoning": reasoning,
-            "response": [f"The answer is \\boxed{{{g}}}." for g in given.tolist()],
-            "finish_reason": "stop", "prompt_tokens": 20, "completion_tokens": chars // 4, "gen_params": "{}",
-            "seed": None,
-        }, schema_overrides={"tests": pl.String, "meta": pl.String, "seed": pl.Int64})
-        correct = given == answer  # verify's columns too, so a run without verify can start at grade
-        df = df.with_columns(verdict=pl.Series(np.where(correct, "correct", "incorrect")),
-                             score=pl.Series(correct.astype(float)), extracted=pl.Series(given.astype(str)),
-                             verifier=pl.lit("math"))
-        df = df.with_columns(completion=pl.lit("<think>\n") + pl.col("reasoning") + pl.lit("\n</think>\n")
-                             + pl.col("response"))
-        df.write_parquet(out / f"part-{shard:05d}.parquet", compression="zstd", row_group_size=10_000)
+    row = np.arange(first, first + n)
+    picks = rng.integers(0, len(SENTENCES), (n, chars // (1 + AVERAGE))).tolist()
+    reasoning = [" ".join([SENTENCES[j] for j in p]) for p in picks]
+    answer = (row // 8) % 97
+    given = np.where(rng.random(n) < 0.5, answer, answer + 1)
+    df = pl.DataFrame({
+        "id": [f"{i // 8:016x}" for i in row], "prompt": [f"Problem {i // 8}: add the numbers." for i in row],
+        "answer": answer.astype(str), "domain": "math", "source": "bench", "tests": None, "meta": None,
+        "model": "m", "sample": (row % 8).astype(np.int64), "reasoning": reasoning,
+        "response": [f"The answer is \\boxed{{{g}}}." for g in given.tolist()],
+        "finish_reason": "stop", "prompt_tokens": 20, "completion_tokens": chars // 4, "gen_params": "{}",
+        "seed": None,
+    }, schema_overrides={"tests": pl.String, "meta": pl.String, "seed": pl.Int64})
+    correct = given == answer  # verify's columns too, so a run without verify can start at grade
+    df = df.with_columns(verdict=pl.Series(np.where(correct, "correct", "incorrect")),
+                         score=pl.Series(correct.astype(float)), extracted=pl.Series(given.astype(str)),
+                         verifier=pl.lit("math"))
+    return df.with_columns(completion=pl.lit("<think>\n") + pl.col("reasoning") + pl.lit("\n</think>\n")
+                           + pl.col("response"))
 
 
-def run_size(root: Path, rows: int, stages: list[str]) -> dict[str, tuple[float, float]]:
-    traces = root / "traces"
-    # made in a child: a child's ru_maxrss starts from its parent's peak at fork, so the parent stays small
-    run_measured([sys.executable, __file__, "--make", str(traces), "--sizes", str(rows), "0"])
-    found: dict[str, tuple[float, float]] = {}
-    paths = {"traces": str(traces / "part-*.parquet")}
-    last = max(list(STAGES).index(s) for s in stages)
-    if "verify" not in stages:
-        paths["verify"] = paths["traces"]
-    for stage, (source, extra) in list(STAGES.items())[:last + 1]:  # earlier stages make the later ones' input
-        if stage == "verify" and "verify" not in stages:
-            continue
-        out = root / (f"{stage}.jsonl" if stage == "export" else stage)
-        argv = [sys.executable, "-m", "distill_cli", stage, paths[source], "-o", str(out), *extra, "-q"]
-        if stage == "compress":
-            argv.append("--all")
-        if stage == "export":
-            argv.append("--allow-incorrect")
-        found[stage] = run_measured(argv)
-        paths[stage] = str(out)
-        print(f"  {rows:>9,} traces  {stage:9s} {found[stage][0]:8.1f}s  peak RSS {found[stage][1]:7.0f} MB",
-              flush=True)
+def traces_for(data: Path, rows: int) -> Path:
+    """The traces of a size, generated once under `data` (in a child: a child's ru_maxrss starts from its parent's
+    peak at fork, so the parent stays small); a smaller size links the first shards of a larger one's."""
+    out = data / f"traces-{rows}"
+    if (out / ".complete").exists():
+        return out
+    names = [f"part-{k:05d}.parquet" for k in range(rows // SHARD_ROWS)]
+    larger = [p for p in data.glob("traces-*") if int(p.name[7:]) > rows and all((p / n).exists() for n in names)]
+    if larger and rows % SHARD_ROWS == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            link = out / name
+            if not link.exists():
+                link.symlink_to(larger[0] / link.name)
+        (out / ".complete").touch()
+        return out
+    run_measured([sys.executable, __file__, "--make", str(out), "--sizes", str(rows), "0"])
+    return out
+
+
+def run_size(data: Path, rows: int, stages: list[str]) -> dict[str, tuple[float, float, float]]:
+    """Each needed stage run once on `rows` traces, in its own child process: (wall s, peak RSS MB, CPU s)."""
+    paths = {"traces": str(traces_for(data, rows) / "part-*.parquet")}
+    paths["verify"] = paths["traces"]  # until verify runs (last): the generated traces carry verify's columns
+    need = set(stages)
+    for stage in reversed(STAGES):  # a stage needs its input stage run first
+        if stage in need and STAGES[stage][1] in STAGES and STAGES[stage][1] not in paths:
+            need.add(STAGES[stage][1])
+    found: dict[str, tuple[float, float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix=f"run-{rows}-", dir=data) as tmp:
+        for stage, (command, source, extra) in STAGES.items():
+            if stage not in need:
+                continue
+            out = Path(tmp) / (f"{stage}.jsonl" if command == "export" else stage)
+            argv = [sys.executable, "-m", "distill_cli", command, paths[source], "-o", str(out), *extra, "-q"]
+            found[stage] = run_usage(argv)
+            paths[stage] = str(out)
+            wall, rss, cpu = found[stage]
+            print(f"  {rows:>9,} traces  {stage:11s} {wall:8.1f}s wall {cpu:8.1f}s CPU  peak RSS {rss:7.0f} MB",
+                  flush=True)
     return {k: v for k, v in found.items() if k in stages}
 
 
@@ -96,26 +139,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs=2, default=[100_000, 1_000_000])
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "distill-bench-memory",
+                    help="Where the generated traces are kept between runs (and the stages' outputs, removed).")
     ap.add_argument("--make", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.make:
         make_traces(args.make, args.sizes[0])
         return
     results = {}
-    for rows in args.sizes:
-        with tempfile.TemporaryDirectory(prefix="distill-bench-memory-") as tmp:
-            results[rows] = run_size(Path(tmp), rows, args.stages)
+    for rows in sorted(args.sizes, reverse=True):  # the larger set first: the smaller one links its shards
+        results[rows] = run_size(args.data, rows, args.stages)
     small, large = args.sizes
     lines = []
     for stage in args.stages:
         a, b = results[small].get(stage), results[large].get(stage)
         if a and b:
             ok = b[1] < 4096 and b[1] / a[1] <= 1.3
-            lines.append((stage, f"{a[1]:.0f}", f"{b[1]:.0f}", f"{b[1] / a[1]:.2f}x", f"{a[0]:.0f}", f"{b[0]:.0f}",
+            lines.append((stage, f"{a[1]:.0f}", f"{b[1]:.0f}", f"{b[1] / a[1]:.2f}x", f"{a[2]:.0f}", f"{b[2]:.0f}",
                           "met" if ok else "NOT met"))
     print(f"\npeak RSS (MB) of each stage, {small:,} vs {large:,} traces of ~8 KB (target: < 4096 MB at the "
           "larger size, growth <= 1.3x):")
-    print(table(lines, ("stage", f"RSS@{small}", f"RSS@{large}", "growth", f"s@{small}", f"s@{large}", "target")))
+    print(table(lines, ("stage", f"RSS@{small}", f"RSS@{large}", "growth", f"CPU s@{small}", f"CPU s@{large}",
+                        "target")))
 
 
 if __name__ == "__main__":

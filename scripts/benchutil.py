@@ -9,13 +9,19 @@ import time
 
 def run_measured(argv: list[str], env: dict | None = None) -> tuple[float, float]:
     """Run argv to completion; return (wall seconds, peak RSS in MiB) of that child alone."""
+    return run_usage(argv, env)[:2]
+
+
+def run_usage(argv: list[str], env: dict | None = None) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MiB, CPU seconds user + system) of the child argv alone. On a shared machine
+    the CPU seconds say more than the wall time, which grows with everyone else's load."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(argv)}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def median_run(runs: list[tuple[float, ...]]) -> tuple[float, ...]:

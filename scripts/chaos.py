@@ -6,7 +6,8 @@ uninterrupted run. Then, per trial, the same command runs into a fresh directory
 group, SIGKILL) after a random delay, again and again, until it finishes by itself. After every kill the directory
 is checked as a reader would see it: every visible shard whole, a complete manifest only with every shard present.
 The final rows are compared with the reference: lost keys, duplicated keys, and changed values; and no temp file
-or directory of a killed writer may be left in or beside the finished output.
+or directory of a killed writer may be left in or beside the finished output. Last, dedupe --near runs on 100k
+prompts and is killed each time its MinHash band keys are on disk (kill_while_spilling), then resumed the same way.
 
     python scripts/chaos.py [--trials 5] [--max-kills 8] [--seed 0]
 """
@@ -166,6 +167,56 @@ def chaos(trials: int, max_kills: int, seed: int, stages: list[str] | None = Non
     return results
 
 
+def near_dup_prompts(path: Path, rows: int, seed: int = 0) -> None:
+    """Prompts of 30-60 random words, a tenth of them one-word edits of another: near duplicates to find."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{k}" for k in range(5000)]
+    base = [" ".join(vocab[j] for j in rng.integers(0, len(vocab), rng.integers(30, 61))) for _ in range(rows)]
+    for i in rng.choice(rows, rows // 10, replace=False).tolist():
+        words = base[int(rng.integers(0, rows))].split(" ")
+        words[int(rng.integers(0, len(words)))] = "edited"
+        base[i] = " ".join(words)
+    pl.DataFrame({"id": [f"{i:08x}" for i in range(rows)], "prompt": base}).write_parquet(path)
+
+
+def spilling(out: Path) -> bool:
+    """Whether a dedupe --near run writing `out` has MinHash state on disk: a band file of its spill directory
+    (a temp directory in the output, removed when the run ends) holds bytes."""
+    return any(p.stat().st_size > 0 for p in out.glob("._minhash.tmp-*/band-*.u64") if p.exists())
+
+
+def kill_while_spilling(work: Path, rows: int = 100_000, kills: int = 3, seed: int = 0) -> dict:
+    """dedupe --near SIGKILLed `kills` times while its band keys are on disk, then run to the end: its rows and
+    its list of removed rows must equal an uninterrupted run's, and no spill directory may be left behind."""
+    data = work / "prompts.parquet"
+    near_dup_prompts(data, rows, seed)
+    stage = Stage("dedupe", ("--exact", "--near", "0.8", "--rows-per-shard", str(rows // 4)), "", ("id",))
+    ref_out, out = work / "ref", work / "killed"
+    run_with_kills(command(stage, data, ref_out), ref_out, random.Random(seed), stage, max_kills=0)
+    done = 0
+    while True:
+        proc = subprocess.Popen(command(stage, data, out), start_new_session=True, env=distill_env(),
+                                stderr=subprocess.PIPE, text=True)
+        while done < kills and proc.poll() is None and not spilling(out):
+            time.sleep(0.005)
+        if done < kills and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            done += 1
+            check_visible(out)
+            continue
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"dedupe failed after {done} kills while spilling: {err.strip()[-500:]}")
+        break
+    side = [pl.read_parquet(d / "_duplicates.parquet").sort("row") for d in (out, ref_out)]
+    return {"stage": "dedupe (killed while spilling)", "trials": 1, "kills": done, "rows": rows,
+            **compare(stage, read_rows(out), read_rows(ref_out)), "duplicates_equal": side[0].equals(side[1]),
+            "removed": side[1].height, "leftovers": leftovers(out)}
+
+
 def output_of_stage(stage: Stage, directory: Path) -> Path | None:
     if not stage.input:
         return None
@@ -181,6 +232,13 @@ def main() -> None:
     args = parser.parse_args()
     started = time.time()
     results = chaos(args.trials, args.max_kills, args.seed, args.stages)
+    if not args.stages or "dedupe" in args.stages:
+        with tempfile.TemporaryDirectory() as tmp:
+            spill = kill_while_spilling(Path(tmp), kills=args.max_kills, seed=args.seed)
+        print(json.dumps(spill), flush=True)
+        if spill["leftovers"] or not spill["duplicates_equal"]:
+            spill["values_equal"] = False
+        results.append({**spill, "stage": "dedupe-spill"})
     print(f"\n{'stage':<10}{'trials':>7}{'kills':>7}{'rows':>7}{'lost':>6}{'dup':>5}  values equal")
     for r in results:
         print(f"{r['stage']:<10}{r['trials']:>7}{r['kills']:>7}{r['rows']:>7}{r['lost']:>6}{r['duplicated']:>5}  "

@@ -17,8 +17,8 @@ from distill_cli import __version__
 from distill_cli.cli.base import app as _app
 from distill_cli.errors import DistillError, Stopped
 
-COMMANDS = ("collect", "generate", "verify", "grade", "select", "compress", "filter", "dedupe", "export", "run",
-            "inspect", "report", "model", "view")
+COMMANDS = ("collect", "generate", "verify", "grade", "select", "compress", "filter", "dedupe", "export", "score",
+            "run", "plan", "inspect", "report", "model", "view")
 
 
 def load(names: tuple[str, ...] = COMMANDS) -> typer.Typer:

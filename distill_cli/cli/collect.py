@@ -8,9 +8,17 @@ from typing import Annotated
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Limit, Output, Overwrite, Quiet, RowsPerShard, Shard, Workers, run_options
-from distill_cli.errors import BadInput
-from distill_cli.stages.collect.core import (
+from distill_cli.cli.common import (
+    Limit,
+    Output,
+    Overwrite,
+    Quiet,
+    RowsPerShard,
+    Shard,
+    choice,
+    run_options,
+)
+from distill_cli.stages.collect.config import (
     AnswerFormat,
     CollectConfig,
     Domain,
@@ -28,10 +36,11 @@ def collect(
                                                         "question, prompt, ...).")] = None,
     answer_field: Annotated[str | None, typer.Option(help="Column holding the answer or worked solution "
                                                         "(auto: answer, gt, solution, ...).")] = None,
-    answer_format: Annotated[str, typer.Option(help="auto|boxed|gsm8k|raw: how to read the final answer.")] = "auto",
+    answer_format: Annotated[AnswerFormat, choice(AnswerFormat, "--answer-format", help="How to read the final "
+                                                  "answer.")] = "auto",
     tests_field: Annotated[str | None, typer.Option(help="Column holding code tests (auto: test_list, "
                                                        "tests, input_output).")] = None,
-    domain: Annotated[str, typer.Option(help="auto|math|code|choice|text.")] = "auto",
+    domain: Annotated[Domain, choice(Domain, "--domain")] = "auto",
     split: Annotated[str | None, typer.Option(help="Split of hf: datasets (default train), of a save_to_disk "
                                               "DatasetDict, or of a directory holding several.")] = None,
     streaming: Annotated[bool, typer.Option(help="Stream hf: datasets instead of caching them whole.")] = True,
@@ -43,18 +52,13 @@ def collect(
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
-    workers: Workers = 1,
     quiet: Quiet = False,
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Collect prompts with reference answers from local files and Hugging Face datasets."""
-    if answer_format not in AnswerFormat.__args__:
-        raise BadInput(f"--answer-format {answer_format!r}: expected one of {', '.join(AnswerFormat.__args__)}")
-    if domain not in Domain.__args__:
-        raise BadInput(f"--domain {domain!r}: expected one of {', '.join(Domain.__args__)}")
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard)
+    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard)
     cfg = CollectConfig(prompt_field, answer_field, answer_format, domain, tests_field, max_prompt_chars,
-                        tests_in_prompt)  # type: ignore[arg-type]
+                        tests_in_prompt)
     from distill_cli.stages.collect.run import run
 
     run(sources, cfg, opts, split, streaming, rejects)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 import typer
 
-from distill_cli.progress import DEFAULT_INTERVAL
-from distill_cli.stagedir.runner import RunOptions, parse_shard
+if TYPE_CHECKING:
+    from distill_cli.stagedir.runner import RunOptions
 
 COMMON = "Common options"
 
@@ -28,8 +28,29 @@ ProgressInterval = Annotated[float, typer.Option(
     "--progress-interval", min=0, help="Seconds between plain progress lines when stderr is not a terminal (a log "
     "file, Slurm, nohup); 0: none.", rich_help_panel=COMMON)]
 SCALE = "Scale-out"
-Executor = Annotated[str, typer.Option(
-    "--executor", help="local | ray: run shards in this process, or as Ray tasks (from a clone: "
+
+
+def choice(literal, flag: str, *param_decls: str, **kwargs):
+    """A typer option whose values are a `Literal`'s (shown in --help as [a|b|c]), refused in the project's form:
+    one line, `Error: --flag 'value': expected ...`, exit 2, like every other bad option (click's own Choice
+    error is a usage box). Annotate the parameter with the Literal so the config gets the narrow type."""
+    names = [str(v) for v in get_args(literal)]
+    expected = " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+    def parse(value: str) -> str:
+        if value in names:
+            return value
+        from distill_cli.errors import BadInput
+
+        raise BadInput(f"{flag} {value!r}: expected {expected}")
+
+    return typer.Option(flag, *param_decls, parser=parse, metavar=f"[{'|'.join(names)}]", **kwargs)
+
+
+
+Executor = Annotated[Literal["local", "ray"], choice(
+    Literal["local", "ray"], "--executor", help="Run shards in this process, or as Ray tasks "
+    "(from a clone: "
     "pip install '.\\[ray]').",
     rich_help_panel=SCALE)]
 RayAddress = Annotated[str | None, typer.Option(
@@ -40,7 +61,9 @@ RowsPerShard = Annotated[int, typer.Option(
 
 
 def run_options(out: Path, shard: str | None, limit: int | None, overwrite: bool, workers: int, quiet: bool,
-                rows_per_shard: int = 100_000, progress_interval: float = DEFAULT_INTERVAL) -> RunOptions:
+                rows_per_shard: int = 100_000, progress_interval: float = 30.0) -> RunOptions:
+    from distill_cli.stagedir.runner import RunOptions, parse_shard
+
     return RunOptions(out=out, shard=parse_shard(shard), limit=limit, overwrite=overwrite, workers=workers,
                       quiet=quiet, rows_per_shard=rows_per_shard, progress_interval=progress_interval)
 

@@ -17,20 +17,24 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    choice,
     refuse_unused,
     run_options,
 )
-from distill_cli.errors import BadInput
-from distill_cli.stages.compress import (
+from distill_cli.stages.compress.config import (
     STRATEGIES,
     CompressConfig,
+    OnFail,
     RewriteConfig,
+    check_rewrite_options,
+    kv_size,
+    load_template,
     parse_strategies,
     parse_targets,
 )
+from distill_cli.stages.generate.config import BackendName
 
 CUTS, BUDGET, REWRITE = "Cuts", "max-tokens", "rewrite (a model through a generate backend)"
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "rewrite.txt"  # shipped in the wheel
 EXAMPLE = ("Example: distill compress runs/x/verified -o runs/x/compressed --strategy trim,dedupe-reflections "
            "--strategy max-tokens --budget 4096 --tokenizer ~/models/DeepSeek-R1-Distill-Qwen-7B")
 
@@ -54,7 +58,8 @@ def compress(
     strategy: Annotated[list[str], typer.Option(
         "--strategy", "-s", help=f"{'|'.join(STRATEGIES)}; repeat or comma-separate, applied in that order.",
         show_default=False)],
-    on_fail: Annotated[str, typer.Option(help="revert|drop: what to do with a cut that no longer verifies.")
+    on_fail: Annotated[OnFail, choice(OnFail, "--on-fail", help="What to do with a cut that no longer "
+                                           "verifies.")
                        ] = "revert",
     all_rows: Annotated[bool, typer.Option("--all", help="Compress every row, not only verdict == correct.")
                         ] = False,
@@ -74,7 +79,7 @@ def compress(
                                        rich_help_panel=BUDGET)] = False,
     tokenizer: Annotated[str | None, typer.Option(help="Local tokenizer/model directory (default: an "
                                                      "estimate, see docs).", rich_help_panel=BUDGET)] = None,
-    backend: Annotated[str, typer.Option(help="vllm|openai.", rich_help_panel=REWRITE)] = "vllm",
+    backend: Annotated[BackendName, choice(BackendName, "--backend", rich_help_panel=REWRITE)] = "vllm",
     model: Annotated[str | None, typer.Option("--model", "-m", help="Rewriting model ('tiny' = bundled).",
                                                  rich_help_panel=REWRITE)] = None,
     base_url: Annotated[str, typer.Option(help="openai: server URL.", rich_help_panel=REWRITE)
@@ -106,43 +111,16 @@ def compress(
     """Shorten correct traces (trim, dedupe-reflections, first-correct, max-tokens, rewrite) and re-verify them."""
     strategies = parse_strategies(strategy)
     refuse_unused(ctx, READERS, strategies, "--strategy")
-    rewrite = RewriteConfig(template=_template(template) if "rewrite" in strategies else "",
+    rewrite = RewriteConfig(template=load_template(template) if "rewrite" in strategies else "",
                             targets=parse_targets(targets), max_tokens=rewrite_max_tokens, temperature=temperature)
-    cfg = CompressConfig(strategies=strategies, allowance=allowance, max_reflections=max_reflections,  # type: ignore
+    cfg = CompressConfig(strategies=strategies, allowance=allowance, max_reflections=max_reflections,
                          near_threshold=near_threshold, extra_steps=extra_steps, budget=budget, mark=mark,
-                         tokenizer=tokenizer, on_fail=on_fail, all_rows=all_rows, reverify=reverify,  # type: ignore
+                         tokenizer=tokenizer, on_fail=on_fail, all_rows=all_rows, reverify=reverify,
                          rewrite=rewrite)
     if "rewrite" in strategies:
-        _check_rewrite_options(backend, model)
-    kv_bytes = _kv_size(kv_cache_memory)
+        check_rewrite_options(backend, model)
+    kv_bytes = kv_size(kv_cache_memory)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     from distill_cli.stages.compress.run import RewriteEngine, run
 
     run(input, cfg, opts, RewriteEngine(backend, model, base_url, api_key, concurrency, kv_bytes))
-
-
-def _template(path: Path | None) -> str:
-    path = DEFAULT_TEMPLATE if path is None else path.expanduser()
-    if not path.is_file():
-        raise BadInput(f"--template {path}: no such file")
-    text = path.read_text(encoding="utf-8")
-    if "{reasoning}" not in text:
-        raise BadInput(f"--template {path}: it must contain the {{reasoning}} placeholder")
-    return text
-
-
-def _check_rewrite_options(backend: str, model: str | None) -> None:
-    if backend not in ("vllm", "openai"):
-        raise BadInput(f"--backend {backend!r}: expected vllm or openai")
-    if not model:
-        raise BadInput("--strategy rewrite needs --model (the rewriting model)")
-    if backend == "vllm":
-        from distill_cli.engines.backends import check_model_path
-
-        check_model_path(model)
-
-
-def _kv_size(text: str | None) -> int | None:
-    from distill_cli.engines.memory import parse_size
-
-    return None if text is None else parse_size(text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -17,14 +16,11 @@ from distill_cli.cli.common import (
     Quiet,
     RowsPerShard,
     Shard,
-    Workers,
+    choice,
     refuse_unused,
     run_options,
 )
-from distill_cli.errors import BadInput
-from distill_cli.stages.dedupe import DedupeConfig
-from distill_cli.stages.dedupe.references import BUNDLED, expand_specs
-from distill_cli.stages.dedupe.units import Keep, On
+from distill_cli.stages.dedupe.config import BUNDLED, Keep, On, dedupe_config
 
 EXAMPLE = ("Example: distill dedupe runs/x/verified -o runs/x/deduped --exact --near 0.8 "
            "--decontaminate all --keep best-score")
@@ -51,11 +47,12 @@ def dedupe(
         "--near", max=1.0, metavar="THRESHOLD",
         help="Drop near duplicates: MinHash LSH, pairs verified at estimated Jaccard >= THRESHOLD (e.g. 0.8).",
         show_default=False)] = None,
-    on: Annotated[str, typer.Option(
-        help="prompt: rows sharing an id are one prompt, kept or dropped together; response|both: per row.")]
+    on: Annotated[On, choice(
+        On, "--on", help="prompt: rows sharing an id are one prompt, kept or dropped together; "
+        "response|both: per row.")]
         = "prompt",
-    keep: Annotated[str, typer.Option(
-        help="Which copy of a duplicate cluster survives: first|longest|shortest|best-score (the `score` "
+    keep: Annotated[Keep, choice(
+        Keep, "--keep", help="Which copy of a duplicate cluster survives (best-score: the `score` "
         "column, averaged over a prompt's rows).")] = "first",
     decontaminate: Annotated[list[str] | None, typer.Option(
         "--decontaminate", metavar="NAME|PATH",
@@ -92,42 +89,17 @@ def dedupe(
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
-    workers: Workers = 1,
     quiet: Quiet = False,
     progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 100_000,
 ) -> None:
     """Remove benchmark-contaminated prompts, then exact and near duplicates; list every removed row."""
-    cfg = _config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
+    cfg = dedupe_config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
                   bands, rows, min_ngrams)
     modes = ("--exact",) * cfg.exact + ("--near",) * (cfg.near is not None) + ("--decontaminate",) * bool(
         cfg.decontaminate)
     refuse_unused(ctx, READERS, modes, "")
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
+    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     from distill_cli.stages.dedupe.run import run
 
     run(input, cfg, opts, reference_split, semantic, decontaminate_semantic, embed_model, embed_cache)
-
-
-def _config(exact: bool, near: float | None, on: str, keep: str, decontaminate: list[str], ngram: int,
-            common_ngram_items: int, shingle: int, num_perm: int, bands: int | None,
-            rows: int | None, min_ngrams: int = 3) -> DedupeConfig:
-    if on not in On.__args__:
-        raise BadInput(f"--on {on!r}: expected one of {', '.join(On.__args__)}")
-    if near is not None and near <= 0:
-        raise BadInput(f"--near {near}: the Jaccard threshold must be in (0, 1], e.g. 0.8")
-    if keep not in Keep.__args__:
-        raise BadInput(f"--keep {keep!r}: expected one of {', '.join(Keep.__args__)}")
-    specs = tuple(expand_specs(decontaminate))
-    if decontaminate and not specs:
-        raise BadInput("--decontaminate: give a benchmark name, 'all', a file or hf:NAME")
-    cfg = DedupeConfig(exact=exact or (near is None and not specs), near=near, on=on, keep=keep,  # type: ignore
-                       shingle=shingle, num_perm=num_perm, bands=bands, rows=rows, decontaminate=specs, ngram=ngram,
-                       common_ngram_items=common_ngram_items, min_ngrams=min_ngrams)
-    if (bands or rows) and near is None:
-        raise BadInput("--bands/--rows tune near-duplicate search: pass --near THRESHOLD too")
-    resolved = cfg.lsh_shape()
-    if resolved[0] * resolved[1] > num_perm:
-        raise BadInput(f"--bands {resolved[0]} x --rows {resolved[1]} = {resolved[0] * resolved[1]} exceeds "
-                       f"--num-perm {num_perm}")
-    return DedupeConfig(**{**asdict(cfg), "bands": resolved[0] or None, "rows": resolved[1] or None})

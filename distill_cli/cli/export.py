@@ -8,14 +8,18 @@ from typing import Annotated
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.cli.common import COMMON, Overwrite, Quiet, refuse_unused
-from distill_cli.errors import BadInput
-from distill_cli.stages.export.core import (
+from distill_cli.cli.common import (
+    COMMON,
+    Overwrite,
+    Quiet,
+    choice,
+    refuse_unused,
+)
+from distill_cli.stages.export.config import (
     DpoStyle,
-    ExportConfig,
     Format,
     Style,
-    parse_think_tags,
+    export_config,
 )
 
 EPILOG = ("Example: distill export runs/x/deduped -o runs/x/sft.jsonl --format sft   "
@@ -23,25 +27,9 @@ EPILOG = ("Example: distill export runs/x/deduped -o runs/x/sft.jsonl --format s
           "|   distill export runs/x/deduped -o hf:me/my-traces --format sft")
 
 
-def _config(fmt: str, style: str, dpo_style: str, think_tags: str, reasoning_field: bool, system: str | None,
-            no_meta: bool, allow_incorrect: bool, drop_incorrect: bool, limit: int | None) -> ExportConfig:
-    for name, value, kind in (("--format", fmt, Format), ("--style", style, Style), ("--dpo-style", dpo_style,
-                                                                                    DpoStyle)):
-        if value not in kind.__args__:
-            raise BadInput(f"{name} {value!r}: expected one of {', '.join(kind.__args__)}")
-    if allow_incorrect and drop_incorrect:
-        raise BadInput("--allow-incorrect and --drop-incorrect contradict each other; pick one")
-    if fmt == "dpo" and style != "messages":
-        raise BadInput("--style applies to SFT; DPO records are TRL's prompt/chosen/rejected (see --dpo-style)")
-    open_tag, close_tag = parse_think_tags(think_tags)
-    incorrect = "allow" if allow_incorrect else "drop" if drop_incorrect else "refuse"
-    cfg = ExportConfig(fmt, style, dpo_style, open_tag, close_tag, reasoning_field, system, not no_meta,  # type: ignore[arg-type]
-                       incorrect, limit)  # type: ignore[arg-type]
-    cfg.check()
-    return cfg
-
-
-READERS = {"style": ("sft",), "allow_incorrect": ("sft",), "drop_incorrect": ("sft",), "dpo_style": ("dpo",)}
+READERS = {"style": ("sft",), "allow_incorrect": ("sft", "kd"), "drop_incorrect": ("sft", "kd"),
+           "dpo_style": ("dpo",), "think_tags": ("sft", "dpo"), "reasoning_field": ("sft", "dpo"),
+           "system": ("sft", "dpo")}
 
 
 @app.command(epilog=EPILOG)
@@ -51,10 +39,12 @@ def export(
                                          "(DPO: rows tagged by `select --pairs`).", show_default=False)],
     output: Annotated[str, typer.Option("-o", "--output", help="Target: FILE.jsonl, FILE.parquet, a directory "
                                         "(datasets save_to_disk) or hf:ORG/NAME.", show_default=False)],
-    fmt: Annotated[str, typer.Option("--format", help="sft | dpo.")] = "sft",
-    style: Annotated[str, typer.Option(help="SFT record shape: messages (OpenAI/TRL) | sharegpt (LLaMA-Factory "
+    fmt: Annotated[Format, choice(Format, "--format")] = "sft",
+    style: Annotated[Style, choice(Style, "--style", help="SFT record shape: messages (OpenAI/TRL) | "
+                                         "sharegpt (LLaMA-Factory "
                                        "from/value) | alpaca (instruction/input/output).")] = "messages",
-    dpo_style: Annotated[str, typer.Option(help="DPO shape: conversational (lists of messages) | standard "
+    dpo_style: Annotated[DpoStyle, choice(DpoStyle, "--dpo-style", help="DPO shape: conversational (lists "
+                                                "of messages) | standard "
                                            "(plain strings).")] = "conversational",
     think_tags: Annotated[str, typer.Option(help="OPEN,CLOSE tags around the reasoning in the assistant "
                                             "text.")] = "<think>,</think>",
@@ -80,7 +70,7 @@ def export(
 ) -> None:
     """Write traces as SFT (messages, ShareGPT, Alpaca) or DPO (TRL) training data, with a dataset card."""
     refuse_unused(ctx, READERS, (fmt,), "--format")
-    cfg = _config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
+    cfg = export_config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
                   drop_incorrect, limit)
     from distill_cli.stages.export.run import run
 

@@ -16,12 +16,10 @@ from distill_cli.cli.common import (
     Quiet,
     RowsPerShard,
     Shard,
+    choice,
     run_options,
 )
-from distill_cli.errors import BadInput
-from distill_cli.stages.filter import DEFAULT_REFUSALS, FilterConfig
-from distill_cli.stages.filter.checks import check_pattern
-from distill_cli.stages.filter.config import Think
+from distill_cli.stages.filter.config import FilterConfig, Think, parse_span, parse_threshold, refusal_patterns
 
 EXAMPLE = ("Example: distill filter runs/x/verified -o runs/x/filtered --max-repeated-share 0.1 "
            "--max-foreign-language off --refusal-pattern 'as of my last update'")
@@ -36,7 +34,7 @@ def filter_(
     output: Output,
     truncated: Annotated[bool, typer.Option(help="Drop traces cut at the token limit (finish_reason length).")
                          ] = True,
-    think: Annotated[str, typer.Option(help="auto|required|off: drop an unclosed <think> block, and a trace "
+    think: Annotated[Think, choice(Think, "--think", help="Drop an unclosed <think> block, and a trace "
                                        "without reasoning from a model that thinks (auto: most of its rows do).")
                      ] = "auto",
     empty_answer: Annotated[bool, typer.Option(help="Drop traces with an empty response.")] = True,
@@ -80,47 +78,16 @@ def filter_(
     rows_per_shard: RowsPerShard = 20_000,  # traces are long: a shard is held in memory about twice
 ) -> None:
     """Drop truncated, unclosed, looping, language-switching, self-contradicting and refusing traces."""
-    if think not in Think.__args__:
-        raise BadInput(f"--think {think!r}: expected one of {', '.join(Think.__args__)}")
     cfg = FilterConfig(
-        truncated=truncated, think=think, empty_answer=empty_answer, ngram=ngram,  # type: ignore[arg-type]
-        max_repeated_share=_threshold("--max-repeated-share", max_repeated_share, share=True),
-        max_repeated_span=_span(max_repeated_span), language_windows=language_windows,
-        max_foreign_script=_threshold("--max-foreign-script", max_foreign_script, share=True),
-        max_foreign_language=_threshold("--max-foreign-language", max_foreign_language, share=True),
+        truncated=truncated, think=think, empty_answer=empty_answer, ngram=ngram,
+        max_repeated_share=parse_threshold("--max-repeated-share", max_repeated_share, share=True),
+        max_repeated_span=parse_span(max_repeated_span), language_windows=language_windows,
+        max_foreign_script=parse_threshold("--max-foreign-script", max_foreign_script, share=True),
+        max_foreign_language=parse_threshold("--max-foreign-language", max_foreign_language, share=True),
         multiple_answers=answers_disagree, unsupported_answer=answer_unsupported,
-        refusals=_refusals(refusal_pattern or [], refusal_file, default_refusals),
+        refusals=refusal_patterns(refusal_pattern or [], refusal_file, default_refusals),
         perplexity_column=perplexity_column, max_perplexity=max_perplexity, min_perplexity=min_perplexity)
     opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     from distill_cli.stages.filter.run import run
 
     run(input, cfg, opts)
-
-
-def _threshold(name: str, text: str, share: bool = False) -> float | None:
-    if text.strip().lower() in ("off", "none", "no"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadInput(f"{name} {text!r}: expected a number or 'off'") from None
-    if value < 0 or (share and value > 1):
-        raise BadInput(f"{name} {text!r}: expected a share in [0, 1] or 'off'")
-    return value
-
-
-def _span(text: str) -> int | None:
-    value = _threshold("--max-repeated-span", text)
-    return None if value is None else int(value)
-
-
-def _refusals(patterns: list[str], file: Path | None, defaults: bool) -> tuple[str, ...]:
-    if file is not None:
-        if not file.is_file():
-            raise BadInput(f"--refusal-file {file}: no such file")
-        patterns = [*patterns, *(ln.strip() for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip())]
-    for pattern in patterns:
-        why = check_pattern(pattern)
-        if why:
-            raise BadInput(f"--refusal-pattern {pattern!r}: not a valid regex: {why}")
-    return (*(DEFAULT_REFUSALS if defaults else ()), *patterns)

@@ -19,9 +19,12 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    choice,
     refuse_unused,
     run_options,
+    typed,
 )
+from distill_cli.cli.cost_options import Below, DryRun, MaxCost, MeanCompletion, OnlyUnsolved, Pilot, Price, PriceTable
 from distill_cli.engines.backends import (
     BATCH_BACKENDS,
     batch_backend,
@@ -32,12 +35,19 @@ from distill_cli.engines.backends import (
 )
 from distill_cli.engines.render import check_template, parse_template_kwargs
 from distill_cli.engines.types import Sampling
-from distill_cli.errors import BadInput
-from distill_cli.stages.generate.core import GenerateConfig
+from distill_cli.stages.generate.config import (
+    BackendName,
+    GenerateConfig,
+    LogprobDtype,
+    anthropic_options,
+    check_logprobs,
+    engine_options,
+    resolved_dtype,
+    with_max_logprobs,
+)
 
 SAMPLING, ENGINE, HTTP, CKPT = "Sampling", "vLLM engine (--backend vllm)", "Server (--backend openai)", "Checkpoints"
 BATCH = "Batch APIs (--backend openai-batch | anthropic-batch)"
-BACKENDS = ("vllm", "openai", *BATCH_BACKENDS)
 EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model tiny -n 4 --max-tokens 512 "
            "--prompt-template '{prompt} Put your final answer within \\boxed{}.'")
 
@@ -61,8 +71,9 @@ def generate(
     model: Annotated[str, typer.Option("--model", "-m", help="Model path or hub name for vLLM, served model name "
                                        "for openai; 'tiny' = the bundled SmolLM2-135M-Instruct.",
                                        show_default=False)],
-    backend: Annotated[str, typer.Option(help="vllm (offline engine) | openai (any OpenAI-compatible server) | "
-                                         "openai-batch | anthropic-batch (the providers' batch APIs, half price).")
+    backend: Annotated[BackendName, choice(BackendName, "--backend", help="vllm (offline engine) | openai (any "
+                                           "OpenAI-compatible server) | openai-batch | anthropic-batch (the providers' "
+                                           "batch APIs, half price).")
                        ] = "vllm",
     n: Annotated[int, typer.Option("-n", "--samples", min=1, help="Samples per prompt.")] = 8,
     model_name: Annotated[str | None, typer.Option(help="Name recorded in the `model` column (default: "
@@ -81,6 +92,12 @@ def generate(
     chat_template_kwargs: Annotated[str | None, typer.Option(help="JSON passed to the chat template, e.g. "
                                                                 "'{\"enable_thinking\": true}'.",
                                                                 rich_help_panel=SAMPLING)] = None,
+    logprobs: Annotated[int | None, typer.Option(
+        "--logprobs", min=0, help="Keep each completion token's id and logprob and the model's top-K "
+        "(token_ids, token_logprobs, topk_ids, topk_logprobs; 0: no top-K).", show_default=False,
+        rich_help_panel=SAMPLING)] = None,
+    logprobs_dtype: Annotated[LogprobDtype, choice(LogprobDtype, "--logprobs-dtype", help="How topk_logprobs is "
+                                                   "stored.", rich_help_panel=SAMPLING)] = "float32",
     dtype: Annotated[str, typer.Option(help="auto (float32 on CPU), float32, bfloat16, float16.",
                                        rich_help_panel=ENGINE)] = "auto",
     max_model_len: Annotated[int | None, typer.Option(min=16, help="Context length; longer prompts become "
@@ -135,31 +152,41 @@ def generate(
     rows_per_shard: RowsPerShard = 10_000,
     executor: Executor = "local",
     ray_address: RayAddress = None,
+    price: Price = None,
+    price_table: PriceTable = None,
+    max_cost: MaxCost = None,
+    dry_run: DryRun = False,
+    pilot: Pilot = 0,
+    mean_completion_tokens: MeanCompletion = None,
+    only_unsolved: OnlyUnsolved = None,
+    below: Below = None,
 ) -> None:
     """Generate n teacher traces per prompt; resumes a killed run without re-sending finished samples."""
-    if backend not in BACKENDS:
-        raise BadInput(f"--backend {backend!r}: expected {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]}")
     if backend == "anthropic-batch":
-        _anthropic_options(chat_template_kwargs, temperature)
+        anthropic_options(chat_template_kwargs, temperature)
     refuse_unused(ctx, READERS, (backend,), "--backend")
     check_template(prompt_template)
     kwargs = parse_template_kwargs(chat_template_kwargs)
+    given = typed(ctx)
+    rows_per_shard = check_logprobs(backend, logprobs, "logprobs_dtype" in given, rows_per_shard,
+                                    "rows_per_shard" in given)
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
-    engine_args, kv_bytes = _engine_options(backend, engine_arg, kv_cache_memory, data_parallel_size, executor)
+    engine_args, kv_bytes = engine_options(backend, engine_arg, kv_cache_memory, data_parallel_size, executor)
     if backend == "vllm":
         check_model_path(model)
         seed = 0 if seed is None else seed
-    engine = {"dtype": _resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len,
+    engine = {"dtype": resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len,
               "engine_args": engine_args or None}
     cfg = GenerateConfig(
-        model=model, model_name=model_name or default_model_name(model), backend=backend,  # type: ignore[arg-type]
-        n=n, sampling=Sampling(temperature, top_p, top_k, max_tokens, seed), system_prompt=system_prompt,
+        model=model, model_name=model_name or default_model_name(model), backend=backend,
+        n=n, sampling=Sampling(temperature, top_p, top_k, max_tokens, seed, logprobs), system_prompt=system_prompt,
         prompt_template=prompt_template, chat_template_kwargs=kwargs,
-        engine={k: v for k, v in engine.items() if v is not None})
+        engine={k: v for k, v in engine.items() if v is not None},
+        logprobs_dtype=logprobs_dtype)
     if backend == "vllm":
         make_backend = partial(vllm_backend, model, seed or 0, dtype, tensor_parallel_size, max_model_len,
                                gpu_memory_utilization, enforce_eager, max_num_seqs, quiet, kv_cache_memory=kv_bytes,
-                               engine_args=engine_args, replicas=data_parallel_size)
+                               engine_args=with_max_logprobs(logprobs, engine_args), replicas=data_parallel_size)
     elif backend == "openai":
         make_backend = partial(openai_backend, model, base_url or "http://127.0.0.1:8000/v1", api_key, concurrency,
                                request_timeout, max_retries)
@@ -168,42 +195,10 @@ def generate(
                                batch_max_bytes, poll_interval)
         make_backend().close()  # key, URL and limits checked now, before any shard starts
     from distill_cli.stages.generate.run import run
+    from distill_cli.stages.generate.spend import prepare
 
+    spend = prepare(model, backend, price, price_table, max_cost, dry_run, pilot, mean_completion_tokens,
+                    only_unsolved, below, parallel=executor == "ray" or data_parallel_size > 1)
+    plan = (pilot, mean_completion_tokens, concurrency if backend == "openai" else 1) if dry_run else None
     run(input, cfg, opts, make_backend, executor, ray_address, data_parallel_size, tensor_parallel_size,
-        checkpoint_every, checkpoint_seconds)
-
-
-def _anthropic_options(chat_template_kwargs: str | None, temperature: float) -> None:
-    """What the Messages API cannot take, refused before any batch is paid for."""
-    if chat_template_kwargs:
-        raise BadInput("--chat-template-kwargs: not with --backend anthropic-batch (the Messages API has no chat "
-                       "template)")
-    if temperature > 1.0:
-        raise BadInput(f"--temperature {temperature:g}: at most 1 with --backend anthropic-batch (the Messages "
-                       "API's range)")
-
-
-def _engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,
-                    executor: str) -> tuple[dict, int | None]:
-    """Engine-only options, checked before any work: the engine arguments' names, the KV-cache size."""
-    from distill_cli.engines.engine_args import check_engine_args, parse_engine_args
-    from distill_cli.engines.memory import parse_size
-
-    if backend != "vllm":
-        given = [o for o, v in (("--engine-arg", engine_arg), ("--kv-cache-memory", kv_cache_memory),
-                                ("--data-parallel-size", replicas > 1)) if v]
-        if given:
-            raise BadInput(f"{given[0]}: only with --backend vllm (a server sizes its own engine)")
-    if replicas > 1 and executor == "ray":
-        raise BadInput("--data-parallel-size: not with --executor ray (Ray already runs one engine per task)")
-    args = parse_engine_args(engine_arg)
-    check_engine_args(args)
-    return args, (parse_size(kv_cache_memory) if kv_cache_memory is not None else None)
-
-
-def _resolved_dtype(dtype: str) -> str:
-    if dtype != "auto":
-        return dtype
-    from distill_cli.engines.vllm_backend import resolve_dtype
-
-    return resolve_dtype(dtype)
+        checkpoint_every, checkpoint_seconds, spend, plan)

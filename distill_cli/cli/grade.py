@@ -19,8 +19,7 @@ from distill_cli.cli.common import (
     run_options,
 )
 from distill_cli.errors import BadInput
-from distill_cli.schema import VERDICTS
-from distill_cli.stages.grade.core import (
+from distill_cli.stages.grade.config import (
     DEFAULT_BANDS,
     GradeConfig,
     parse_bands,
@@ -51,6 +50,8 @@ def grade(
     """Grade each prompt's difficulty per model by pass rate and coefficient of variation of verify scores."""
     opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     ignored = tuple(sorted({v.strip() for v in ignore_verdicts.split(",") if v.strip()}))
+    from distill_cli.schema import VERDICTS
+
     unknown = [v for v in ignored if v not in VERDICTS]
     if unknown:
         raise BadInput(f"--ignore-verdicts {','.join(unknown)}: not a verdict; valid: {', '.join(VERDICTS)}")

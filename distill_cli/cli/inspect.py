@@ -6,12 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from distill_cli.cli.base import app
-from distill_cli.progress import make_console
-from distill_cli.stagedir.inputs import open_input
-from distill_cli.stages.inspect import summarize
 
 
 @app.command(epilog="Example: distill inspect runs/demo/verified --rows 3")
@@ -21,6 +17,12 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Rows, shards, columns with types, manifest params, stats and a few sample rows of any stage output."""
+    from rich.table import Table
+
+    from distill_cli.progress import make_console
+    from distill_cli.stagedir.inputs import open_input
+    from distill_cli.stages.inspect import summarize
+
     summary = summarize(open_input(path), rows)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))

@@ -4,12 +4,14 @@ steps run in pipeline/run.py, each as its own process)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from distill_cli.cli.base import app
-from distill_cli.pipeline.core import STAGES, CommandSpec, Param
+
+if TYPE_CHECKING:
+    from distill_cli.pipeline.core import CommandSpec
 
 
 @app.command(epilog="Example: distill run configs/demo.yaml --run-dir runs/demo2 --from verify")
@@ -38,6 +40,7 @@ def run(
 def command_specs() -> dict[str, CommandSpec]:
     """Each stage command's parameters, read from the typer app so the pipeline file follows its --help."""
     from distill_cli.cli import load
+    from distill_cli.pipeline.core import STAGES, Param
 
     group = typer.main.get_command(load())
     commands = getattr(group, "commands", {})  # typer may carry its own copy of click: duck-type, no isinstance

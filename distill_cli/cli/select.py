@@ -15,14 +15,13 @@ from distill_cli.cli.common import (
     Quiet,
     RowsPerShard,
     Shard,
-    Workers,
+    choice,
     refuse_unused,
     run_options,
 )
-from distill_cli.errors import BadInput
-from distill_cli.stages.select.core import (
-    BY_CHOICES,
-    PREFER_CHOICES,
+from distill_cli.stages.select.config import (
+    By,
+    Prefer,
     SelectConfig,
     parse_distribution,
     parse_names,
@@ -36,12 +35,6 @@ EPILOG = (
 )
 
 
-def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
-    if value not in choices:
-        raise BadInput(f"{option} {value!r}: expected one of {', '.join(choices)}")
-    return value
-
-
 # --prefer picks the traces --per-prompt and --pairs keep (--by also names the columns a run needs, so it stays)
 READERS = {"prefer": ("--per-prompt", "--pairs")}
 
@@ -51,9 +44,16 @@ def select(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Graded stage directory, Parquet file or glob.", show_default=False)],
     output: Output,
-    by: Annotated[str, typer.Option(help="difficulty|pass-rate|cv|length|random: how --total ranks prompts "
-                                    "(hardest, hardest, most variable, longest, seeded random first).")]
+    by: Annotated[By, choice(By, "--by", help="How --total ranks prompts (hardest, hardest, most variable, "
+                                    "longest, seeded random, most perplexing, most divergent first); perplexity "
+                                    "and divergence also take --band/--quantile (columns from `distill score`).")]
     = "difficulty",
+    band: Annotated[str | None, typer.Option(
+        help="With --by perplexity|divergence: keep rows whose value is in LO:HI (edges as --pass-rate), e.g. "
+             "1.2:3.", show_default=False)] = None,
+    quantile: Annotated[str | None, typer.Option(
+        help="With --by perplexity|divergence: keep rows whose quantile among the input's is in LO:HI, e.g. "
+             "0.1:0.9 drops the lowest and highest tenth.", show_default=False)] = None,
     keep: Annotated[str | None, typer.Option(help="Difficulty bands to keep, e.g. hard,medium.",
                                                 show_default=False)] = None,
     pass_rate: Annotated[str | None, typer.Option(
@@ -71,7 +71,7 @@ def select(
                                                          "syntax as --pass-rate).", show_default=False)] = None,
     per_prompt: Annotated[int | None, typer.Option(min=1, help="Keep at most K traces per prompt, chosen by "
                                                       "--prefer.", show_default=False)] = None,
-    prefer: Annotated[str, typer.Option(help="shortest|longest|random|first: which traces --per-prompt and "
+    prefer: Annotated[Prefer, choice(Prefer, "--prefer", help="Which traces --per-prompt and "
                                         "--pairs keep.")] = "shortest",
     distribution: Annotated[str | None, typer.Option(
         help="Sample prompts to this difficulty mix, e.g. hard=0.5,medium=0.3,easy=0.2 (weights normalized).",
@@ -85,7 +85,6 @@ def select(
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
-    workers: Workers = 1,
     quiet: Quiet = False,
     progress_interval: ProgressInterval = 30.0,
     rows_per_shard: RowsPerShard = 100_000,
@@ -93,9 +92,9 @@ def select(
     """Select traces by difficulty, pass rate, CV or length; sample a difficulty mix; keep K per prompt or DPO pairs."""
     modes = ("--per-prompt",) * (per_prompt is not None) + ("--pairs",) * pairs
     refuse_unused(ctx, READERS, modes, "")
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
+    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     cfg = SelectConfig(
-        by=_choice(by, BY_CHOICES, "--by"),  # type: ignore[arg-type]
+        by=by,
         keep=parse_names(keep),
         pass_rate=parse_window(pass_rate, "--pass-rate") if pass_rate is not None else None,
         max_cv=max_cv,
@@ -104,11 +103,13 @@ def select(
         correct_only=correct_only,
         length_tokens=parse_window(length_tokens, "--length-tokens") if length_tokens is not None else None,
         per_prompt=per_prompt,
-        prefer=_choice(prefer, PREFER_CHOICES, "--prefer"),  # type: ignore[arg-type]
+        prefer=prefer,
         distribution=parse_distribution(distribution) if distribution is not None else None,
         total=total,
         seed=seed,
         pairs=pairs,
+        band=parse_window(band, "--band") if band is not None else None,
+        quantile=parse_window(quantile, "--quantile") if quantile is not None else None,
     )
     cfg.check()
     from distill_cli.stages.select.run import run

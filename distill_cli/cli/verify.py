@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,24 +19,31 @@ from distill_cli.cli.common import (
     RowsPerShard,
     Shard,
     Workers,
+    choice,
+    refuse_unused,
     run_options,
 )
 from distill_cli.errors import BadInput
 from distill_cli.stages.verify.config import Checker, Domain, VerifyConfig
 
+JUDGE = "LLM judge"
+
 
 @app.command(epilog="Example: distill verify runs/x/traces -o runs/x/verified --workers 2 --timeout 5")
 def verify(
+    ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Traces: a stage directory, Parquet file or glob.", show_default=False)],
     output: Output,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per math/choice/text answer; a worker past it "
                                            "is killed and the row gets verdict `timeout`.")] = 5.0,
-    domain: Annotated[str, typer.Option(help="auto|math|code|choice|text: auto uses each row's `domain`.")] = "auto",
+    domain: Annotated[Domain, choice(Domain, "--domain", help="auto uses each row's `domain`.")
+                      ] = "auto",
     code_timeout: Annotated[float, typer.Option(min=0.1, help="Wall-clock seconds for one program over all "
                                                 "of a row's tests.")] = 10.0,
     memory_mb: Annotated[int, typer.Option(min=64, help="Address-space limit of a sandboxed program (MB); a row's "
                                            "`memory_limit` column overrides it.")] = 1024,
-    checker: Annotated[Checker, typer.Option(help="How stdin/stdout output is compared when the row's `checker` "
+    checker: Annotated[Checker, choice(Checker, "--checker", help="How stdin/stdout output is compared "
+                                             "when the row's `checker` "
                                              "column names none: tokens (whitespace-insensitive), exact, float "
                                              "(abs/rel 1e-6), lines-unordered.")] = "tokens",
     time_limit: Annotated[float | None, typer.Option(min=0.01, help="CPU seconds per test when the row has no "
@@ -55,6 +63,25 @@ def verify(
     drop_duplicates: Annotated[bool, typer.Option(
         "--drop-duplicates", help="Keep the first of identical rows under one (id, model, sample) key instead of "
         "stopping; rows that differ under one key still stop the run.")] = False,
+    judge: Annotated[str | None, typer.Option(help="LLM judge for the rows the checkers cannot decide: a model "
+                                              "for the offline vLLM engine (`tiny`: the bundled one), or with "
+                                              "--judge-url a served model name.", rich_help_panel=JUDGE)] = None,
+    judge_url: Annotated[str | None, typer.Option(help="Ask the judge on an OpenAI-compatible server (its /v1 "
+                                                  "URL) instead of an engine here.", rich_help_panel=JUDGE)] = None,
+    judge_api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", show_default=False,
+                                                      rich_help_panel=JUDGE)] = None,
+    judge_when: Annotated[str, typer.Option(help="fallback (rows left unverifiable or without a parsable answer) | "
+                                            "always | domain:math|choice|text.", rich_help_panel=JUDGE)] = "fallback",
+    judge_prompt: Annotated[Path | None, typer.Option(help="Prompt template with {problem} {reference} {answer} "
+                                                      "{trace} [default: distill_cli/templates/judge.txt].",
+                                                      show_default=False, rich_help_panel=JUDGE)] = None,
+    judge_trace: Annotated[bool, typer.Option("--judge-trace", help="Show the judge the whole response, not only "
+                                              "the final answer.", rich_help_panel=JUDGE)] = False,
+    judge_max_tokens: Annotated[int, typer.Option(min=1, rich_help_panel=JUDGE)] = 512,
+    judge_concurrency: Annotated[int, typer.Option(min=1, help="--judge-url: requests in flight.",
+                                                   rich_help_panel=JUDGE)] = 16,
+    judge_checkpoint_every: Annotated[int, typer.Option(min=1, help="Save the judge's replies every N.",
+                                                        rich_help_panel=JUDGE)] = 16,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -66,14 +93,37 @@ def verify(
     ray_address: RayAddress = None,
 ) -> None:
     """Verify each trace's final answer: math (math-verify, numeric), multiple choice, code in a sandbox."""
-    if domain not in Domain.__args__:
-        raise BadInput(f"--domain {domain!r}: expected one of {', '.join(Domain.__args__)}")
-    cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,  # type: ignore
+    cfg = VerifyConfig(workers=workers, timeout=timeout, domain=domain, code_timeout=code_timeout,
                        memory_mb=memory_mb, checker=checker, time_limit=time_limit,
                        stop_on_first_failure=stop_on_first_failure, consensus=consensus,
                        consensus_min_samples=consensus_min_samples, sandbox_url=sandbox_url,
                        sandbox_concurrency=sandbox_concurrency)
+    judging = _judge(ctx, judge, executor, quiet, judge_url, judge_api_key, judge_when, judge_prompt, judge_trace,
+                     judge_max_tokens, judge_concurrency, judge_checkpoint_every)
     from distill_cli.stages.verify.run import run
 
     run(input, cfg, run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval),
-        model_name, drop_duplicates, executor, ray_address)
+        model_name, drop_duplicates, executor, ray_address, judging)
+
+
+def _judge(ctx, model, executor, quiet, url, api_key, when, prompt, trace, max_tokens, concurrency, every):
+    """The judge the options ask for, checked before any work (None without --judge, and then no --judge-* option
+    may be given: it would do nothing)."""
+    readers = {name: ("--judge",) for name in ("judge_url", "judge_when", "judge_prompt", "judge_trace",
+                                               "judge_max_tokens", "judge_checkpoint_every")}
+    refuse_unused(ctx, readers, ("--judge",) if model else (), "")
+    refuse_unused(ctx, {"judge_concurrency": ("--judge-url",)}, ("--judge-url",) if url else (), "")
+    if not model:
+        return None
+    from distill_cli.engines.backends import check_model_path
+    from distill_cli.stages.verify.judge import JudgeConfig, check_when, read_template
+    from distill_cli.stages.verify.judge_run import JudgeSetup
+
+    if executor == "ray":
+        raise BadInput("--judge runs with the local executor only (one engine or server connection per run); drop "
+                       "--executor ray, or verify with Ray first and judge in a second, local run")
+    cfg = JudgeConfig(model=model, template=read_template(prompt), when=check_when(when), with_trace=trace,
+                      max_tokens=max_tokens, checkpoint_every=every)
+    if not url:
+        check_model_path(model)
+    return JudgeSetup(cfg, url, api_key, concurrency, quiet)

@@ -32,6 +32,7 @@ from distill_cli.engines.retry import (
 )
 from distill_cli.engines.server_prompt import opens_thinking
 from distill_cli.engines.types import Request, Result
+from distill_cli.engines.usage import usage_from_api
 from distill_cli.errors import BadInput, StageFailure
 
 API_KEY_ENV = ("DISTILL_API_KEY", "OPENAI_API_KEY")
@@ -222,6 +223,10 @@ class OpenAIBackend:
             body["seed"] = seed
         if req.chat_template_kwargs:
             body["chat_template_kwargs"] = dict(req.chat_template_kwargs)
+        if s.logprobs is not None:
+            from distill_cli.engines.openai_logprobs import request_fields
+
+            body |= request_fields(s.logprobs)
         return body
 
     def _parse(self, req: Request, resp: httpx.Response) -> Result | Retry:
@@ -231,18 +236,33 @@ class OpenAIBackend:
             msg = choice["message"]
             text = msg.get("content") or ""
             reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-            usage = data.get("usage") or {}
+            usage = usage_from_api(data.get("usage"))
+            logprobs = self._logprobs(req, data, choice)
             return Result(
                 request=req,
                 text=text,
                 finish_reason=choice.get("finish_reason") or "stop",
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
                 reasoning_content=reasoning,
                 seed=self.request_seed(req),
+                cached_tokens=usage.cached_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                logprobs=logprobs,
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             return Retry("bad_json", f"unusable response body ({type(exc).__name__}): {resp.text[:200]!r}")
+
+    def _logprobs(self, req: Request, data: dict, choice: dict):
+        """With --logprobs: the tokens, logprobs and top-K; a server without them stops the stage (every row alike)."""
+        if req.sampling.logprobs is None:
+            return None
+        from distill_cli.engines.openai_logprobs import NoLogprobs, parse
+
+        try:
+            return parse(data, choice, req.sampling.logprobs)
+        except NoLogprobs as exc:
+            raise _Fatal(f"--logprobs with {self.base_url}: {exc}") from None
 
     def _error(self, req: Request, cause: str, message: str) -> Result:
         self._count("errors", cause)
@@ -372,7 +392,8 @@ class OpenAIBackend:
         message = _server_message(resp)
         if is_retryable_status(status):
             return Retry(f"http_{status}", message, parse_retry_after(resp.headers.get("retry-after")))
-        if status in FATAL_STATUSES:
+        if status in FATAL_STATUSES or (status == 400 and req.sampling.logprobs is not None and "logprob" in
+                                        message.lower()):  # the server's limit on top_logprobs: every row alike
             raise _Fatal(f"{self.base_url}/chat/completions answered HTTP {status} for --model {self.model}: "
                          f"{message}{self._path_hint(status)}")
         return self._error(req, f"http_{status}", f"HTTP {status}: {message}")

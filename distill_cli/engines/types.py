@@ -7,8 +7,11 @@ finished, so the stage can checkpoint finished samples while the rest are still 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from distill_cli.engines.logprobs import TokenLogprobs
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,15 @@ class Sampling:
     top_k: int = -1
     max_tokens: int = 4096
     seed: int | None = None  # engine seed; per-request seeds crash the CPU engine
+    logprobs: int | None = None  # keep each token's logprob and the top-K (None: text only)
+
+    def fields(self) -> dict:
+        """The sampling params as a dict for keys and params; `logprobs` only when set, so requests and runs made
+        before the option existed keep their keys and params hash."""
+        out = asdict(self)
+        if out["logprobs"] is None:
+            del out["logprobs"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,9 @@ class Result:
     error: str | None = None  # why this request failed, recorded per row instead of raising
     seed: int | None = None
     think_open: bool = False  # the rendered prompt ended with <think>: the completion starts inside the thinking
+    cached_tokens: int | None = None  # prompt tokens a cache served (engines/usage.py: None = not reported)
+    reasoning_tokens: int | None = None  # completion tokens inside the thinking
+    logprobs: TokenLogprobs | None = None  # with Sampling.logprobs: the completion's token ids, logprobs, top-K
 
 
 class Backend(Protocol):

@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable, Iterable
 
 from distill_cli.engines.memory import KVSizing, memory_hint
-from distill_cli.engines.thinking import ends_with_open_think
+from distill_cli.engines.thinking import CLOSE, OPEN, ends_with_open_think
 from distill_cli.engines.types import Request, Result, Sampling
-from distill_cli.errors import StageFailure, require
+from distill_cli.errors import BadInput, StageFailure, require
 
 STEP_EVERY = 256  # collect finished outputs between submissions, so early results are saved while adding
 
@@ -75,10 +75,16 @@ class VLLMBackend:
                                    f"{one_line(exc)[:240]})") from exc
             raise StageFailure(f"--model {model}: vLLM could not start: {one_line(exc)}") from exc
         self._params_cls = vllm.SamplingParams
+        self.vocab = self.llm.model_config.get_vocab_size()
 
     def _params(self, s: Sampling):
+        extra = {} if s.logprobs is None else {"logprobs": s.logprobs, "flat_logprobs": True}
+        if s.logprobs is not None:
+            from distill_cli.engines.logprobs import check_k
+
+            check_k(s.logprobs, self.vocab)
         return self._params_cls(n=1, temperature=s.temperature, top_p=s.top_p, top_k=max(s.top_k, 0),
-                                max_tokens=s.max_tokens)
+                                max_tokens=s.max_tokens, **extra)
 
     def generate(self, requests: Iterable[Request], on_result: Callable[[Result], None]) -> None:
         pending: dict[str, Request] = {}
@@ -87,6 +93,8 @@ class VLLMBackend:
             try:
                 (rid,) = self.llm.enqueue_chat([list(req.messages)], self._params(req.sampling), use_tqdm=False,
                                                chat_template_kwargs=req.chat_template_kwargs or None)
+            except BadInput:  # the options, not the row (--logprobs above the vocabulary)
+                raise
             except Exception as exc:  # e.g. a prompt longer than the context: a row-level failure
                 if "chat template" in str(exc).lower():  # the same for every row: stop instead
                     raise StageFailure(f"--model {self.model}: {one_line(exc)}") from exc
@@ -116,8 +124,30 @@ class VLLMBackend:
         if comp is None or comp.finish_reason in (None, "abort"):
             return Result(req, comp.text if comp else "", "error", prompt_tokens, len(comp.token_ids) if comp else 0,
                           error="aborted by the engine", seed=self.seed)
+        think_open = ends_with_open_think(self._prompt_tail(out))
         return Result(req, comp.text, str(comp.finish_reason), prompt_tokens, len(comp.token_ids),
-                      seed=self.seed, think_open=ends_with_open_think(self._prompt_tail(out)))
+                      seed=self.seed, think_open=think_open, cached_tokens=getattr(out, "num_cached_tokens", None),
+                      reasoning_tokens=self._reasoning_tokens(comp.text, len(comp.token_ids), think_open),
+                      logprobs=self._logprobs(req, out, comp))
+
+    def _reasoning_tokens(self, text: str, completion_tokens: int, think_open: bool) -> int:
+        """Tokens of the thinking part, counted with the engine's tokenizer (vLLM reports no such count)."""
+        head, closed, _ = text.partition(CLOSE)
+        if not closed:
+            return completion_tokens if (think_open or OPEN in text) else 0
+        ids = self.llm.get_tokenizer().encode(head + CLOSE, add_special_tokens=False)
+        return min(len(ids), completion_tokens)
+
+    @staticmethod
+    def _logprobs(req: Request, out, comp):
+        """The completion's tokens with their logprobs and top-K, from vLLM's flat logprobs (no per-token loop)."""
+        k = req.sampling.logprobs
+        if k is None or comp.logprobs is None:
+            return None
+        from distill_cli.engines.logprobs import from_flat, vllm_flat
+
+        ids, lps = vllm_flat(comp.logprobs, 0, len(comp.logprobs))
+        return from_flat(list(comp.token_ids), ids, lps, k, list(out.prompt_token_ids or []))
 
     def _prompt_tail(self, out) -> str:
         """The end of the rendered prompt, to see whether the template opened a <think> block."""

@@ -18,9 +18,9 @@ from typing import Literal
 import yaml
 
 from distill_cli.errors import BadInput
+from distill_cli.schema import DIR_STAGES
 
 # stages whose output is a stage directory (the default input of the stage after them)
-DIR_STAGES = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe")
 STAGES = (*DIR_STAGES, "export", "report")
 RESERVED = ("name", "input", "output")
 RUN_DIR = "{run_dir}"
@@ -201,7 +201,7 @@ def _default_input(stage: str, before: list[Step], run_dir: str, where: str) -> 
         return run_dir
     for s in reversed(before):
         if s.writes_dir:
-            return s.output  # type: ignore[return-value]
+            return s.output  # type: ignore[return-value]  # writes_dir: output is set
     if stage == "collect":
         raise BadInput(f"{where}: sources: missing (e.g. sources: [prompts.jsonl, 'hf:openai/gsm8k:main'])")
     raise BadInput(f"{where}: input: missing; no earlier stage writes a stage directory to read")
@@ -249,7 +249,7 @@ def _flag(param: Param, value: object, where: str) -> list[str]:
             raise BadInput(f"{where}: expected true or false, found {value!r}")
         if param.kind == "switch" and not value:
             return []
-        return [param.flag if value else param.off_flag]  # type: ignore[list-item]
+        return [param.flag if value else param.off_flag]  # type: ignore[list-item]  # toggles have both
     if isinstance(value, dict) and param.kind == "multiple":  # engine_args: {key: value} -> --engine-arg key=JSON
         return [x for k, v in value.items() for x in (param.flag, f"{k}={json.dumps(v)}")]
     if isinstance(value, dict):

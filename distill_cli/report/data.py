@@ -14,15 +14,13 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from distill_cli.schema import CONTAMINATION, DUPLICATES, FILTERED
 from distill_cli.stagedir.inputs import MANIFEST
 from distill_cli.stages.export.core import STAMP_SUFFIX, exported_path
 
 DIFFICULTY_ORDER = ("unsolved", "hard", "medium", "easy", "trivial")
 STAGE_ORDER = ("collect", "generate", "verify", "filter", "grade", "select", "compress", "dedupe")
 OPTIONAL_STAGES = ("filter",)  # not named as missing from a run that has no such stage
-CONTAMINATION = "_contamination"
-DUPLICATES = "_duplicates"
-FILTERED = "_filtered"
 # columns of the side files that say what a removed row matched or why, most specific first
 MATCH_COLUMNS = ("benchmark", "kind", "match", "reason")
 

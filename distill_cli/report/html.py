@@ -61,8 +61,9 @@ def _stages(rep: RunReport) -> str:
              str(s.manifest.get("updated", "")), rep.notes.get(s.path, "")] for s in rep.stages]
     missing = (f'<p class="missing">Not in this run: {esc(", ".join(rep.missing))}.</p>' if rep.missing else
                "<p>Every pipeline stage is present.</p>")
+    cost = f"<p>{esc(rep.cost)}</p>" if rep.cost else ""
     return ("<h2>Stages</h2>" + table(["directory", "stage", "rows", "complete", "shards", "updated", "note"], rows)
-            + missing + _exports(rep))
+            + cost + missing + _exports(rep))
 
 
 def _exports(rep: RunReport) -> str:

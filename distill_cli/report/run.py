@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from distill_cli.errors import BadInput
@@ -34,8 +35,10 @@ def write_report(rep: RunReport, out: Path) -> dict[str, Path]:
 
 def summary_table(rep: RunReport) -> Table:
     table = Table(title=f"distill run: {rep.run_dir}", title_justify="left")
-    for name, justify in (("directory", "left"), ("stage", "left"), ("rows", "right"), ("note", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("directory", "left"), ("stage", "left"), ("rows", "right"),
+                                                      ("note", "left"))
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
     for s in rep.stages:
         table.add_row(s.path.name, s.stage, f"{s.rows:,}", rep.notes.get(s.path, ""),
                       style=None if s.complete else "yellow")
@@ -55,6 +58,8 @@ def run(run_dir: Path, output: Path | None = None, quiet: bool = False) -> None:
         return
     console = make_console()
     console.print(summary_table(rep))
+    if rep.cost:
+        console.print(rep.cost, highlight=False)
     for exported in rep.exports:
         console.print(f"export: {exported.describe()}", highlight=False, soft_wrap=True)
     if rep.missing:

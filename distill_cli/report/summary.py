@@ -28,6 +28,7 @@ class RunReport:
     filter: dict | None = None
     exports: list[rd.Export] = field(default_factory=list)
     notes: dict[Path, str] = field(default_factory=dict)
+    cost: str | None = None  # the run's cost line, when a stage recorded one
 
     @property
     def present(self) -> list[str]:
@@ -64,7 +65,31 @@ def gather(run_dir: Path) -> RunReport:
     rep.filter = rd.filter_summary(rd.last(stages, "filter"))
     rep.exports = rd.find_exports(run_dir)
     rep.notes = {s.path: stage_note(rep, s) for s in stages}
+    rep.cost = run_cost(stages)
     return rep
+
+
+def _usd(usd: float) -> str:
+    return f"${usd:,.2f}" if usd >= 1 else f"${usd:.4f}"
+
+
+def cost_note(stage: rd.Stage) -> str:
+    """A generate stage's recorded cost (stats `cost`, engines/pricing.py), or why it has none."""
+    cost = stage.stats.get("cost")
+    if not isinstance(cost, dict):
+        return ""
+    return f"cost {_usd(cost['usd'])}" if cost.get("usd") is not None else "cost: no price (tokens recorded)"
+
+
+def run_cost(stages: list[rd.Stage]) -> str | None:
+    """The cost of the run: the sum over the stages that recorded one, naming those that could not."""
+    costed = [(s, s.stats["cost"]) for s in stages if isinstance(s.stats.get("cost"), dict)]
+    if not costed:
+        return None
+    known = [c["usd"] for _, c in costed if c.get("usd") is not None]
+    unpriced = [s.path.name for s, c in costed if c.get("usd") is None]
+    line = f"cost of the run: {_usd(sum(known))} ({len(known)} priced stage(s))"
+    return line + (f"; no price for {', '.join(unpriced)} (tokens recorded)" if unpriced else "")
 
 
 def _pct(part: float, whole: float) -> str:
@@ -96,4 +121,5 @@ def stage_note(rep: RunReport, stage: rd.Stage) -> str:
         note = f"mean {rep.tokens['completion_tokens'].mean():.0f} completion tokens"
     if not note and isinstance(rows_in, int) and rows_in != stage.rows:
         note = f"{rows_in} in -> {stage.rows} out"
+    note = "; ".join(filter(None, (note, cost_note(stage))))
     return note if stage.complete else f"INCOMPLETE; {note}".rstrip("; ")

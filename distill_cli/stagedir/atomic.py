@@ -81,6 +81,23 @@ def sink_file(records: pl.LazyFrame, path: Path, kind: Literal["jsonl", "parquet
         tmp.unlink(missing_ok=True)
 
 
+def sink_frames(frames: Iterable[pl.DataFrame], path: Path, kind: Literal["jsonl", "parquet"],
+                schema: pl.Schema) -> None:
+    """sink_file for records that arrive a frame at a time: one frame held, whatever the input's size."""
+    _remove_stale_siblings(path)
+    if kind == "parquet":
+        write_parquet_stream(path, schema, frames)
+        return
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            for frame in frames:
+                frame.write_ndjson(fh)
+        commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def replace_dir(path: Path, fill: Callable[[Path], None]) -> None:
     """`fill` a hidden temp directory, then swap it in for any old `path`: readers see the old or the new, whole.
 

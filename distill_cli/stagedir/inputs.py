@@ -5,13 +5,18 @@ from __future__ import annotations
 import glob as globlib
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from distill_cli.errors import BadInput, one_line
 from distill_cli.schema import CONTRACT, NEEDS_CHECK, OPTIONAL, cast_expr, cast_kind, uncastable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MANIFEST = "_manifest.json"
 
@@ -98,6 +103,32 @@ class InputSet:
         else:
             lf = pl.concat([self._scan_file(i) for i in range(len(self.files))], how="vertical_relaxed")
         return lf.head(limit) if limit is not None else lf
+
+    def stream(self, batch_rows: int, limit: int | None = None, where: pl.Expr | None = None,
+               rows: np.ndarray | None = None, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
+        """Every column of the rows in input order, a batch at a time, read by pyarrow a row group at a time: memory
+        is one batch whatever the input's size (polars' collect_batches reads ahead; measured on 8 KB traces, it held
+        2.3 GB at 400k rows against 1.7 GB at 100k, pyarrow 1.7 against 1.6). As `scan(limit)` then filtered by
+        `where` (a row-local filter, e.g. --shard's partition); rows: the sorted positions in that result of the rows
+        wanted (None: all); columns: only these (None: all)."""
+        import pyarrow.parquet as pq
+
+        budget = self.total_rows if limit is None else limit
+        seen = 0  # rows yielded or passed over so far, counted after `where` (the positions of `rows`)
+        for i, file in enumerate(self.files):
+            wanted = [c for c in self.casts[i] if columns is None or c.name in columns]
+            names = [c.name for c in wanted if c.kind != "add"]
+            for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows, columns=names):
+                if budget <= 0:
+                    return
+                frame = pl.from_arrow(batch).head(budget).select([c.expr() for c in wanted])
+                budget -= frame.height
+                if where is not None:
+                    frame = frame.filter(where)
+                if rows is not None:
+                    lo, hi = rows.searchsorted([seen, seen + frame.height])
+                    seen, frame = seen + frame.height, frame[rows[lo:hi] - seen]
+                yield frame
 
     def _scan_file(self, i: int) -> pl.LazyFrame:
         return pl.scan_parquet(self.files[i]).select([c.expr() for c in self.casts[i]])

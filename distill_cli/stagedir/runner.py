@@ -1,8 +1,17 @@
-"""Drive a stage over its input: pick the shards to do, show progress, write them, mark the run complete.
+"""The one runner: open a stage's directory, choose the shards this task does, run them through an executor,
+write each shard atomically, and mark the directory complete when every shard is there.
 
-Two shapes cover every stage: `run_map` for stages whose output shard i is made from input unit i (generate, verify,
-compress, and grade once its small per-(id, model) table is built); and `run_global` for stages that need every
-row at once (select, dedupe), where `--shard I/N` partitions the rows by prompt id instead.
+A stage declares its shape and the runner does the rest:
+- a map stage (`run_map`): output shard i is made from input unit i alone (generate, verify, compress, filter,
+  and grade once its small per-(id, model) table is built). Its shards run through an executor: `Local` (this
+  process, one shard or several on threads) or `Ray` (stagedir/ray_executor.py: one Ray task per shard).
+- a global stage (`run_global`): the decision needs every row (select, dedupe); it runs once, over the input, and
+  its output is cut into shards.
+- an in-memory frame (`write_frame`, collect's prompts): cut into shards of rows_per_shard rows.
+
+`--shard I/N` means one thing in every stage: this task writes the output shards whose index is I modulo N (Slurm
+arrays, or any scheduler). A map stage's shards are its input units; a global stage under --shard cuts the rows
+into N partitions by prompt id, so each task decides over whole prompts, and writes partition I as shard I.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
@@ -26,7 +36,7 @@ from distill_cli.stagedir.inputs import InputSet, Unit
 
 @dataclass(frozen=True)
 class RunOptions:
-    """The options every stage takes (DESIGN.md: common options)."""
+    """The options every stage takes (docs/architecture.md: common options)."""
 
     out: Path
     shard: tuple[int, int] | None = None
@@ -39,6 +49,7 @@ class RunOptions:
     only: frozenset[int] | None = None  # the shards one replica of --data-parallel-size does (not in params)
 
     def selects(self, index: int) -> bool:
+        """Whether this task writes output shard `index`: the one meaning of --shard I/N."""
         if self.only is not None and index not in self.only:
             return False
         return self.shard is None or index % self.shard[1] == self.shard[0]
@@ -71,8 +82,73 @@ class ShardTask:
     stats: dict = field(default_factory=dict)
 
 
+Process = Callable[[pl.DataFrame, ShardTask], tuple[pl.DataFrame, dict]]
+
+
+def process_unit(df: pl.DataFrame, unit: Unit, work_dir: Path, process: Process, progress: Progress
+                 ) -> tuple[pl.DataFrame, dict]:
+    """A map stage's core over one unit, timed; the same call in this process, on a thread or in a Ray task."""
+    started = time.perf_counter()
+    out, stats = process(df, ShardTask(unit.index, unit, ShardCheckpoint(work_dir), progress))
+    return out, {"rows_in": df.height, **stats, "seconds": round(time.perf_counter() - started, 3)}
+
+
+@dataclass(frozen=True)
+class MapJob:
+    """The shards an executor runs, and how each is read and written (writing stays in this process)."""
+
+    stage: str
+    todo: list[Unit]
+    read: Callable[[Unit], pl.DataFrame]
+    process: Process
+    sd: StageDir
+    progress: Progress
+
+    def write(self, unit: Unit, out: pl.DataFrame, stats: dict) -> None:
+        self.sd.write_shard(unit.index, out, stats)
+        self.progress.shard_done(unit.rows)
+
+
+class Executor(Protocol):
+    def run(self, job: MapJob) -> None: ...
+
+
+@dataclass(frozen=True)
+class Local:
+    """Shards in this process, one at a time, or `threads` at once for a thread-safe, mostly-polars core."""
+
+    threads: int = 1
+
+    def run(self, job: MapJob) -> None:
+        def one(unit: Unit) -> None:
+            out, stats = process_unit(job.read(unit), unit, job.sd.work_dir(unit.index), job.process, job.progress)
+            job.write(unit, out, stats)
+
+        if self.threads > 1 and len(job.todo) > 1:
+            with ThreadPoolExecutor(self.threads) as pool:
+                for _ in pool.map(one, job.todo):  # re-raises the first failure
+                    pass
+        else:
+            for unit in job.todo:
+                one(unit)
+
+
+def executor_for(name: str, ray_address: str | None = None, workers: int = 1, **task_options) -> Executor:
+    """The executor `--executor NAME` names; `task_options` go to each Ray task (e.g. num_gpus for an engine)."""
+    if name == "local":
+        if ray_address is not None:
+            raise BadInput("--ray-address: only with --executor ray")
+        return Local()
+    if name != "ray":
+        raise BadInput(f"--executor {name!r}: expected local or ray")
+    from distill_cli.stagedir.ray_executor import Ray
+
+    return Ray(ray_address, task_options or {"num_cpus": workers})
+
+
 @contextmanager
 def _guard(sd: StageDir) -> Iterator[None]:
+    """A failed run that finished no shard leaves no directory that looks like output."""
     try:
         yield
     except BaseException:
@@ -80,50 +156,43 @@ def _guard(sd: StageDir) -> Iterator[None]:
         raise
 
 
+def open_map(stage: str, inp: InputSet, opts: RunOptions, params: dict) -> tuple[StageDir, list[Unit]]:
+    """The output directory of a map stage, opened (conflicts checked, --overwrite applied), and its units."""
+    units = inp.units(opts.rows_per_shard, opts.limit)
+    sd = StageDir(opts.out, stage, {**params, **opts.semantic()}, inp.fingerprint(), len(units),
+                  upstream=[str(Path(inp.spec).resolve())])
+    sd.open(opts.overwrite)
+    return sd, units
+
+
 def run_map(
     stage: str,
     inp: InputSet,
     opts: RunOptions,
     params: dict,
-    process: Callable[[pl.DataFrame, ShardTask], tuple[pl.DataFrame, dict]],
+    process: Process,
     columns: list[str] | None = None,
     prepare: Callable[[Path], None] | None = None,
     final_stats: dict | None = None,
     threads: int = 1,
     complete: Callable[[Path], None] | None = None,
+    executor: Executor | None = None,
 ) -> StageDir:
-    """`prepare(dir)` runs once the directory is open, before any shard (grade writes its summary there);
-    `complete(dir)` runs when every shard exists, before the manifest says complete (filter joins its per-shard
-    side tables there: a complete directory always has them whole);
-    `final_stats` are whole-run counters, added to _stats.json once rather than summed over shards; `threads` > 1
-    works on that many shards at once, for a `process` that is thread-safe and mostly polars (which frees the GIL)."""
+    """A map stage over its input. `prepare(dir)` runs once the directory is open, before any shard (grade writes
+    its summary there); `complete(dir)` runs when every shard exists, before the manifest says complete (filter
+    joins its per-shard side tables there); `final_stats` are whole-run counters, added to _stats.json once
+    rather than summed over shards; `threads` > 1 runs that many shards at once with the local executor."""
     sd, units = open_map(stage, inp, opts, params)
-    if prepare is not None:
-        with _guard(sd):
+    with _guard(sd):
+        if prepare is not None:
             prepare(sd.path)
-    todo = [u for u in units if opts.selects(u.index) and not sd.done(u.index)]
-    with _guard(sd), Progress(stage, sum(u.rows for u in todo), quiet=opts.quiet,
-                                   interval=opts.progress_interval) as bar:
-
-        def one(unit: Unit) -> None:
-            started = time.perf_counter()
-            task = ShardTask(unit.index, unit, ShardCheckpoint(sd.work_dir(unit.index)), bar)
-            df = inp.read(unit, columns)
-            out, stats = process(df, task)
-            stats = {"rows_in": df.height, **stats, "seconds": round(time.perf_counter() - started, 3)}
-            sd.write_shard(unit.index, out, stats)
-            bar.shard_done(unit.rows)
-
-        if threads > 1 and len(todo) > 1:
-            with ThreadPoolExecutor(threads) as pool:
-                for _ in pool.map(one, todo):  # re-raises the first failure
-                    pass
-        else:
-            for unit in todo:
-                one(unit)
-        if complete is not None and all(sd.done(i) for i in range(len(units))):
-            complete(sd.path)
-        sd.finish(final_stats)
+        todo = [u for u in units if opts.selects(u.index) and not sd.done(u.index)]
+        with Progress(stage, sum(u.rows for u in todo), quiet=opts.quiet, interval=opts.progress_interval) as bar:
+            job = MapJob(stage, todo, lambda unit: inp.read(unit, columns), process, sd, bar)
+            (executor or Local(threads)).run(job)
+            if complete is not None and all(sd.done(i) for i in range(len(units))):
+                complete(sd.path)
+            sd.finish(final_stats)
     _say_empty(stage, inp, opts)
     return sd
 
@@ -136,15 +205,6 @@ def _say_empty(stage: str, inp: InputSet, opts: RunOptions) -> None:
         console.print(f"{stage}: 0 rows in -> {opts.out} (a complete, empty stage)")
 
 
-def open_map(stage: str, inp: InputSet, opts: RunOptions, params: dict) -> tuple[StageDir, list[Unit]]:
-    """The output directory of a row-local stage, opened (conflicts checked, --overwrite applied), and its units."""
-    units = inp.units(opts.rows_per_shard, opts.limit)
-    sd = StageDir(opts.out, stage, {**params, **opts.semantic()}, inp.fingerprint(), len(units),
-                  upstream=[str(Path(inp.spec).resolve())])
-    sd.open(opts.overwrite)
-    return sd, units
-
-
 @dataclass(frozen=True)
 class Streamed:
     """A global stage's output streamed rather than held: its row count and schema are known before its rows,
@@ -153,6 +213,15 @@ class Streamed:
     rows: int
     schema: pl.Schema
     batches: Callable[[], Iterator[pl.DataFrame]]
+
+
+def stream_rows(inp: InputSet, opts: RunOptions, rows=None, batch_rows: int = 20_000,
+                columns: list[str] | None = None) -> Callable[[], Iterator[pl.DataFrame]]:
+    """The `batches` of a Streamed output: the rows of run_global's frame (its --limit and --shard applied) at the
+    sorted positions `rows` (None: all), read a row group at a time (InputSet.stream); columns: only these (under
+    --shard, with `id`, which the partition reads)."""
+    where = partition_expr(opts.shard[1]) == opts.shard[0] if opts.shard else None
+    return lambda: inp.stream(batch_rows, opts.limit, where, rows, columns)
 
 
 def partition_expr(n: int) -> pl.Expr:
@@ -167,6 +236,7 @@ def run_global(
     params: dict,
     compute: Callable[[pl.LazyFrame, RunOptions], tuple[pl.DataFrame | Streamed, dict]],
 ) -> StageDir:
+    """A global stage: `compute` decides over the whole input (or this task's partition of prompts)."""
     n_parts = opts.shard[1] if opts.shard else None
     sd = StageDir(opts.out, stage, {**params, **opts.semantic(), "shard_count": n_parts}, inp.fingerprint(), 0,
                   upstream=[str(Path(inp.spec).resolve())])
@@ -185,16 +255,39 @@ def run_global(
         stats = {**stats, "seconds": round(time.perf_counter() - started, 3)}
         rows = out.rows if isinstance(out, Streamed) else out.height
         sd.n_shards = opts.shard[1] if opts.shard else max(1, math.ceil(rows / opts.rows_per_shard))
-        first = opts.shard[0] if opts.shard else 0
-        if isinstance(out, Streamed) and not opts.shard:
+        if opts.shard:  # this task's partition is its one shard
+            frame = out if isinstance(out, pl.DataFrame) else pl.concat([pl.DataFrame(schema=out.schema),
+                                                                          *out.batches()])
+            if not sd.done(opts.shard[0]):
+                sd.write_shard(opts.shard[0], frame, stats)
+        elif isinstance(out, Streamed):
             _write_streamed(sd, out, opts.rows_per_shard, stats)
         else:
-            for index, piece in _pieces(out, opts):
-                if not sd.done(index):
-                    sd.write_shard(index, piece, stats if index == first else {})
+            _write_frame_shards(sd, out, opts, stats)
         sd.finish()
     _say_empty(stage, inp, opts)
     return sd
+
+
+def write_frame(stage: str, rows: pl.DataFrame, opts: RunOptions, params: dict, fingerprints: list[dict],
+                upstream: list[str], stats: dict, after: Callable[[], None] | None = None) -> StageDir:
+    """Rows already in memory (collect's prompts) cut into shards of rows_per_shard; `after()` runs once they are
+    written, before the directory is marked complete (collect writes its rejected rows there)."""
+    n_shards = math.ceil(rows.height / opts.rows_per_shard)
+    sd = StageDir(opts.out, stage, params, fingerprints, n_shards, upstream=upstream).open(opts.overwrite)
+    with _guard(sd):
+        _write_frame_shards(sd, rows, opts, stats)
+        if after is not None:
+            after()
+        sd.finish()
+    return sd
+
+
+def _write_frame_shards(sd: StageDir, rows: pl.DataFrame, opts: RunOptions, stats: dict) -> None:
+    """Shard i holds rows i*rows_per_shard onward; the stage's stats ride in shard 0's footer."""
+    for i in range(sd.n_shards):
+        if opts.selects(i) and not sd.done(i):
+            sd.write_shard(i, rows.slice(i * opts.rows_per_shard, opts.rows_per_shard), stats if i == 0 else {})
 
 
 def _write_streamed(sd: StageDir, out: Streamed, rows_per_shard: int, stats: dict) -> None:
@@ -224,30 +317,3 @@ class _Rows:
             frame = frame.head(n)
             n -= frame.height
             yield frame
-
-
-def _pieces(out: pl.DataFrame | Streamed, opts: RunOptions) -> Iterator[tuple[int, pl.DataFrame]]:
-    """Output shards in order: this partition's one shard under --shard (a Streamed output is gathered: one
-    partition), else rows_per_shard rows each of a held frame."""
-    if opts.shard:
-        frame = out if isinstance(out, pl.DataFrame) else pl.concat([pl.DataFrame(schema=out.schema),
-                                                                      *out.batches()])
-        yield opts.shard[0], frame
-        return
-    for i in range(max(1, math.ceil(out.height / opts.rows_per_shard))):
-        yield i, out.slice(i * opts.rows_per_shard, opts.rows_per_shard)
-
-
-def pick_runner(executor: str, ray_address: str | None = None, **task_options) -> Callable:
-    """`run_map` or a `run_map_ray` bound to a cluster: the call site stays `runner(stage, inp, opts, ...)`."""
-    if executor == "local":
-        if ray_address is not None:
-            raise BadInput("--ray-address: only with --executor ray")
-        return run_map
-    if executor != "ray":
-        raise BadInput(f"--executor {executor!r}: expected local or ray")
-    from functools import partial
-
-    from distill_cli.stagedir.ray_executor import run_map_ray
-
-    return partial(run_map_ray, address=ray_address, task_options=task_options or None)

@@ -15,10 +15,11 @@ from pathlib import Path
 import polars as pl
 
 from distill_cli.errors import BadInput, one_line
+from distill_cli.schema import CONTAMINATION, DUPLICATES
 from distill_cli.stagedir.inputs import MANIFEST, open_input, parquet_rows
 
 STAGE_ORDER = ("collect", "generate", "verify", "grade", "select", "compress", "score", "filter", "dedupe")
-SIDE_FILES = {"duplicates": "_duplicates.parquet", "contamination": "_contamination.parquet"}
+SIDE_FILES = {"duplicates": f"{DUPLICATES}.parquet", "contamination": f"{CONTAMINATION}.parquet"}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages" / "dedupe"))
 from semantic_data import clustered  # noqa: E402
 
-from distill_cli.stages.dedupe.embed import EmbeddingCache, text_keys  # noqa: E402
+from distill_cli.engines.embed import EmbeddingCache, text_keys  # noqa: E402
 
 MODEL = "/models/stored-embedder"  # a model path; its embeddings are all in the cache, so it is never loaded
 

@@ -208,3 +208,24 @@ def test_drop_and_allow_incorrect(fake, tmp_path, capsys, monkeypatch):
     assert code == 0 and "kept not correct" in err
     assert len(dropped.read_text().splitlines()) == 21 and len(allowed.read_text().splitlines()) == 48
     assert "| dropped not correct | incorrect: 17, no_answer: 10 |" in (tmp_path / "d.card.md").read_text()
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_records_written_a_batch_at_a_time_equal_the_whole_input_at_once(tmp_path, suffix):
+    """12,000 rows over 3 files (batches of 5,000 cross the files): --drop-incorrect and --limit give the records
+    the one-frame core gives, in input order."""
+    from distill_cli.stages.export.core import ExportConfig, sft_frame
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(3):
+        i = range(k * 4000, (k + 1) * 4000)
+        pl.DataFrame({"id": [f"{n:06x}" for n in i], "prompt": [f"p{n}" for n in i], "sample": 0,
+                      "reasoning": [f"r{n}" for n in i], "response": [f"a{n}" for n in i],
+                      "verdict": ["correct" if n % 3 else "incorrect" for n in i]}).write_parquet(src / f"{k}.parquet")
+    out = tmp_path / f"sft.{suffix}"
+    assert invoke(str(src), "-o", str(out), "--drop-incorrect", "--limit", "7000", "-q").exit_code == 0
+    got = pl.read_ndjson(out) if suffix == "jsonl" else pl.read_parquet(out)
+    records, _, _ = sft_frame(pl.scan_parquet(src / "*.parquet"), ExportConfig(incorrect="drop", limit=7000))
+    want = records.collect()
+    assert got.height == 7000 and got.to_dicts() == want.to_dicts()

@@ -167,7 +167,7 @@ def test_bad_yaml_and_unknown_stage_exit_2_in_one_line(tmp_path):
     res = distill("run", unknown)
     assert res.returncode == 2
     assert res.stderr.strip() == f"Error: {unknown}: stage 2: unknown stage 'verfy'; stages are collect, generate, " \
-                                 "verify, filter, grade, select, compress, dedupe, export, report"
+                                 "verify, filter, grade, select, compress, dedupe, score, export, report"
     assert not (tmp_path / "run").exists()  # nothing ran: the whole file is checked first
     res = distill("run", tmp_path / "missing.yaml")
     assert res.returncode == 2 and "missing.yaml: cannot read" in res.stderr

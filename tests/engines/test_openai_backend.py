@@ -191,6 +191,16 @@ def test_request_body_carries_sampling_and_key(monkeypatch):
     assert {r.finish_reason for r in results} == {"length"} and {r.seed for r in results} == {11, 12}
 
 
+def test_logprobs_from_a_server_without_them_stop_the_stage_in_one_line():
+    """The fault server is OpenAI-like: no logprobs in its answers. Asked for them, the backend stops at once."""
+    with fault_server() as server:
+        backend = fast_backend(server.base_url)
+        with pytest.raises(StageFailure, match="the server returned no logprobs"):
+            run(backend, make_requests(3, sampling=Sampling(max_tokens=8, logprobs=2)))
+        body = server.stats()["bodies"]["p0-s0"]
+    assert body["logprobs"] is True and body["top_logprobs"] == 2 and body["return_tokens_as_token_ids"] is True
+
+
 def test_split_reasoning_is_read():
     with fault_server(split_reasoning=True) as server:
         (result,) = run(fast_backend(server.base_url), make_requests(1))

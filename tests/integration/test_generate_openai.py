@@ -158,3 +158,60 @@ def test_backend_against_vllm_serve_too_long_prompt_is_row_error(vllm_server):
     assert results["long"].finish_reason == "error" and "1024" in results["long"].error
     assert results["short"].finish_reason in ("stop", "length") and results["short"].completion_tokens >= 1
     assert backend.stats["retries"] == {} and backend.requests_sent == 2
+
+
+def served_tokens(base_url: str) -> dict[str, float]:
+    """The server's own counters of prompt and generated tokens (its Prometheus /metrics)."""
+    import httpx
+
+    text = httpx.get(base_url.removesuffix("/v1") + "/metrics", timeout=30).text
+    totals = {"prompt": 0.0, "completion": 0.0}
+    for line in text.splitlines():
+        for key, name in (("prompt", "vllm:prompt_tokens_total"), ("completion", "vllm:generation_tokens_total")):
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                totals[key] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_stats_hold_the_served_token_counts_and_their_cost(tmp_path, vllm_server):
+    import json
+
+    base_url, name = vllm_server
+    prompts = collect(tmp_path, 4)
+    before = served_tokens(base_url)
+    proc = distill(*generate_args(prompts, tmp_path / "traces", base_url, name, "-n", 2, "--max-tokens", 24,
+                                  "--price", "in=0.5,out=1.5"), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    after = served_tokens(base_url)
+    st = json.loads((tmp_path / "traces" / "_stats.json").read_text())
+    df = traces(tmp_path / "traces")
+    # exactly what the server counted while serving this run, and the per-row usage adds up to it
+    assert st["tokens"]["prompt"] == after["prompt"] - before["prompt"] == df["prompt_tokens"].sum() > 0
+    assert st["tokens"]["completion"] == after["completion"] - before["completion"] == df["completion_tokens"].sum()
+    assert df["cached_tokens"].is_null().all()  # this server reports no prompt-token details: unknown, not 0
+    expected = (st["tokens"]["prompt"] * 0.5 + st["tokens"]["completion"] * 1.5) / 1e6
+    assert st["cost"]["usd"] == pytest.approx(expected, abs=1e-6) and st["cost"]["price"]["input"] == 0.5
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_logprobs_from_vllm_serve_come_with_token_ids(vllm_server):
+    """--logprobs over HTTP: the server's token ids (return_tokens_as_token_ids), top-K best first, greedy top-1."""
+    import numpy as np
+
+    from distill_cli.engines.openai_backend import OpenAIBackend
+    from distill_cli.engines.types import Request, Sampling
+
+    base_url, name = vllm_server
+    backend = OpenAIBackend(name, base_url, concurrency=2, timeout=120)
+    req = Request("lp", "lp", 0, ({"role": "user", "content": "What is 2 + 3?"},),
+                  Sampling(temperature=0.0, max_tokens=12, logprobs=3))
+    results = []
+    backend.generate([req], results.append)
+    (res,) = results
+    lp = res.logprobs
+    assert res.error is None and lp is not None and len(lp.token_ids) == res.completion_tokens > 0
+    assert lp.topk_ids.shape == (len(lp.token_ids), 3) and (lp.topk_ids[:, 0] == lp.token_ids).all()
+    assert np.allclose(lp.topk_logprobs[:, 0], lp.logprobs) and lp.prompt_ids is not None and len(lp.prompt_ids) > 5

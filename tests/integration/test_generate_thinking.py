@@ -81,3 +81,5 @@ def test_offline_and_served_backends_split_an_opened_think_the_same(think_model,
         # the thinking was opened by the prompt and never closed: all of it is reasoning, nothing is an answer
         assert (df["reasoning"] == df["completion"].str.strip_chars()).all() and (df["response"] == "").all()
     assert a.select(COLUMNS).equals(b.select(COLUMNS)), (a.select(COLUMNS), b.select(COLUMNS))
+    # the offline engine counts reasoning tokens itself (all of them here); this server reports none: null, not 0
+    assert (a["reasoning_tokens"] == a["completion_tokens"]).all() and b["reasoning_tokens"].is_null().all()

@@ -103,6 +103,10 @@ def test_generate_sigkill_resume_and_rows(tmp_path, tiny_model):
     assert set(df["model"]) == {"smollm2-135m-instruct"} and set(df["seed"]) == {0}
     assert json.loads(df["gen_params"][0])["dtype"] == "float32"
     assert st["errors"] == 2 and st["tokens"]["completion"] == ok["completion_tokens"].sum()
+    # the offline engine's own counts: cached prompt tokens from vLLM, reasoning tokens by the tokenizer (none here)
+    assert ok["cached_tokens"].is_not_null().all() and (ok["cached_tokens"] <= ok["prompt_tokens"]).all()
+    assert (ok["reasoning_tokens"] == 0).all() and st["tokens"]["cached"] == ok["cached_tokens"].sum()
+    assert st["cost"]["usd"] is None and "local engine" in st["cost"]["note"]  # no price: tokens only, no failure
     assert st["tokens_per_s"] > 0
 
     again = run(*args)  # a finished stage: nothing to do, no engine started

@@ -61,3 +61,21 @@ def test_nulls_where_values_are_needed_are_named(tmp_path):
         inp.require("generate", {"prompt": pl.String})
     with pytest.raises(BadInput, match="column 'prompt' has 1 null value"):
         inp.require("generate", {"prompt": pl.String}, not_null=("prompt",))
+
+
+def test_stream_yields_what_scan_then_filter_yields_a_batch_at_a_time(tmp_path):
+    """stream(limit, where, rows) == scan(limit).filter(where)[rows], across files, row groups and a cast column."""
+    import numpy as np
+
+    pl.DataFrame({"id": [f"{i:04x}" for i in range(250)], "prompt": [f"p{i}" for i in range(250)],
+                  "sample": list(range(250))}).write_parquet(tmp_path / "a.parquet", row_group_size=40)
+    pl.DataFrame({"id": [f"{i:04x}" for i in range(250, 400)], "prompt": [f"p{i}" for i in range(250, 400)],
+                  "sample": pl.Series(range(250, 400), dtype=pl.Int32)}).write_parquet(tmp_path / "b.parquet")
+    inp = open_input(str(tmp_path / "*.parquet"))
+    where = pl.col("sample") % 3 != 0
+    expected = inp.scan(330).filter(where).collect()
+    rows = np.array([0, 1, 5, 100, 150, 170, 171, expected.height - 1])
+    streamed = list(inp.stream(32, limit=330, where=where, rows=rows))
+    assert max(f.height for f in streamed) <= 32
+    assert pl.concat(streamed).equals(expected[rows])
+    assert pl.concat(inp.stream(64)).equals(inp.scan().collect())

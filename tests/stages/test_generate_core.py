@@ -173,7 +173,7 @@ def test_rows_frame_and_stats():
     assert set(out["model"]) == {"smollm2-135m-instruct"} and set(out["seed"]) == {0}
     assert json.loads(out["gen_params"][0])["max_tokens"] == 64
     stats = trace_stats(out)
-    assert stats["tokens"] == {"prompt": 200, "completion": 158}
+    assert stats["tokens"] == {"prompt": 200, "completion": 158, "cached": 0, "reasoning": 0}
     assert stats["finish_reasons"] == {"stop": 2, "length": 1, "error": 1}
     assert stats["errors"] == 1 and stats["no_response"] == 2
 

@@ -28,6 +28,8 @@ SPECS = {
                     Param("exact", "toggle", "--exact", "--no-exact"), *COMMON),
     "export": _spec(INPUT, Param("format", "value", "--format"), *COMMON),
     "report": _spec(Param("run_dir", "argument"), Param("output", "value", "--output")),
+    "score": _spec(INPUT, Param("model", "value", "--model"), Param("logprobs", "value", "--logprobs"),
+                   Param("role", "value", "--role"), *COMMON),
 }
 
 DEMO = """
@@ -150,3 +152,19 @@ def test_bad_pipelines_fail_in_one_line_naming_file_and_stage(text, message):
     with pytest.raises(BadInput, match=message) as err:
         parse_pipeline(text, "p.yaml", SPECS)
     assert "\n" not in str(err.value)
+
+
+def test_score_steps_chain_teacher_then_student_into_a_kd_export():
+    text = """
+run_dir: runs/kd
+stages:
+  - collect: {sources: [a.jsonl]}
+  - generate: {model: tiny, n: 1}
+  - score: {model: tiny, logprobs: 20}
+  - score: {name: student, model: tiny, role: student}
+  - export: {format: kd, output: "{run_dir}/kd.parquet"}
+"""
+    argv = [list(s.argv) for s in parse_pipeline(text, "kd.yaml", SPECS).steps]
+    assert argv[2] == ["score", "runs/kd/generate", "-o", "runs/kd/score", "--model", "tiny", "--logprobs", "20"]
+    assert argv[3] == ["score", "runs/kd/score", "-o", "runs/kd/student", "--model", "tiny", "--role", "student"]
+    assert argv[4] == ["export", "runs/kd/student", "-o", "runs/kd/kd.parquet", "--format", "kd"]

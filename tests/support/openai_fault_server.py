@@ -13,6 +13,10 @@ counters as JSON: requests received and answered successfully per key, faults by
 (monotonic arrival time, outcome, Retry-After sent) so a test can check what the client did by counting.
 POST /reset clears them; POST /control changes options (rates, hold_after, latency) on the fly.
 
+--script FILE scripts replies (a fake LLM judge): a JSON object {marker: {"reply": TEXT, "faults": [KIND, ...],
+"delay": SECONDS}}. A request whose messages contain a marker (the first in file order) gets faults[attempt] on its
+attempts 0, 1, ... (then no fault; rate-drawn faults do not apply to it), waits `delay` and answers TEXT.
+
 Loopback only. Exits by itself after --max-lifetime seconds, or when its parent process goes away.
 """
 
@@ -47,6 +51,9 @@ def options() -> argparse.Namespace:
     p.add_argument("--max-prompt-chars", type=int, default=100_000, help="longer prompts get a 400")
     p.add_argument("--hold-after", type=int, default=None, help="after N successes, hang every request")
     p.add_argument("--split-reasoning", action="store_true", help="send thinking in reasoning_content")
+    p.add_argument("--script", default=None, help="JSON file of scripted replies by marker (see above)")
+    p.add_argument("--usage-details", action="store_true",
+                   help="report cached prompt tokens (half the prompt) and reasoning tokens, as OpenAI does")
     p.add_argument("--max-lifetime", type=float, default=600.0)
     return p.parse_args()
 
@@ -54,7 +61,15 @@ def options() -> argparse.Namespace:
 class State:
     def __init__(self, opts: argparse.Namespace):
         self.opts = opts
+        self.script: dict[str, dict] = {}
+        if opts.script:
+            with open(opts.script, encoding="utf-8") as fh:
+                self.script = json.load(fh)
         self.reset()
+
+    def scripted(self, body: dict) -> dict | None:
+        text = "\n".join(str(m.get("content", "")) for m in body.get("messages") or [])
+        return next((entry for marker, entry in self.script.items() if marker in text), None)
 
     def reset(self) -> None:
         self.received: dict[str, int] = {}
@@ -88,7 +103,7 @@ class State:
         return None
 
 
-def completion(key: str, body: dict, split: bool) -> dict:
+def completion(key: str, body: dict, split: bool, details: bool = False) -> dict:
     """A deterministic answer whose text depends on the key, so distinct samples give distinct texts."""
     messages = body.get("messages") or []
     digest = hashlib.sha256((key + json.dumps(messages, sort_keys=True)).encode()).hexdigest()
@@ -109,14 +124,18 @@ def completion(key: str, body: dict, split: bool) -> dict:
         text = text.replace(thinking, f"<think>{thinking}</think>") if len(words) > n_think else text
         message = {"role": "assistant", "content": text}
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+             "total_tokens": prompt_tokens + len(words)}
+    if details:
+        usage |= {"prompt_tokens_details": {"cached_tokens": prompt_tokens // 2},
+                  "completion_tokens_details": {"reasoning_tokens": min(n_think, len(words))}}
     return {
         "id": f"chatcmpl-{digest[:16]}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model"),
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                  "total_tokens": prompt_tokens + len(words)},
+        "usage": usage,
     }
 
 
@@ -170,7 +189,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 event[1] = "abandoned"  # the client died while held: never count a late answer to nobody
                 return drop(request)
             await asyncio.sleep(0.05)
-    fault = state.fault_for(key, attempt)
+    entry = state.scripted(body)
+    if entry is not None:
+        faults = entry.get("faults") or []
+        fault = faults[attempt] if attempt < len(faults) else None
+    else:
+        fault = state.fault_for(key, attempt)
     event[1] = fault or "ok"
     if fault:
         state.faults[fault] = state.faults.get(fault, 0) + 1
@@ -193,14 +217,19 @@ async def answer(request, state: State, key: str, body: dict, fault: str | None,
         return drop(request)
     if fault == "drop":
         return drop(request)
-    if opts.latency:
-        await asyncio.sleep(opts.latency)
+    entry = state.scripted(body)
+    delay = opts.latency + (entry.get("delay", 0.0) if entry else 0.0)
+    if delay:
+        await asyncio.sleep(delay)
     if fault == "badjson":
         return web.Response(text='{"choices": [{"message": {"content": "trunc', content_type="application/json")
     if gone(request):
         event[1] = "abandoned"
         return drop(request)
-    payload = completion(key, body, opts.split_reasoning)
+    payload = completion(key, body, opts.split_reasoning, opts.usage_details)
+    if entry is not None:
+        payload["choices"][0]["message"] = {"role": "assistant", "content": entry["reply"]}
+        payload["choices"][0]["finish_reason"] = "stop"
     state.answered[key] = state.answered.get(key, 0) + 1
     state.successes += 1
     return web.json_response(payload)

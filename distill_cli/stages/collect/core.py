@@ -7,7 +7,6 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash expression namespace)
@@ -15,9 +14,7 @@ import polars_hash  # noqa: F401  (registers the .nchash expression namespace)
 from distill_cli.answers import extract_gold
 from distill_cli.errors import BadInput
 from distill_cli.schema import PROMPTS
-
-AnswerFormat = Literal["auto", "boxed", "gsm8k", "raw"]
-Domain = Literal["auto", "math", "code", "choice", "text"]
+from distill_cli.stages.collect.config import AnswerFormat, CollectConfig, Domain  # noqa: F401
 
 PROMPT_FIELDS = ("problem", "question", "prompt", "instruction", "query", "input", "content", "text")
 ANSWER_FIELDS = ("answer", "final_answer", "expected_answer", "gt", "ground_truth", "gold", "target",
@@ -27,17 +24,6 @@ TESTS_FIELDS = ("test_list", "tests", "input_output", "test_cases", "test")
 SETUP_FIELDS = ("test_imports", "test_setup_code", "test_setup")
 CHOICE_FIELDS = ("choices", "options")
 ROW = "__row"
-
-
-@dataclass(frozen=True)
-class CollectConfig:
-    prompt_field: str | None = None
-    answer_field: str | None = None
-    answer_format: AnswerFormat = "auto"
-    domain: Domain = "auto"
-    tests_field: str | None = None
-    max_prompt_chars: int = 1_000_000  # a longer "prompt" is a broken row (a whole file pasted in), not a task
-    tests_in_prompt: int = 0  # code: append the first N assert tests (MBPP's "Your code should pass these tests:")
 
 
 @dataclass(frozen=True)

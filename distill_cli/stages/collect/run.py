@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +10,7 @@ import polars as pl
 from distill_cli.errors import BadInput
 from distill_cli.progress import console
 from distill_cli.stagedir.directory import StageDir
-from distill_cli.stagedir.runner import RunOptions
+from distill_cli.stagedir.runner import RunOptions, write_frame
 from distill_cli.stages.collect.core import CollectConfig, Fields, dedupe_ids, normalize, reject_counts, resolve_fields
 from distill_cli.stages.collect.sources import make_source, read_batches
 
@@ -19,7 +18,7 @@ from distill_cli.stages.collect.sources import make_source, read_batches
 def run(sources: list[str], cfg: CollectConfig, opts: RunOptions, split: str | None = None, streaming: bool = True,
         rejects: Path | None = None) -> StageDir:
     """Collect the prompts of `sources` into `opts.out`; returns the stage directory."""
-    output, limit, overwrite, quiet = opts.out, opts.limit, opts.overwrite, opts.quiet
+    output, limit, quiet = opts.out, opts.limit, opts.quiet
     srcs = [make_source(s, split) for s in sources]
     fingerprints = [s.fingerprint() for s in srcs]
 
@@ -40,22 +39,13 @@ def run(sources: list[str], cfg: CollectConfig, opts: RunOptions, split: str | N
     if rows.height == 0:
         raise BadInput(f"{', '.join(sources)}: no usable rows ({reject_counts(bad) or 'input is empty'})")
 
-    n_shards = math.ceil(rows.height / opts.rows_per_shard)
     params = {"config": cfg.__dict__, "split": split, **opts.semantic()}
-    sd = StageDir(output, "collect", params, fingerprints, n_shards, upstream=list(sources)).open(overwrite)
     stats = {"rows_in": rows.height + duplicates + bad.height, "dropped": {**reject_counts(bad),
              **({"duplicate_id": duplicates} if duplicates else {})},
              "domains": dict(rows.group_by("domain").len().iter_rows())}
-    try:
-        for i in range(n_shards):
-            if opts.selects(i) and not sd.done(i):
-                sd.write_shard(i, rows.slice(i * opts.rows_per_shard, opts.rows_per_shard), stats if i == 0 else {})
-        if rejects is not None:
-            _write_rejects(bad, rejects)
-        complete = sd.finish()
-    except BaseException:
-        sd.abandon()
-        raise
+    after = None if rejects is None else (lambda: _write_rejects(bad, rejects))
+    sd = write_frame("collect", rows, opts, params, fingerprints, list(sources), stats, after)
+    complete, n_shards = bool(sd.read_manifest().get("complete")), sd.n_shards
     if not quiet:
         state = "" if complete else " (other shards pending)"
         console.print(f"collect: {rows.height} prompts in {n_shards} shard(s) -> {output}{state}; "

@@ -1,16 +1,24 @@
 """compress: prune and shorten reasoning traces without losing correctness (docs/stages/compress.md)."""
 
-from distill_cli.stages.compress.config import (
-    STRATEGIES,
-    CompressConfig,
-    RewriteConfig,
-    parse_strategies,
-    parse_targets,
-)
-from distill_cli.stages.compress.core import NEEDED, compress_frame
-from distill_cli.stages.compress.rewrite import RewriteJob, RewriteOutcome, Rewriter
+from importlib import import_module
 
-__all__ = [
-    "NEEDED", "STRATEGIES", "CompressConfig", "RewriteConfig", "RewriteJob", "RewriteOutcome", "Rewriter",
-    "compress_frame", "parse_strategies", "parse_targets",
-]
+_HOMES = {
+    "STRATEGIES": "config",
+    "CompressConfig": "config",
+    "RewriteConfig": "config",
+    "parse_strategies": "config",
+    "parse_targets": "config",
+    "NEEDED": "core",
+    "compress_frame": "core",
+    "RewriteJob": "rewrite",
+    "RewriteOutcome": "rewrite",
+    "Rewriter": "rewrite",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    """The package's names, imported on first use: the CLI imports config.py here without loading the core."""
+    if name in _HOMES:
+        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(name)

@@ -95,7 +95,7 @@ class VerifierEqual:
             if not answers[item]:
                 same = _numbers_equal(cand, ref) if item[2] == "math" else None
                 if same is None:
-                    todo.append(item)  # type: ignore[arg-type]
+                    todo.append(item)  # type: ignore[arg-type]  # a checked item: cand is not None here
                 else:
                     answers[item] = same
         if todo:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Literal, cast, get_args
 
 from distill_cli.errors import BadInput
 
 Strategy = Literal["trim", "dedupe-reflections", "first-correct", "max-tokens", "rewrite"]
 OnFail = Literal["revert", "drop"]
-STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 # strategies that change the text of a trace (and so are re-verified); max-tokens only measures
 TEXT_STRATEGIES = ("trim", "dedupe-reflections", "first-correct", "rewrite")
 # target length of a rewrite as a share of the original reasoning, by the `difficulty` column from grade
@@ -52,7 +53,7 @@ class CompressConfig:
         for s in self.strategies:
             if s not in STRATEGIES:
                 raise BadInput(f"--strategy {s!r}: expected one of {', '.join(STRATEGIES)}")
-        if self.on_fail not in OnFail.__args__:  # type: ignore[attr-defined]
+        if self.on_fail not in get_args(OnFail):
             raise BadInput(f"--on-fail {self.on_fail!r}: expected revert or drop")
         if "max-tokens" in self.strategies and self.budget is None:
             raise BadInput("--strategy max-tokens needs --budget N (tokens per completion)")
@@ -66,11 +67,14 @@ class CompressConfig:
             raise BadInput("rewrite template: it must contain the {reasoning} placeholder")
 
 
-def parse_strategies(values: list[str] | None) -> tuple[str, ...]:
+def parse_strategies(values: list[str] | None) -> tuple[Strategy, ...]:
     """`--strategy trim,first-correct --strategy max-tokens` -> ('trim', 'first-correct', 'max-tokens')."""
-    out: list[str] = []
+    out: list[Strategy] = []
     for value in values or []:
-        out.extend(s.strip() for s in value.split(",") if s.strip())
+        for name in (s.strip() for s in value.split(",") if s.strip()):
+            if name not in STRATEGIES:
+                raise BadInput(f"--strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
+            out.append(cast(Strategy, name))  # checked on the line above
     return tuple(out)
 
 
@@ -89,3 +93,31 @@ def parse_targets(text: str | None) -> tuple[tuple[str, float], ...]:
             raise BadInput(f"--targets {item.strip()!r}: expected DIFFICULTY=SHARE with 0 < SHARE <= 1")
         table[name.strip().lower()] = share
     return tuple(sorted(table.items()))
+
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "rewrite.txt"  # distill_cli/templates/ (wheel)
+
+
+def load_template(path: Path | None) -> str:
+    path = DEFAULT_TEMPLATE if path is None else path.expanduser()
+    if not path.is_file():
+        raise BadInput(f"--template {path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if "{reasoning}" not in text:
+        raise BadInput(f"--template {path}: it must contain the {{reasoning}} placeholder")
+    return text
+
+
+def check_rewrite_options(backend: str, model: str | None) -> None:
+    if not model:
+        raise BadInput("--strategy rewrite needs --model (the rewriting model)")
+    if backend == "vllm":
+        from distill_cli.engines.backends import check_model_path
+
+        check_model_path(model)
+
+
+def kv_size(text: str | None) -> int | None:
+    from distill_cli.engines.memory import parse_size
+
+    return None if text is None else parse_size(text)

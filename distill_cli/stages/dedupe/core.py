@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from distill_cli.stages.dedupe import decontam, lsh, minhash
+from distill_cli.stages.dedupe import decontam, minhash
+from distill_cli.stages.dedupe.config import DedupeConfig  # noqa: F401
 from distill_cli.stages.dedupe.exact import hash_labels, text_hashes
 from distill_cli.stages.dedupe.near import near_labels
 from distill_cli.stages.dedupe.spill import NearSpill
@@ -38,6 +39,8 @@ from distill_cli.stages.dedupe.units import (
     unit_text,
 )
 
+# the side tables' columns as dtype classes (pl.Int64), as schema.py writes them; polars accepts them in cast() but
+# its stubs ask for instances, hence the `type: ignore[arg-type]` on each cast of these below and in semantic_run.py
 DUPLICATES_SCHEMA = {"row": pl.Int64, "id": pl.String, "sample": pl.Int64, "model": pl.String, "kind": pl.String,
                      "similarity": pl.Float64, "kept_row": pl.Int64, "kept_id": pl.String}
 CONTAMINATION_SCHEMA = {"row": pl.Int64, "id": pl.String, "sample": pl.Int64, "model": pl.String,
@@ -47,35 +50,6 @@ BATCH_ROWS = 100_000
 
 # columns -> frames of ROW and those columns, in row order
 Batches = Callable[[list[str]], Iterable[pl.DataFrame]]
-
-
-@dataclass(frozen=True)
-class DedupeConfig:
-    exact: bool = True
-    near: float | None = None  # Jaccard threshold of near duplicates; None: no near dedupe
-    on: On = "prompt"
-    keep: Keep = "first"
-    shingle: int = 3  # words per MinHash shingle (measured: docs/stages/dedupe.md)
-    num_perm: int = 128
-    bands: int | None = None  # None: chosen from the threshold (lsh.choose_bands)
-    rows: int | None = None
-    seed: int = 1
-    decontaminate: tuple[str, ...] = ()
-    ngram: int = 8
-    common_ngram_items: int = 3  # an n-gram in this many benchmark problems is boilerplate; 0: use all
-    min_ngrams: int = 3  # shared n-grams (with one benchmark problem) that make a copy; 1: open-r1's rule
-
-    def lsh_shape(self) -> tuple[int, int]:
-        if self.bands and self.rows:
-            return self.bands, self.rows
-        if self.near is None:
-            return 0, 0
-        bands, rows = lsh.choose_bands(self.near, self.num_perm)
-        if self.rows:
-            return self.num_perm // self.rows, self.rows
-        if self.bands:
-            return self.bands, self.num_perm // self.bands
-        return bands, rows
 
 
 @dataclass
@@ -250,7 +224,7 @@ def _duplicate_rows(df: pl.DataFrame, on: On, found: list[pl.DataFrame]) -> pl.D
     rows = _rows_of(df, on, pl.concat(found))
     kept_ids = _identity(df).select(pl.col("row").alias("kept_row"), pl.col("id").alias("kept_id"))
     rows = rows.join(kept_ids, on="kept_row", how="left", maintain_order="left")
-    return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA)  # type: ignore[arg-type]
+    return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA)  # type: ignore[arg-type]  # dtype classes: see core.py
 
 
 def _contamination(narrow: pl.DataFrame, prompts: pl.DataFrame, hits: list[pl.DataFrame],
@@ -261,4 +235,4 @@ def _contamination(narrow: pl.DataFrame, prompts: pl.DataFrame, hits: list[pl.Da
         prompts[UNIT].gather(found["doc"]).alias(UNIT)).drop("doc").rename({"shared": "shared_ngrams"})
     rows = _rows_of(narrow, "prompt", unit_level)
     stats["contaminated_by_benchmark"] = dict(rows.group_by("benchmark").len().sort("benchmark").iter_rows())
-    return rows.select(list(CONTAMINATION_SCHEMA)).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]
+    return rows.select(list(CONTAMINATION_SCHEMA)).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]  # dtype classes: see core.py

@@ -71,6 +71,7 @@ def build_index(refs: pl.DataFrame, n: int, common_items: int, min_ngrams: int =
                           np.minimum(per_item, max(1, min_ngrams)).astype(np.int64), present, keys, n, dropped)
 
 
+# dtype classes, as in core.py: polars casts to them, its stubs want instances (the `type: ignore`s below)
 _SCHEMA = {"doc": pl.Int64, "item": pl.Int64, "match": pl.String, "start": pl.Int64, "shared": pl.Int64}
 
 

@@ -22,7 +22,3 @@ def hash_labels(hashes: np.ndarray) -> np.ndarray:
     """Each document's label is the position of the first document with the same text hashes."""
     frame = pl.DataFrame({"a": hashes[:, 0], "b": hashes[:, 1]}).with_row_index("i")
     return frame.select(pl.col("i").min().over("a", "b")).to_series().to_numpy().astype(np.int64)
-
-
-def exact_labels(norm: pl.Series) -> np.ndarray:
-    return hash_labels(text_hashes(norm))

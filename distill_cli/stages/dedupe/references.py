@@ -11,32 +11,13 @@ from pathlib import Path
 import polars as pl
 
 from distill_cli.errors import BadInput
+from distill_cli.stages.dedupe.config import BUNDLED, expand_specs  # noqa: F401  (re-exported)
 
-# name -> (file, problem column) in distill_cli/benchmarks/, in order; an item's index runs across the files
-BUNDLED: dict[str, tuple[tuple[str, str], ...]] = {
-    "math500": (("math500_test.jsonl", "problem"),),
-    "gsm8k": (("gsm8k_test.jsonl", "question"),),
-    "aime2024": (("aime2024_test.jsonl", "problem"),),
-    "aime2025": (("aime2025_I.jsonl", "problem"), ("aime2025_II.jsonl", "problem")),
-    "amc2023": (("amc2023_test.jsonl", "problem"),),
-    "mbpp": (("sanitized-mbpp.json", "prompt"),),
-}
 TEXT_FIELDS = ("problem", "question", "prompt", "instruction", "text")
 
 
 def bundled_dir() -> Path:
     return Path(str(resources.files("distill_cli") / "benchmarks"))
-
-
-def expand_specs(specs: list[str]) -> list[str]:
-    """`all` -> every bundled benchmark; commas separate several names; duplicates dropped, order kept."""
-    names: list[str] = []
-    for spec in specs:
-        for part in (p.strip() for p in (spec.split(",") if not Path(spec).exists() else [spec])):
-            if not part:
-                continue
-            names.extend(BUNDLED if part == "all" else [part])
-    return list(dict.fromkeys(names))
 
 
 def load_references(specs: list[str], split: str = "test") -> pl.DataFrame:

@@ -4,18 +4,21 @@ semantic steps), write the side tables, and stream the kept rows into shards. Op
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from distill_cli.errors import BadInput
 from distill_cli.progress import console
+from distill_cli.schema import CONTAMINATION, DUPLICATES
 from distill_cli.stagedir.atomic import temp_name, write_parquet
 from distill_cli.stagedir.directory import StageDir
-from distill_cli.stagedir.inputs import file_digest, open_input
+from distill_cli.stagedir.inputs import InputSet, file_digest, open_input
 from distill_cli.stagedir.messages import already_complete, shard_pending
-from distill_cli.stagedir.runner import RunOptions, Streamed, run_global
+from distill_cli.stagedir.runner import RunOptions, Streamed, run_global, stream_rows
 from distill_cli.stages.dedupe import DedupeConfig
 from distill_cli.stages.dedupe.core import DedupePlan, dedupe_scan
 from distill_cli.stages.dedupe.references import load_references
@@ -24,8 +27,6 @@ from distill_cli.stages.dedupe.units import ROW, narrow_frame
 from distill_cli.stages.keys import check_unique
 
 STREAM_ROWS = 20_000  # rows per batch read from the input (texts for the plan, then whole rows for the output)
-DUPLICATES = "_duplicates"
-CONTAMINATION = "_contamination"
 
 
 def side_name(stem: str, opts: RunOptions) -> str:
@@ -50,16 +51,14 @@ def run(input: str, cfg: DedupeConfig, opts: RunOptions, reference_split: str = 
                         cfg.decontaminate, reference_split)
 
     def compute(lf: pl.LazyFrame, run: RunOptions) -> tuple[Streamed, dict]:
-        plan, rows = _plan(lf, cfg, refs, run.out)
+        plan, rows = _plan(lf, cfg, refs, run.out, text_batches(inp, run))
         if sem is not None:
             plan = sem.run(plan, rows, quiet)
         # side tables before the shards: a directory whose manifest says complete always has them, whole
         write_parquet(run.out / side_name(DUPLICATES, run), plan.duplicates)
         write_parquet(run.out / side_name(CONTAMINATION, run), plan.contamination)
-        removed = plan.removed
-        kept = rows.filter(~pl.col(ROW).is_in(removed.implode())).drop(ROW)
-        return Streamed(plan.stats["rows_in"] - removed.len(), kept.collect_schema(),
-                        lambda: kept.collect_batches(chunk_size=STREAM_ROWS)), plan.stats
+        kept = np.setdiff1d(np.arange(plan.stats["rows_in"]), plan.removed.to_numpy())
+        return Streamed(len(kept), lf.collect_schema(), stream_rows(inp, run, kept, STREAM_ROWS)), plan.stats
 
     params = {**asdict(cfg), "decontaminate": list(cfg.decontaminate),
               "references": _fingerprints(cfg.decontaminate), "reference_split": reference_split,
@@ -71,16 +70,27 @@ def run(input: str, cfg: DedupeConfig, opts: RunOptions, reference_split: str = 
     return sd
 
 
-def _plan(lf: pl.LazyFrame, cfg: DedupeConfig, refs: pl.DataFrame | None, out: Path
-          ) -> tuple[DedupePlan, pl.LazyFrame]:
+def text_batches(inp: InputSet, opts: RunOptions) -> Callable[[list[str]], Iterator[pl.DataFrame]]:
+    """(ROW, *columns) of run_global's frame a batch at a time, read a row group at a time: polars' collect_batches
+    read ahead (decontamination held 2.3 GB at 4M prompts against 0.8 GB at 1M)."""
+    def batches(cols: list[str]) -> Iterator[pl.DataFrame]:
+        start = 0
+        for frame in stream_rows(inp, opts, None, STREAM_ROWS, [*cols, *(["id"] if opts.shard else [])])():
+            yield frame.select(pl.int_range(start, start + frame.height, dtype=pl.Int64).alias(ROW), *cols)
+            start += frame.height
+    return batches
+
+
+def _plan(lf: pl.LazyFrame, cfg: DedupeConfig, refs: pl.DataFrame | None, out: Path,
+          texts: Callable[[list[str]], Iterator[pl.DataFrame]] | None = None) -> tuple[DedupePlan, pl.LazyFrame]:
     """Decide on a narrow frame and streamed texts; MinHash state spills to a temp directory in the output,
     removed when done (or, after a kill, by the next run's sweep of dead writers' temp files)."""
     rows = lf.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
     narrow = narrow_frame(rows, cfg.on).collect(engine="streaming")
     spill = temp_name(out / "_minhash")
     try:
-        plan = dedupe_scan(narrow, lambda cols: rows.select(ROW, *cols).collect_batches(chunk_size=STREAM_ROWS),
-                           cfg, refs, spill)
+        plan = dedupe_scan(narrow, texts or (lambda cols: rows.select(ROW, *cols).collect_batches(
+            chunk_size=STREAM_ROWS)), cfg, refs, spill)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     return plan, rows

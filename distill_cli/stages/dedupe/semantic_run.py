@@ -23,7 +23,7 @@ from distill_cli.stages.dedupe.semantic import (
 )
 from distill_cli.stages.dedupe.units import ROW, UNIT
 
-Embed = Callable[[list[str]], np.ndarray]  # texts -> unit-norm rows
+Embed = Callable[[pl.Series], np.ndarray]  # texts -> unit-norm rows (a Series: no copy as a Python list)
 
 
 def _identity(df: pl.DataFrame) -> pl.DataFrame:
@@ -42,7 +42,7 @@ def _rows(df: pl.DataFrame, on, unit_level: pl.DataFrame) -> pl.DataFrame:
 def decontaminate(kept: pl.DataFrame, refs: pl.DataFrame, threshold: float, embed: Embed) -> pl.DataFrame:
     """Contamination rows (CONTAMINATION_SCHEMA + similarity) of prompts as similar as `threshold` to a reference."""
     prompts = units_of(kept, "prompt")
-    i, r, sim = nearest_reference(embed(prompts["text"].to_list()), embed(refs["text"].to_list()), threshold)
+    i, r, sim = nearest_reference(embed(prompts["text"]), embed(refs["text"]), threshold)
     unit_level = pl.DataFrame({
         UNIT: prompts[UNIT].gather(i), "benchmark": refs["benchmark"].gather(r),
         "bench_index": refs["index"].gather(r).cast(pl.Int64), "bench_text": refs["text"].gather(r).str.slice(0, 200),
@@ -50,16 +50,16 @@ def decontaminate(kept: pl.DataFrame, refs: pl.DataFrame, threshold: float, embe
         schema_overrides={UNIT: pl.String, "match": pl.String, "bench_text": pl.String})
     rows = _rows(kept, "prompt", unit_level)
     return rows.with_columns(ngram=pl.lit(None, pl.String), shared_ngrams=pl.lit(None, pl.Int64)).select(
-        [*CONTAMINATION_SCHEMA, "similarity"]).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]
+        [*CONTAMINATION_SCHEMA, "similarity"]).cast(CONTAMINATION_SCHEMA)  # type: ignore[arg-type]  # dtype classes: see core.py
 
 
 def duplicates(kept: pl.DataFrame, cfg: SemanticConfig, embed: Embed) -> tuple[pl.DataFrame, dict]:
     units = units_of(kept, cfg.on)
-    removed, stats = semantic_duplicates(units, embed(units["text"].to_list()), cfg)
+    removed, stats = semantic_duplicates(units, embed(units["text"]), cfg)
     rows = _rows(kept, cfg.on, removed)
     kept_ids = _identity(kept).select(pl.col("row").alias("kept_row"), pl.col("id").alias("kept_id"))
     rows = rows.join(kept_ids, on="kept_row", how="left", maintain_order="left")
-    return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA), stats  # type: ignore[arg-type]
+    return rows.select(list(DUPLICATES_SCHEMA)).cast(DUPLICATES_SCHEMA), stats  # type: ignore[arg-type]  # see core.py
 
 
 def steps(kept: pl.DataFrame, cfg: SemanticConfig, embed: Embed, refs: pl.DataFrame | None

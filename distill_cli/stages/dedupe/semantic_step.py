@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from distill_cli.errors import BadInput
+from distill_cli.stages.dedupe.config import Keep, On
 from distill_cli.stages.dedupe.core import DedupePlan
 from distill_cli.stages.dedupe.semantic import SemanticConfig
 
@@ -33,7 +34,7 @@ class SemanticStep:
     def run(self, plan: DedupePlan, rows: pl.LazyFrame, quiet: bool) -> DedupePlan:
         """The plan of dedupe's own steps, extended by the semantic ones over the rows it keeps (`rows`: the
         input with dedupe's row number)."""
-        from distill_cli.stages.dedupe.embed import EmbeddingCache, VLLMEmbedder, embed_cached
+        from distill_cli.engines.embed import EmbeddingCache, VLLMEmbedder, embed_cached
         from distill_cli.stages.dedupe.semantic_run import apply_plan, survivors
 
         cache = EmbeddingCache(self.cache_dir, self.model)
@@ -44,7 +45,7 @@ class SemanticStep:
                 engine.append(VLLMEmbedder(self.model, quiet=quiet))
             return engine[0](texts)
 
-        def embed(texts: list[str]) -> np.ndarray:
+        def embed(texts: pl.Series) -> np.ndarray:
             vectors, counts = embed_cached(texts, engine_embed, cache)
             for key, value in counts.items():
                 self.stats[key] += value
@@ -60,7 +61,7 @@ class SemanticStep:
 
 
 def semantic_step(threshold: float | None, decontaminate: float | None, model: str | None, cache: Path | None,
-                  on: str, keep: str, specs: tuple[str, ...], reference_split: str) -> SemanticStep | None:
+                  on: On, keep: Keep, specs: tuple[str, ...], reference_split: str) -> SemanticStep | None:
     """None when no semantic option is given; a bad combination is a usage error."""
     if threshold is None and decontaminate is None:
         if model:
@@ -79,5 +80,5 @@ def semantic_step(threshold: float | None, decontaminate: float | None, model: s
         from distill_cli.stages.dedupe.references import load_references
 
         refs = load_references(list(specs) or ["all"], reference_split)
-    cfg = SemanticConfig(threshold=threshold, on=on, keep=keep, decontaminate=decontaminate)  # type: ignore
+    cfg = SemanticConfig(threshold=threshold, on=on, keep=keep, decontaminate=decontaminate)
     return SemanticStep(cfg, resolve_model(model), (cache or default_cache()).expanduser(), refs)

@@ -7,13 +7,11 @@ is its own unit. Side tables list rows, so a removed prompt unit contributes eac
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import polars as pl
 
-On = Literal["prompt", "response", "both"]
-Keep = Literal["first", "longest", "shortest", "best-score"]
+from distill_cli.stages.dedupe.config import Keep, On  # noqa: F401  (re-exported)
+
 ROW = "__row"
 UNIT = "__unit"
 LENGTH = "__length"

@@ -87,7 +87,7 @@ def nice_max(value: float) -> float:
 
 
 def _header(f: CardFacts) -> list[str]:
-    kind = "sft" if f.cfg.format == "sft" else "dpo"
+    kind = f.cfg.format
     return ["---", f"tags: [distill, reasoning-traces, {kind}]", "task_categories: [text-generation]", "---", "",
             f"# {f.name}", "",
             f"Reasoning traces distilled with [distill](https://pypi.org/project/distill-cli/) {__version__}: "
@@ -95,6 +95,8 @@ def _header(f: CardFacts) -> list[str]:
 
 
 def _what(cfg: ExportConfig) -> str:
+    if cfg.format == "kd":
+        return "KD records (`input_ids`, `completion_mask`, the teacher's `topk_ids`/`topk_logprobs` per position)"
     if cfg.format == "dpo":
         return f"DPO preference pairs (TRL, {cfg.dpo_style} `prompt`/`chosen`/`rejected`)"
     return {"messages": "SFT conversations (OpenAI/TRL `messages`)", "sharegpt": "SFT conversations (ShareGPT "
@@ -109,7 +111,7 @@ def _contents(f: CardFacts) -> list[str]:
             ["input", f"`{f.input_spec}`"]]
     policy = {"refuse": "only correct traces (checked)", "drop": "only correct traces (others dropped)",
               "allow": "all traces, including not-correct ones"}
-    if cfg.format == "sft":
+    if cfg.format in ("sft", "kd"):
         admitted = "unverified traces (the input has no verdict column)" if "unverified" in f.stats else None
         rows.append(["verdicts admitted", admitted or policy[cfg.incorrect]])
     for key in ("dropped_not_correct", "kept_not_correct"):

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 
 from distill_cli.errors import BadInput
-
-Format = Literal["sft", "dpo"]
-Style = Literal["messages", "sharegpt", "alpaca"]
-DpoStyle = Literal["conversational", "standard"]
-Incorrect = Literal["refuse", "drop", "allow"]
+from distill_cli.stages.export.config import DpoStyle, ExportConfig, Format, Incorrect, Style, parse_think_tags  # noqa: F401
 
 # (records, source rows, stats): the source rows (for DPO the chosen side, joined) feed the dataset card
 Exported = tuple[pl.LazyFrame, pl.LazyFrame, dict]
@@ -27,28 +22,6 @@ Exported = tuple[pl.LazyFrame, pl.LazyFrame, dict]
 STAMP_SUFFIX = ".distill.json"
 SFT_META = ("id", "sample", "model", "source", "domain", "difficulty", "pass_rate")
 DPO_META = ("id", "source", "domain", "difficulty", "pass_rate")
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    format: Format = "sft"
-    style: Style = "messages"
-    dpo_style: DpoStyle = "conversational"
-    think_open: str = "<think>"
-    think_close: str = "</think>"
-    reasoning_field: bool = False  # reasoning as the assistant message's `reasoning_content`, not in think tags
-    system: str | None = None
-    meta: bool = True
-    incorrect: Incorrect = "refuse"
-    limit: int | None = None
-
-    def check(self) -> None:
-        if self.reasoning_field and (self.format == "dpo" and self.dpo_style == "standard"
-                                     or self.format == "sft" and self.style != "messages"):
-            raise BadInput("--reasoning-field needs a messages format (--style messages, or conversational DPO); "
-                           "ShareGPT, Alpaca and plain-string DPO have no reasoning field, use --think-tags")
-        if self.system is not None and self.format == "dpo" and self.dpo_style == "standard":
-            raise BadInput("--system needs conversational DPO: a plain-string prompt has no system message")
 
 
 def stamp_path(target: Path) -> Path:
@@ -61,14 +34,9 @@ def exported_path(stamp: Path) -> Path:
     return stamp.with_name(stamp.name[1:].removesuffix(STAMP_SUFFIX))
 
 
-def parse_think_tags(text: str) -> tuple[str, str]:
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2 or not all(parts):
-        raise BadInput(f"--think-tags {text!r}: expected OPEN,CLOSE such as '<think>,</think>'")
-    return parts[0], parts[1]
-
-
 def required_columns(cfg: ExportConfig) -> dict[str, type[pl.DataType]]:
+    if cfg.format == "kd":  # token ids and top-K, checked by the KD core (stages/export/kd.py)
+        return {}
     need: dict[str, type[pl.DataType]] = {"prompt": pl.String, "response": pl.String}
     if cfg.format == "dpo":
         need.update({"pair_id": pl.String, "pair_role": pl.String})
@@ -175,9 +143,17 @@ def _meta(schema: list[str], names: tuple[str, ...]) -> list[str]:
 def sft_frame(lf: pl.LazyFrame, cfg: ExportConfig, where: str = "input") -> Exported:
     schema = lf.collect_schema().names()
     lf, stats = verdict_filter(lf, schema, cfg, where)
-    meta = [pl.col(c) for c in _meta(schema, SFT_META)] if cfg.meta else []
     used = lf.head(cfg.limit) if cfg.limit is not None else lf
-    return used.select(*sft_columns(cfg, schema), *meta), used, stats
+    return sft_records(used, cfg, schema, filtered=True), used, stats
+
+
+def sft_records(lf: pl.LazyFrame, cfg: ExportConfig, schema: list[str], filtered: bool = False) -> pl.LazyFrame:
+    """The SFT records of rows, row by row (so a batch of rows at a time gives the same records): --drop-incorrect
+    applied unless `filtered`, the training columns, then the meta columns."""
+    if not filtered and cfg.incorrect == "drop" and "verdict" in schema:
+        lf = lf.filter(pl.col("verdict") == "correct")
+    meta = [pl.col(c) for c in _meta(schema, SFT_META)] if cfg.meta else []
+    return lf.select(*sft_columns(cfg, schema), *meta)
 
 
 # ---- DPO -----------------------------------------------------------------------------------------------------
@@ -232,4 +208,15 @@ def _dpo_meta(cfg: ExportConfig, schema: list[str]) -> list[pl.Expr]:
 def export_frame(lf: pl.LazyFrame, cfg: ExportConfig, where: str = "input") -> Exported:
     """(records to write, the input rows they came from, stats); `where` names the input in error messages."""
     cfg.check()
+    if cfg.format == "kd":
+        return kd_export(lf, cfg, where)
     return dpo_frame(lf, cfg, where) if cfg.format == "dpo" else sft_frame(lf, cfg, where)
+
+
+def kd_export(lf: pl.LazyFrame, cfg: ExportConfig, where: str = "input") -> Exported:
+    """Token-level KD records (stages/export/kd.py) of the rows the verdict policy admits, as SFT admits them."""
+    from distill_cli.stages.export.kd import kd_frame
+
+    lf, stats = verdict_filter(lf, lf.collect_schema().names(), cfg, where)
+    records, used, kd_stats = kd_frame(lf, cfg.meta, cfg.limit, where)
+    return records, used, {**stats, **kd_stats}

@@ -1,6 +1,20 @@
-"""filter: drop traces with defects that verification cannot see (pure core; see core.py)."""
+"""filter: drop traces with defects that verification cannot see (config.py, core.py, run.py)."""
 
-from distill_cli.stages.filter.config import DEFAULT_REFUSALS, REASONS, FilterConfig
-from distill_cli.stages.filter.core import FILTERED_SCHEMA, FilterResult, filter_frame
+from importlib import import_module
 
-__all__ = ["DEFAULT_REFUSALS", "FILTERED_SCHEMA", "REASONS", "FilterConfig", "FilterResult", "filter_frame"]
+_HOMES = {
+    "DEFAULT_REFUSALS": "config",
+    "REASONS": "config",
+    "FilterConfig": "config",
+    "FILTERED_SCHEMA": "core",
+    "FilterResult": "core",
+    "filter_frame": "core",
+}
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    """The package's names, imported on first use: the CLI imports config.py here without loading the core."""
+    if name in _HOMES:
+        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(name)

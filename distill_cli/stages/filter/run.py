@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from distill_cli import schema
 from distill_cli.progress import console
 from distill_cli.stagedir.atomic import write_parquet
 from distill_cli.stagedir.directory import StageDir
@@ -15,7 +16,7 @@ from distill_cli.stagedir.inputs import open_input
 from distill_cli.stagedir.runner import RunOptions, ShardTask, run_map
 from distill_cli.stages.filter import FILTERED_SCHEMA, FilterConfig, filter_frame
 
-FILTERED = "_filtered.parquet"
+FILTERED = f"{schema.FILTERED}.parquet"
 PIECES = Path("_work") / "filtered"  # per-shard side tables until the run is complete
 SIDE_SCHEMA = {"file": pl.String, **FILTERED_SCHEMA}
 

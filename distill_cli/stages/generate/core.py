@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from typing import Literal
-
 import polars as pl
 
+from distill_cli.engines import logprobs as lp
 from distill_cli.engines.render import render_messages
 from distill_cli.engines.thinking import join_thinking, split_thinking
-from distill_cli.engines.types import Request, Result, Sampling
+from distill_cli.engines.types import Request, Result
 from distill_cli.errors import BadInput
 from distill_cli.schema import PROMPTS, TRACES, conform
+from distill_cli.stages.generate.config import BackendName, GenerateConfig  # noqa: F401
 from distill_cli.stages.generate.keys import request_key
-
-BackendName = Literal["vllm", "openai", "openai-batch", "anthropic-batch"]
 
 # what a checkpoint chunk holds per finished request; the prompt columns are joined back when the shard is whole
 RESULT_SCHEMA: dict[str, pl.DataType] = {
@@ -30,26 +26,9 @@ RESULT_SCHEMA: dict[str, pl.DataType] = {
     "completion_tokens": pl.Int64,
     "seed": pl.Int64,
     "error": pl.String,
+    "cached_tokens": pl.Int64,  # null: the backend did not report it (engines/usage.py)
+    "reasoning_tokens": pl.Int64,
 }
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    model: str  # what the backend loads or asks for (a path, a hub name, a served model name)
-    model_name: str  # what the `model` column records
-    backend: BackendName = "vllm"
-    n: int = 8
-    sampling: Sampling = field(default_factory=Sampling)
-    system_prompt: str | None = None
-    prompt_template: str | None = None
-    chat_template_kwargs: dict = field(default_factory=dict)
-    engine: dict = field(default_factory=dict)  # engine options that shape the output (dtype, max_model_len, ...)
-
-    def gen_params(self) -> str:
-        """The `gen_params` column: everything needed to reproduce a row's request."""
-        return json.dumps({"backend": self.backend, "n": self.n, **asdict(self.sampling),
-                           "system_prompt": self.system_prompt, "prompt_template": self.prompt_template,
-                           "chat_template_kwargs": self.chat_template_kwargs, **self.engine}, sort_keys=True)
 
 
 def check_ids(df: pl.DataFrame, where: str) -> None:
@@ -86,19 +65,31 @@ def result_row(res: Result) -> dict:
     return {"request_key": req.key, "id": req.id, "sample": req.sample, "completion": completion,
             "reasoning": reasoning, "response": response, "finish_reason": finish,
             "prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
-            "seed": res.seed if res.seed is not None else req.sampling.seed, "error": res.error}
+            "seed": res.seed if res.seed is not None else req.sampling.seed, "error": res.error,
+            "cached_tokens": res.cached_tokens, "reasoning_tokens": res.reasoning_tokens,
+            "logprobs": res.logprobs}
 
 
 def results_frame(rows: list[dict]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+    """Checkpoint rows as a frame; with logprobs, their columns (float32: the stored dtype is applied once, when
+    the shard is whole) built from the rows' arrays in one piece."""
+    base = pl.DataFrame([{k: r.get(k) for k in RESULT_SCHEMA} for r in rows], schema=RESULT_SCHEMA)
+    found = [r.get("logprobs") for r in rows]
+    k = next((x.k for x in found if x is not None), None)
+    if k is None:
+        return base
+    return base.with_columns(**lp.columns(found, k))
 
 
 def latest_results(saved: pl.DataFrame | None) -> pl.DataFrame:
     """The newest row per request key (a resumed run re-sends failed requests and appends their new rows)."""
     if saved is None or saved.height == 0:
         return results_frame([])
-    return saved.select(list(RESULT_SCHEMA)).cast(RESULT_SCHEMA).unique("request_key", keep="last",
-                                                                       maintain_order=True)
+    absent = [pl.lit(None, RESULT_SCHEMA[c]).alias(c) for c in RESULT_SCHEMA if c not in saved.columns]
+    saved = saved.with_columns(absent)  # chunks saved before a column existed (a run resumed across versions)
+    extra = [c for c in (*lp.COLUMNS, lp.PROMPT_IDS) if c in saved.columns]
+    return saved.select([*RESULT_SCHEMA, *extra]).cast(RESULT_SCHEMA).unique("request_key", keep="last",
+                                                                             maintain_order=True)
 
 
 def finished_keys(saved: pl.DataFrame) -> set[str]:
@@ -115,7 +106,19 @@ def traces_frame(prompts: pl.DataFrame, results: pl.DataFrame, cfg: GenerateConf
         pl.DataFrame({"sample": list(range(cfg.n))}, schema={"sample": pl.Int64}), how="cross")
     out = grid.join(results, on=["id", "sample"], how="left").sort("__row", "sample").drop("__row")
     out = out.with_columns(pl.lit(cfg.model_name).alias("model"), pl.lit(cfg.gen_params()).alias("gen_params"))
+    if cfg.sampling.logprobs is not None:
+        out = logprob_columns(out, cfg.sampling.logprobs, cfg.logprobs_dtype)
     return conform(out, TRACES)
+
+
+def logprob_columns(traces: pl.DataFrame, k: int, dtype: str) -> pl.DataFrame:
+    """Every logprob column present and typed (a shard of error rows has none), topk_logprobs in `dtype`."""
+    stored = pl.Float16 if dtype == "float16" else pl.Float32
+    types = {"token_ids": pl.List(pl.Int32), lp.PROMPT_IDS: pl.List(pl.Int32), "token_logprobs": pl.List(pl.Float32)}
+    if k > 0:
+        types |= {"topk_ids": pl.List(pl.Array(pl.Int32, k)), "topk_logprobs": pl.List(pl.Array(stored, k))}
+    return traces.with_columns(
+        [pl.col(c).cast(t) if c in traces.columns else pl.lit(None, t).alias(c) for c, t in types.items()])
 
 
 def trace_stats(traces: pl.DataFrame) -> dict:
@@ -123,8 +126,8 @@ def trace_stats(traces: pl.DataFrame) -> dict:
     reasons = traces.group_by("finish_reason").len().iter_rows()
     return {
         "samples": traces.height,
-        "tokens": {"prompt": int(traces["prompt_tokens"].sum() or 0),
-                   "completion": int(traces["completion_tokens"].sum() or 0)},
+        "tokens": {kind: int(traces[f"{kind}_tokens"].sum() or 0)
+                   for kind in ("prompt", "completion", "cached", "reasoning")},
         "finish_reasons": {str(k): int(v) for k, v in reasons},
         "errors": int((traces["finish_reason"] == "error").sum()),
         "no_response": int((traces["response"].fill_null("") == "").sum()),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 
 from distill_cli.engines.types import Sampling
 
@@ -16,7 +15,7 @@ def request_key(prompt_id: str, sample: int, messages: tuple[dict, ...], samplin
         "id": prompt_id,
         "sample": sample,
         "messages": list(messages),
-        "sampling": asdict(sampling),
+        "sampling": sampling.fields(),
         "model": model,
         "chat_template_kwargs": chat_template_kwargs or {},
     }

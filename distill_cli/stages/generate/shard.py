@@ -16,6 +16,7 @@ import polars as pl
 from distill_cli.engines.types import Backend, Result
 from distill_cli.errors import StageFailure
 from distill_cli.stagedir.runner import ShardTask
+from distill_cli.stages.generate.budget import Budget
 from distill_cli.stages.generate.core import (
     GenerateConfig,
     build_requests,
@@ -32,8 +33,10 @@ from distill_cli.stages.generate.core import (
 class ResultSink:
     """Collects finished results (from any thread) and checkpoints them in chunks."""
 
-    def __init__(self, task: ShardTask, n: int, already: dict[str, int], every: int = 64, seconds: float = 30.0):
-        self.task, self.n, self.every, self.seconds = task, n, max(1, every), seconds
+    def __init__(self, task: ShardTask, n: int, already: dict[str, int], every: int = 64, seconds: float = 30.0,
+                 budget: Budget | None = None):
+        self.task, self.n, self.every, self.seconds, self.budget = task, n, max(1, every), seconds, budget
+        self.stop_at_budget = False
         self.rows: list[dict] = []  # every row received in this run
         self._pending: list[dict] = []
         self._per_prompt = dict(already)  # samples finished per prompt id, to advance the bar per whole prompt
@@ -54,6 +57,8 @@ class ResultSink:
                 self.task.progress.advance(1, note=f"{rate:.0f} tok/s")
             if len(self._pending) >= self.every or time.monotonic() - self._last_flush >= self.seconds:
                 self._flush_locked()
+        if self.budget is not None:  # a local engine stops at once (raises); a server finishes what is in flight
+            self.budget.add(row, stop=self.stop_at_budget)
 
     def flush(self) -> None:
         with self._lock:
@@ -71,7 +76,7 @@ class ResultSink:
 
 
 def generate_shard(df: pl.DataFrame, task: ShardTask, cfg: GenerateConfig, get_backend: Callable[[], Backend],
-                   every: int = 64, seconds: float = 30.0) -> tuple[pl.DataFrame, dict]:
+                   every: int = 64, seconds: float = 30.0, budget: Budget | None = None) -> tuple[pl.DataFrame, dict]:
     """The traces of one shard, sending only requests that have no saved result (errors are retried)."""
     check_ids(df, str(task.unit.file) if task.unit else "input")
     requests = build_requests(df, cfg)
@@ -83,21 +88,28 @@ def generate_shard(df: pl.DataFrame, task: ShardTask, cfg: GenerateConfig, get_b
     already = saved.filter(pl.col("request_key").is_in(list(done))).group_by("id").len()
     already_map = dict(already.iter_rows())
     task.progress.advance(sum(1 for v in already_map.values() if v >= cfg.n), resumed=True)
+    if budget is not None:
+        budget.add_saved(saved)
+        if todo:
+            budget.check()  # nothing is sent once the recorded cost is at the budget
 
     backend = get_backend() if todo else None  # a finished shard never starts an engine
-    sink = ResultSink(task, cfg.n, already_map, every, seconds)  # its clock starts after the engine start
+    sink = ResultSink(task, cfg.n, already_map, every, seconds, budget)  # its clock starts after the engine start
+    sink.stop_at_budget = cfg.backend == "vllm"
     sent = 0
     if backend is not None:
         if hasattr(backend, "for_shard"):  # a batch API: its batch ids are checkpointed beside the chunks
             backend = backend.for_shard(task.checkpoint.work_dir)
         before = getattr(backend, "requests_sent", 0)
         try:
-            backend.generate(todo, sink)
+            backend.generate(_gated(todo, budget, cfg, backend), sink)
         finally:
             sink.flush()  # a crash or Ctrl-C keeps every result that already arrived
             sent = getattr(backend, "requests_sent", before + len(todo)) - before
-    results = latest_results(pl.concat([saved, results_frame(sink.rows)]))
+    results = latest_results(pl.concat([saved, results_frame(sink.rows)], how="diagonal_relaxed"))
     missing = wanted - set(results["request_key"].to_list())
+    if missing and budget is not None and budget.reached:
+        budget.check()
     if missing:
         raise StageFailure(f"{len(missing)} of {len(requests)} requests got no result from the {cfg.backend} "
                            "backend; finished ones are saved, re-run to continue")
@@ -113,3 +125,11 @@ def generate_shard(df: pl.DataFrame, task: ShardTask, cfg: GenerateConfig, get_b
     if kv_note:
         stats["kv_cache_memory"] = kv_note
     return traces, stats
+
+
+def _gated(todo: list, budget: Budget | None, cfg: GenerateConfig, backend: Backend):
+    """A server backend stops sending at --max-cost and finishes what is in flight; the offline engine (all
+    requests queued at once, nothing billed per request) is stopped by the sink instead."""
+    if budget is None or cfg.backend != "openai":
+        return todo
+    return budget.gate(todo, window=getattr(backend, "concurrency", 1) + 1)

@@ -12,62 +12,17 @@ the LLM-adaptive difficulty paper grades it by the pass rate of the model you wi
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
 from distill_cli.errors import BadInput
+from distill_cli.stages.grade.config import DEFAULT_BANDS, UNGRADED, Band, GradeConfig, _float, parse_bands  # noqa: F401
 from distill_cli.stages.keys import check_unique
 
-UNGRADED = "ungraded"
-DEFAULT_BANDS = "unsolved=0,hard=0.3,medium=0.7,easy=<1,trivial=1"
 GRADE_COLUMNS = ("n_samples", "pass_rate", "score_cv", "len_mean", "len_cv", "difficulty")
 KEYS = ["id", "model"]
 KEY, CHECK = "_pair_hash", "_pair_check"
-
-
-@dataclass(frozen=True)
-class Band:
-    """Pass rates above the previous band's bound and at most `upper` (strictly below it when `strict`)."""
-
-    name: str
-    upper: float
-    strict: bool = False
-
-
-@dataclass(frozen=True)
-class GradeConfig:
-    bands: tuple[Band, ...] = field(default_factory=lambda: parse_bands(DEFAULT_BANDS))
-    reference_model: str | None = None
-    ignore_verdicts: tuple[str, ...] = ("unverifiable",)
-
-
-def parse_bands(text: str) -> tuple[Band, ...]:
-    """`name=UPPER,...` ascending; `name=<UPPER` excludes the bound itself. The last band must reach 1."""
-    bands: list[Band] = []
-    for item in (p.strip() for p in text.split(",") if p.strip()):
-        m = re.fullmatch(r"([A-Za-z_][\w-]*)\s*=\s*(<?)\s*([0-9.]+)", item)
-        if not m:
-            raise BadInput(f"--bands {item!r}: expected NAME=UPPER or NAME=<UPPER, e.g. {DEFAULT_BANDS}")
-        name, strict, upper = m.group(1), bool(m.group(2)), _float(m.group(3), "--bands")
-        if not 0 <= upper <= 1:
-            raise BadInput(f"--bands {item!r}: bound must be within 0..1")
-        if name in (b.name for b in bands) or name == UNGRADED:
-            raise BadInput(f"--bands: band name {name!r} is used twice or reserved")
-        if bands and (upper, not strict) <= (bands[-1].upper, not bands[-1].strict):
-            raise BadInput(f"--bands {item!r}: bounds must increase (after {bands[-1].name}={bands[-1].upper})")
-        bands.append(Band(name, upper, strict))
-    if not bands or bands[-1].upper != 1 or bands[-1].strict:
-        raise BadInput(f"--bands {text!r}: the last band must end at 1 (inclusive) so every pass rate has a band")
-    return tuple(bands)
-
-
-def _float(text: str, option: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise BadInput(f"{option}: {text!r} is not a number") from None
 
 
 def band_expr(rate: pl.Expr, bands: tuple[Band, ...]) -> pl.Expr:
@@ -97,11 +52,6 @@ def _aggregates(cfg: GradeConfig, has_tokens: bool) -> list[pl.Expr]:
         tokens.mean().alias("len_mean"),
         tokens.std(ddof=0).alias("_t_std"),
     ]
-
-
-def _ordered(cfg: GradeConfig) -> list[str]:
-    extra = ["ref_pass_rate"] if cfg.reference_model else []
-    return ["n_samples", "pass_rate", "score_cv", "len_mean", "len_cv", *extra, "difficulty"]
 
 
 def grade_table(lf: pl.LazyFrame, cfg: GradeConfig, where: str = "input") -> pl.DataFrame:

@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 import polars as pl
 
+from distill_cli import schema
 from distill_cli.errors import BadInput, one_line
 from distill_cli.progress import console
 from distill_cli.stagedir.atomic import write_parquet
@@ -16,7 +17,7 @@ from distill_cli.stagedir.messages import already_complete, shard_pending
 from distill_cli.stagedir.runner import RunOptions, ShardTask, run_map
 from distill_cli.stages.grade.core import GradeConfig, Lookup, attach, grade_counters, grade_table, summary
 
-SUMMARY = "_summary.parquet"
+SUMMARY = f"{schema.SUMMARY}.parquet"
 
 
 def run(input: str, cfg: GradeConfig, opts: RunOptions) -> StageDir:

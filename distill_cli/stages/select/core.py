@@ -9,13 +9,22 @@ output, not the input.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Literal
-
 import polars as pl
 
 from distill_cli.errors import BadInput
+from distill_cli.stages.select.config import (  # noqa: F401
+    BY_CHOICES,
+    PREFER_CHOICES,
+    SCORED,
+    By,
+    Prefer,
+    SelectConfig,
+    Window,
+    _num,
+    parse_distribution,
+    parse_names,
+    parse_window,
+)
 from distill_cli.stages.select.sample import (
     ROW,
     SampleConfig,
@@ -24,102 +33,22 @@ from distill_cli.stages.select.sample import (
     pick_prompts,
 )
 
-By = Literal["difficulty", "pass-rate", "cv", "length", "random"]
-Prefer = Literal["shortest", "longest", "random", "first"]
-BY_CHOICES: tuple[str, ...] = By.__args__
-PREFER_CHOICES: tuple[str, ...] = Prefer.__args__
 PAIR_COLUMNS = ("pair_id", "pair_role")
 
 
-@dataclass(frozen=True)
-class Window:
-    """A closed, open or half-open interval; None on a side means unbounded."""
-
-    lo: float | None
-    hi: float | None
-    lo_open: bool = False
-    hi_open: bool = False
-
-    def expr(self, col: pl.Expr) -> pl.Expr:
-        cond = pl.lit(True)
-        if self.lo is not None:
-            cond = cond & ((col > self.lo) if self.lo_open else (col >= self.lo))
-        if self.hi is not None:
-            cond = cond & ((col < self.hi) if self.hi_open else (col <= self.hi))
-        return cond
-
-    def __str__(self) -> str:
-        lo = "" if self.lo is None else f"{self.lo:g}"
-        hi = "" if self.hi is None else f"{self.hi:g}"
-        return f"{'(' if self.lo_open else '['}{lo}:{hi}{')' if self.hi_open else ']'}"
+def score_column(by: str, schema: list[str]) -> str:
+    """What --by perplexity|divergence reads: the student's perplexity when score ran with --role student (selection
+    by the model you will train), else the teacher's; the divergence score adds once both are there."""
+    if by == "divergence":
+        return "divergence"
+    return "student_perplexity" if "student_perplexity" in schema or "teacher_perplexity" not in schema \
+        else "teacher_perplexity"
 
 
-def parse_window(text: str, option: str) -> Window:
-    """`LO:HI` inclusive; brackets choose each edge: `(0:1)` exclusive, `[0.1:0.9)`; an empty side is unbounded."""
-    m = re.fullmatch(r"\s*([\[(]?)\s*([^:\[\]()]*?)\s*:\s*([^:\[\]()]*?)\s*([\])]?)\s*", text)
-    if not m:
-        raise BadInput(f"{option} {text!r}: expected LO:HI, e.g. 0.1:0.9, or with edges (0:1) / [0.1:0.9)")
-    lo, hi = (_num(v, option, text) for v in (m.group(2), m.group(3)))
-    if lo is not None and hi is not None and lo > hi:
-        raise BadInput(f"{option} {text!r}: LO is above HI")
-    return Window(lo, hi, m.group(1) == "(", m.group(4) == ")")
-
-
-def _num(text: str, option: str, whole: str) -> float | None:
-    if text == "":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise BadInput(f"{option} {whole!r}: {text!r} is not a number") from None
-
-
-def parse_names(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    return names or None
-
-
-def parse_distribution(text: str) -> tuple[tuple[str, float], ...]:
-    """`hard=0.5,medium=0.3,easy=0.2`; weights are normalized so `hard=5,medium=3,easy=2` is the same mix."""
-    items = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        name, sep, value = part.partition("=")
-        weight = _num(value.strip(), "--distribution", text) if sep else None
-        if not name.strip() or weight is None or weight < 0:
-            raise BadInput(f"--distribution {part!r}: expected BAND=WEIGHT, e.g. hard=0.5,medium=0.3,easy=0.2")
-        items.append((name.strip(), weight))
-    total = sum(w for _, w in items)
-    if not items or total <= 0 or len({n for n, _ in items}) != len(items):
-        raise BadInput(f"--distribution {text!r}: need distinct bands with weights summing above 0")
-    return tuple((n, w / total) for n, w in items)
-
-
-@dataclass(frozen=True)
-class SelectConfig:
-    by: By = "difficulty"
-    keep: tuple[str, ...] | None = None
-    pass_rate: Window | None = None
-    max_cv: float | None = None
-    models: tuple[str, ...] | None = None
-    domains: tuple[str, ...] | None = None
-    correct_only: bool = True
-    length_tokens: Window | None = None
-    per_prompt: int | None = None
-    prefer: Prefer = "shortest"
-    distribution: tuple[tuple[str, float], ...] | None = None
-    total: int | None = None
-    seed: int = 0
-    pairs: bool = False
-
-    def check(self) -> None:
-        if self.distribution is not None and self.by != "difficulty":
-            raise BadInput("--distribution samples a difficulty mix: use it with --by difficulty")
-        if self.pairs and self.per_prompt is not None:
-            raise BadInput("--pairs keeps one chosen and one rejected trace per prompt and model; drop --per-prompt")
-        if self.max_cv is not None and self.max_cv < 0:
-            raise BadInput(f"--max-cv {self.max_cv}: must be 0 or more")
+def quantile_of(col: pl.Expr) -> pl.Expr:
+    """Each row's quantile of `col` among the rows that have a value: 0 the lowest, 1 the highest (ties: mean)."""
+    n = col.count()
+    return pl.when(n > 1).then((col.rank("average") - 1) / (n - 1)).otherwise(0.5)
 
 
 def rate_column(schema: list[str]) -> str:
@@ -146,6 +75,8 @@ def needed_columns(cfg: SelectConfig, schema: list[str]) -> dict[str, type[pl.Da
     ranks_length = (cfg.per_prompt is not None or cfg.pairs) and cfg.prefer in ("shortest", "longest")
     if cfg.by == "length" or cfg.length_tokens is not None or ranks_length:
         need["completion_tokens"] = pl.Int64
+    if cfg.by in SCORED:
+        need[score_column(cfg.by, schema)] = pl.Float64
     return need
 
 
@@ -166,6 +97,10 @@ def row_filters(cfg: SelectConfig, schema: list[str]) -> list[tuple[str, pl.Expr
         checks.append(("cv", pl.col("score_cv") <= cfg.max_cv))
     if cfg.length_tokens is not None:
         checks.append(("length", cfg.length_tokens.expr(pl.col("completion_tokens"))))
+    if cfg.band is not None:
+        checks.append(("band", cfg.band.expr(pl.col(score_column(cfg.by, schema)))))
+    if cfg.quantile is not None:
+        checks.append(("quantile", cfg.quantile.expr(quantile_of(pl.col(score_column(cfg.by, schema))))))
     return [(name, expr.fill_null(False)) for name, expr in checks]
 
 
@@ -181,7 +116,8 @@ def _drop_counts(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]]) -> pl.Lazy
 
 def _narrow_rows(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]], schema: list[str]) -> pl.LazyFrame:
     """The surviving rows' decision columns and row numbers: everything the prompt-level choices read."""
-    wanted = ["id", "model", "sample", "verdict", "difficulty", rate_column(schema), "score_cv", "completion_tokens"]
+    wanted = ["id", "model", "sample", "verdict", "difficulty", rate_column(schema), "score_cv", "completion_tokens",
+              *({score_column(by, schema) for by in SCORED} & set(schema))]
     cols = [ROW, *(c for c in wanted if c in schema)]
     keep = pl.lit(True)
     for _, expr in checks:
@@ -247,14 +183,15 @@ def select_frame(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str
 def select_rows(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str, ...]] | None = None
                 ) -> tuple[pl.DataFrame, dict, list[str]]:
     """Which rows to keep (ROW, and pair_id/pair_role with --pairs), decided on narrow columns only, with the
-    stats and warnings: the wide rows are read once, by final_rows or a stream of them (kept_rows)."""
+    stats and warnings: the wide rows are read once, by final_rows or streamed by position (runner.stream_rows)."""
     cfg.check()
     schema = lf.collect_schema().names()
     missing = [c for c in needed_columns(cfg, schema) if c not in schema]
     if missing:
         raise BadInput(f"select: the input lacks column(s) {', '.join(missing)} that these options read")
     stats, rows = first_pass(lf, cfg, schema, known)
-    sample = SampleConfig(cfg.by, cfg.distribution, cfg.total, cfg.seed, cfg.prefer, rate_column(schema))
+    sample = SampleConfig(cfg.by, cfg.distribution, cfg.total, cfg.seed, cfg.prefer, rate_column(schema),
+                          score_column(cfg.by, schema))
     rows, prompt_stats, warnings = pick_prompts(rows, sample)
     stats["dropped"].update(prompt_stats.pop("dropped"))
     stats.update(prompt_stats)
@@ -266,16 +203,11 @@ def select_rows(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str,
         if cfg.per_prompt is not None:
             stats["dropped"]["per_prompt"] = dropped
     mix_columns = ["id", *(["difficulty"] if "difficulty" in schema else [])]
-    kept_ids = lf.with_row_index(ROW).select(ROW, *mix_columns).join(keep.lazy().select(ROW), on=ROW, how="semi")
-    stats.update(output_mix(kept_ids.collect(engine="streaming")))
+    # the kept rows are among the narrow rows already in memory: their ids and bands need no new scan of the input
+    stats.update(output_mix(rows.join(keep.select(ROW), on=ROW, how="semi").select(mix_columns)))
     if keep.height == 0:
         warnings.append("no rows selected; see the dropped counts in _stats.json")
     return keep, stats, warnings
-
-
-def kept_rows(lf: pl.LazyFrame, keep: pl.DataFrame) -> pl.LazyFrame:
-    """The chosen rows of lf in input order, every column (without --pairs: pairs reorder rows, final_rows)."""
-    return lf.with_row_index(ROW).filter(pl.col(ROW).is_in(keep.get_column(ROW).implode())).drop(ROW)
 
 
 def final_rows(lf: pl.LazyFrame, keep: pl.DataFrame, cfg: SelectConfig, schema: list[str]) -> pl.DataFrame:

@@ -12,8 +12,8 @@ from distill_cli.progress import console
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import open_input
 from distill_cli.stagedir.messages import already_complete, shard_pending
-from distill_cli.stagedir.runner import RunOptions, Streamed, run_global
-from distill_cli.stages.select.core import SelectConfig, final_rows, kept_rows, known_names, needed_columns, select_rows
+from distill_cli.stagedir.runner import RunOptions, Streamed, run_global, stream_rows
+from distill_cli.stages.select.core import ROW, SelectConfig, final_rows, known_names, needed_columns, select_rows
 
 STREAM_ROWS = 20_000  # selected rows read from the input per batch on their way to the output shards
 
@@ -32,9 +32,8 @@ def run(input: str, cfg: SelectConfig, opts: RunOptions) -> StageDir:
         warnings.extend(notes)
         if cfg.pairs:  # pairs come out in pair order, not input order: one frame of at most 2 rows per pair
             return final_rows(lf, keep, cfg, lf.collect_schema().names()), stats
-        rows = kept_rows(lf, keep)
-        return Streamed(keep.height, rows.collect_schema(),
-                        lambda: rows.collect_batches(chunk_size=STREAM_ROWS)), stats
+        positions = keep.get_column(ROW).sort().to_numpy()
+        return Streamed(keep.height, lf.collect_schema(), stream_rows(inp, run, positions, STREAM_ROWS)), stats
 
     sd = run_global("select", inp, opts, params=json.loads(json.dumps(asdict(cfg))), compute=compute)
     for note in warnings:

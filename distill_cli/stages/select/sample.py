@@ -27,6 +27,7 @@ class SampleConfig:
     seed: int
     prefer: str
     rate: str  # pass_rate, or ref_pass_rate when grade had a reference model
+    scored: str = "student_perplexity"  # what --by perplexity|divergence reads (select.score_column)
 
 
 def targets_for(dist: tuple[tuple[str, float], ...], total: int) -> dict[str, int]:
@@ -50,7 +51,8 @@ def exact_total(dist: tuple[tuple[str, float], ...], supply: dict[str, int]) -> 
 
 
 KEYS_BY = {"difficulty": ("_rate", False), "pass-rate": ("_rate", False), "cv": ("_cv", True),
-           "length": ("_len", True), "random": (RAND, False)}
+           "length": ("_len", True), "random": (RAND, False), "perplexity": ("_ppl", True),
+           "divergence": ("_div", True)}
 
 
 def prompt_table(rows: pl.DataFrame, cfg: SampleConfig) -> pl.DataFrame:
@@ -59,7 +61,8 @@ def prompt_table(rows: pl.DataFrame, cfg: SampleConfig) -> pl.DataFrame:
         band = pl.col("difficulty")
         aggs = [band.min().alias("difficulty"), (band.max() != band.min()).alias("_mixed")]
     else:
-        source = {"_rate": cfg.rate, "_cv": "score_cv", "_len": "completion_tokens"}.get(KEYS_BY[cfg.by][0])
+        source = {"_rate": cfg.rate, "_cv": "score_cv", "_len": "completion_tokens", "_ppl": cfg.scored,
+                  "_div": cfg.scored}.get(KEYS_BY[cfg.by][0])
         aggs = [pl.col(source).mean().alias(KEYS_BY[cfg.by][0])] if source else []
     # the streaming engine's group-by is several times cheaper than the eager one on string keys
     grouped = rows.lazy().group_by("id").agg(aggs) if aggs else rows.lazy().select("id").unique()
@@ -68,7 +71,8 @@ def prompt_table(rows: pl.DataFrame, cfg: SampleConfig) -> pl.DataFrame:
 
 
 def rank_prompts(table: pl.DataFrame, by: str) -> pl.DataFrame:
-    """Hardest (lowest pass rate), most variable (highest CV), longest, or seeded-random first."""
+    """Hardest (lowest pass rate), most variable (highest CV), longest, most perplexing, most divergent (the student
+    furthest from the teacher), or seeded-random first."""
     key, descending = KEYS_BY[by]
     return table.sort([key, RAND, "id"], descending=[descending, False, False], nulls_last=True)
 

@@ -34,10 +34,12 @@ def _has_reference(answer) -> bool:
     return answer is not None and bool(str(answer).strip())
 
 
-def candidate(response: str | None) -> str | None:
-    """A sample's final answer for voting: the last boxed value, an 'answer is' line, or the last number."""
+def candidate(response: str | None, finish_reason: str | None = None) -> str | None:
+    """A sample's final answer for voting: the last boxed value, an 'answer is' line, or the last number; a
+    response cut off by the token limit votes only with a boxed or 'answer is' answer, as verify judges it (its last
+    number is wherever the text stopped: real cut-off samples made false majorities out of such numbers)."""
     text = final_response(response)
-    found = numeric_candidate(text) if text else None
+    found = numeric_candidate(text, anchored_only=finish_reason == "length") if text else None
     return strip_math(found) or None if found else None
 
 
@@ -90,8 +92,10 @@ def label(df: pl.DataFrame, cfg: ConsensusConfig, compare) -> pl.DataFrame:
     refs = df.get_column("answer").cast(pl.String).to_list() if "answer" in df.columns else [None] * df.height
     domains = df.get_column("domain").cast(pl.String).to_list() if "domain" in df.columns else [None] * df.height
     voters = [not _has_reference(r) and d not in ("code", "choice") for r, d in zip(refs, domains, strict=True)]
-    answers = [candidate(r) if v else None for r, v in zip(df.get_column("response").to_list(), voters,
-                                                           strict=True)]
+    finish = df.get_column("finish_reason").cast(pl.String).to_list() if "finish_reason" in df.columns else \
+        [None] * df.height
+    answers = [candidate(r, f) if v else None for r, f, v in zip(df.get_column("response").to_list(), finish, voters,
+                                                                 strict=True)]
     by_prompt: dict[str, list[str | None]] = defaultdict(list)
     for i, v in enumerate(voters):
         if v:

@@ -60,14 +60,17 @@ def as_number(text: str | None) -> float | None:
         return None
 
 
-def numeric_candidate(response: str) -> str | None:
-    """GSM8K-style answer: the last boxed value, else an 'answer is X' line, else the last number."""
+def numeric_candidate(response: str, anchored_only: bool = False) -> str | None:
+    """GSM8K-style answer: the last boxed value, else an 'answer is X' line, else the last number (unless
+    `anchored_only`: a response cut off by the token limit has no last number that means anything)."""
     spans = boxed_spans(response)
     if spans:
         return spans[-1]
     anchored = _ANCHOR.findall(response)
     if anchored and as_number(anchored[-1]) is not None:
         return anchored[-1].strip()
+    if anchored_only:
+        return None
     if "####" in response:
         tail = response.rsplit("####", 1)[1].strip().split("\n")[0]
         if tail:

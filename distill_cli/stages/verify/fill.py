@@ -79,7 +79,7 @@ def _fill_domain(df: pl.DataFrame, forced: str) -> tuple[pl.DataFrame, int]:
         return df, 0
     answers = df.get_column("answer").cast(pl.String).to_list() if "answer" in df.columns else [None] * df.height
     tests = df.get_column("tests").to_list() if "tests" in df.columns else [None] * df.height
-    guessed = [d if d is not None else row_domain(None, a, t, forced)  # type: ignore[arg-type]
+    guessed = [d if d is not None else row_domain(None, a, t, forced)  # type: ignore[arg-type]  # forced: a Domain or None
                for d, a, t in zip(have.to_list(), answers, tests, strict=True)]
     return df.with_columns(pl.Series("domain", guessed, pl.String)), missing
 

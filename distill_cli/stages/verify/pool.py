@@ -9,7 +9,6 @@ item it was on. Parsing never runs in the parent, even with one worker.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import signal
 import time
 from collections import deque
@@ -194,7 +193,3 @@ def _exit_reason(code: int | None) -> str:
     if code is None:
         return "unknown"
     return f"signal{-code}" if code < 0 else f"exit{code}"
-
-
-def default_workers() -> int:
-    return max(1, (os.cpu_count() or 1))

@@ -13,16 +13,19 @@ from distill_cli.progress import console
 from distill_cli.stagedir.directory import StageDir
 from distill_cli.stagedir.inputs import open_input
 from distill_cli.stagedir.messages import already_complete, shard_note, task_stats
-from distill_cli.stagedir.runner import RunOptions, pick_runner
+from distill_cli.stagedir.runner import RunOptions, executor_for, run_map
 from distill_cli.stages.verify.config import VerifyConfig
 from distill_cli.stages.verify.fill import DEFAULT_MODEL, Filled, plan_fill
+from distill_cli.stages.verify.judge_run import Judge, JudgeSetup
 from distill_cli.stages.verify.scaleout import RayVerify
 from distill_cli.stages.verify.shard import LazyPool, verify_shard
 
 
 def run(input: str, cfg: VerifyConfig, opts: RunOptions, model_name: str | None = None,
-        drop_duplicates: bool = False, executor: str = "local", ray_address: str | None = None) -> StageDir:
-    """Verify every trace of `input` into `opts.out`; returns the stage directory."""
+        drop_duplicates: bool = False, executor: str = "local", ray_address: str | None = None,
+        judge: JudgeSetup | None = None) -> StageDir:
+    """Verify every trace of `input` into `opts.out`; returns the stage directory. With `judge`, an LLM judge then
+    decides the rows its `when` selects (judge_run.py), on the local executor."""
     domain, output, quiet = cfg.domain, opts.out, opts.quiet
     inp = open_input(input)
     inp.require("verify", {"response": pl.String, "answer": pl.String, "id": pl.String})
@@ -37,21 +40,32 @@ def run(input: str, cfg: VerifyConfig, opts: RunOptions, model_name: str | None 
                                                                   "sandbox_concurrency")}
     params |= ({"model_name": model_name} if model_name else {}) | ({"drop_duplicates": True} if drop_duplicates
                                                                      else {})
-    runner = pick_runner(executor, ray_address)
+    params |= {"judge": judge.cfg.params()} if judge else {}
+    runs_on = executor_for(executor, ray_address, opts.workers)
     pool = LazyPool(cfg)
-    inner = RayVerify(cfg) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool))
+    lazy = judge.lazy_backend() if judge else None  # the judge's engine starts at the first row to ask about
+    asker = Judge(judge.cfg, lazy.get) if judge and lazy else None
+    inner = RayVerify(cfg) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool,
+                                                                                    judge=asker))
     process = Filled(fill, inner)
     try:
-        sd = runner("verify", inp, opts, params=params, process=process)
+        sd = run_map("verify", inp, opts, params=params, process=process, executor=runs_on)
     finally:
         pool.close()
+        if lazy is not None:
+            lazy.close()
     if not quiet and not already_complete("verify", sd, output, quiet, detail=_verdicts):
         _summary(sd, opts.shard, output)
     return sd
 
 
 def _verdicts(stats: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted((stats.get("verdicts") or {}).items()))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted((stats.get("verdicts") or {}).items()))
+    judged = stats.get("judge")
+    if judged:
+        said = ", ".join(f"{k} {v}" for k, v in sorted((judged.get("verdicts") or {}).items())) or "nothing asked"
+        counts += f"; judge: {said} ({judged.get('asked', 0)} asked, {judged.get('resumed', 0)} resumed)"
+    return counts
 
 
 def _summary(sd: StageDir, shard: tuple[int, int] | None, output: Path) -> None:

@@ -31,11 +31,12 @@ class LazyPool:
 
 
 def verify_shard(df: pl.DataFrame, task: ShardTask, cfg: VerifyConfig, pool: LazyPool,
-                 chunk_rows: int = CHUNK_ROWS) -> tuple[pl.DataFrame, dict]:
+                 chunk_rows: int = CHUNK_ROWS, judge=None) -> tuple[pl.DataFrame, dict]:
     """Verify a shard a chunk at a time, saving each chunk, so a kill loses one chunk; resumes by row position.
 
     Consensus labels are decided over the whole shard first (a chunk may split a prompt's samples); they are the
-    same on every run, so a resumed shard's chunks agree with the saved ones."""
+    same on every run, so a resumed shard's chunks agree with the saved ones. A `judge` (judge_run.Judge) then
+    decides the rows its `when` selects, once the whole shard is verified (its replies are checkpointed too)."""
     if cfg.consensus is not None and df.height:
         df = with_consensus(df, cfg, pool.get())
     df = df.with_row_index(POS)
@@ -51,5 +52,10 @@ def verify_shard(df: pl.DataFrame, task: ShardTask, cfg: VerifyConfig, pool: Laz
     if rows is None:  # an empty shard
         rows = verify_frame(df, cfg, reason_column=REASON)[0]
     rows = rows.sort(POS)
-    stats = verdict_stats(rows, reasons=rows.get_column(REASON).to_list())
+    reasons, judged = rows.get_column(REASON).to_list(), None
+    if judge is not None:
+        from distill_cli.stages.verify.judge_run import judge_shard, verified_domains
+
+        rows, reasons, judged = judge_shard(rows, task, judge, verified_domains(rows, cfg.domain), reasons)
+    stats = verdict_stats(rows, reasons=reasons) | ({"judge": judged} if judged is not None else {})
     return rows.drop(POS, REASON), stats

@@ -110,7 +110,7 @@ def test_the_default_template_ships_inside_the_package():
     import tomllib
     from importlib import resources
 
-    from distill_cli.cli.compress import _template
+    from distill_cli.stages.compress.config import load_template as _template
 
     shipped = resources.files("distill_cli") / "templates" / "rewrite.txt"
     text = _template(None)

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from semantic_data import clustered, exact_pairs
 
+from distill_cli.engines.embed import EmbeddingCache, embed_cached, text_keys
 from distill_cli.stages.dedupe import DedupeConfig, dedupe_frame
-from distill_cli.stages.dedupe.embed import EmbeddingCache, embed_cached, text_keys
 from distill_cli.stages.dedupe.semantic import SEMANTIC_ROW, SemanticConfig, similar_pairs
 from distill_cli.stages.dedupe.semantic_run import apply
 
@@ -92,7 +92,7 @@ def test_semantic_decontamination_lists_benchmark_and_similarity():
 
 
 def test_embeddings_are_saved_per_chunk_and_reused(tmp_path, monkeypatch):
-    import distill_cli.stages.dedupe.embed as embed_module
+    import distill_cli.engines.embed as embed_module
 
     monkeypatch.setattr(embed_module, "CHUNK", 4)
     calls: list[int] = []
@@ -111,5 +111,10 @@ def test_embeddings_are_saved_per_chunk_and_reused(tmp_path, monkeypatch):
     again, counts = embed_cached([f"t{k}" for k in range(5, 15)], engine, cache)  # 5 old, 5 new
     assert calls[3:] == [4, 1] and counts == {"embedded": 5, "reused": 5}
     assert np.allclose(again[:5], first[5:])
-    assert EmbeddingCache(tmp_path, "model-b").load() == {}  # another model's embeddings are its own
+    assert not EmbeddingCache(tmp_path, "model-b").lookup(text_keys(["t1"]))[1].any()  # each model its own
+    vectors, found = cache.lookup(text_keys(["t14", "nope", "t0"]))  # only what is asked for, in that order
+    assert found.tolist() == [True, False, True] and vectors.shape == (3, 8)
+    assert np.allclose(vectors[0], again[-1]) and np.allclose(vectors[2], first[0]) and not vectors[1].any()
+    dup, counts = embed_cached(pl.Series(["t3", "t3", "t0"]), engine, cache)  # repeats, as a polars Series
+    assert counts == {"embedded": 0, "reused": 2} and np.allclose(dup, first[[3, 3, 0]])
     assert len(text_keys(["a"])[0]) == 32

@@ -66,3 +66,22 @@ def test_rows_with_a_reference_keep_it(pool):
     assert got[1] == (None, "unverifiable", None)  # one sample: below --consensus-min-samples
     assert got[2:] == [("consensus", "correct", "3")] * 4 + [("consensus", "incorrect", "3")]
     assert out["consensus_share"][2] == pytest.approx(0.8)
+
+
+def test_a_cut_off_sample_votes_only_with_an_anchored_answer():
+    """Real samples of the bundled model (bench-consensus) made a false majority of 40 out of three answers and a
+    response cut off mid-reasoning whose last number happened to be 40; verify calls that response no_answer, so it
+    must not vote either."""
+    from distill_cli.stages.verify.consensus import label
+
+    cut = "First, 2 times 20 is 40. Next we need the cost of the"
+    assert candidate(cut) == "40" and candidate(cut, "length") is None
+    assert candidate("So far \\boxed{40} and then", "length") == "40"
+    assert candidate("The answer is 40. Let me check again: 41", "length") == "40"
+    rows = [{"id": "p", "answer": None, "domain": "math", "response": f"\\boxed{{{a}}}", "finish_reason": "stop"}
+            for a in ("40", "40", "40", "100", "8", "3", "10")]
+    rows.append({"id": "p", "answer": None, "domain": "math", "response": cut, "finish_reason": "length"})
+    out = label(pl.DataFrame(rows), ConsensusConfig(0.3, 4), lambda pairs: set())
+    assert out["answer_source"].to_list() == [None] * 8  # three votes for 40, not four
+    out = label(pl.DataFrame(rows).drop("finish_reason"), ConsensusConfig(0.3, 4), lambda pairs: set())
+    assert set(out["consensus_answer"]) == {"40"}  # without finish_reason the cut is not known

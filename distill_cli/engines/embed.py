@@ -33,12 +33,22 @@ class EmbeddingCache:
     def __init__(self, root: Path, model: str):
         self.dir = root / hashlib.sha256(model.encode()).hexdigest()[:16]
 
-    def load(self) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        for path in sorted(self.dir.glob("chunk-*.parquet")) if self.dir.exists() else []:
-            df = pl.read_parquet(path)
-            found.update(zip(df["key"].to_list(), df["embedding"].to_numpy(), strict=True))
-        return found
+    def lookup(self, keys: list[str]) -> tuple[np.ndarray | None, np.ndarray]:
+        """(one row per key, zeros where not found; found per key) for distinct keys. Chunks are read one at a
+        time and only the wanted rows kept, so memory is the wanted embeddings, whatever the cache holds."""
+        found = np.zeros(len(keys), bool)
+        vectors: np.ndarray | None = None
+        wanted = pl.DataFrame({"key": keys}, schema={"key": pl.String}).with_row_index("at")
+        for path in sorted(self.dir.glob("chunk-*.parquet")) if self.dir.exists() and keys else []:
+            hit = pl.read_parquet(path).join(wanted, on="key", how="inner")
+            if not hit.height:
+                continue
+            rows = hit["embedding"].to_numpy()
+            if vectors is None:
+                vectors = np.zeros((len(keys), rows.shape[1]), np.float32)
+            at = hit["at"].to_numpy()
+            vectors[at], found[at] = rows, True
+        return vectors, found
 
     def save(self, keys: list[str], vectors: np.ndarray) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -50,25 +60,35 @@ class EmbeddingCache:
         write_parquet(self.dir / f"chunk-{index:06d}.parquet", df)
 
 
-def embed_cached(texts: list[str], embed: Callable[[list[str]], np.ndarray], cache: EmbeddingCache,
+def embed_cached(texts: list[str] | pl.Series, embed: Callable[[list[str]], np.ndarray], cache: EmbeddingCache,
                  on_chunk: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict]:
     """Unit-norm float32 embeddings of `texts` (one row each), embedding only what the cache lacks, a chunk at a
-    time. Returns them and counts of reused and new texts."""
-    keys = text_keys(texts)
-    have = cache.load()
-    todo = list(dict.fromkeys(k for k in keys if k not in have))
-    text_of = dict(zip(keys, texts, strict=True))
-    for start in range(0, len(todo), CHUNK):
-        chunk = todo[start:start + CHUNK]
-        vectors = normalize(embed([text_of[k] for k in chunk]))
-        cache.save(chunk, vectors)
-        have.update(zip(chunk, vectors, strict=True))
-        if on_chunk:
-            on_chunk(len(chunk))
+    time. Returns them and counts of reused and new texts. Only keys and the distinct texts' embeddings are held
+    besides the texts themselves (no second copy of them as a Python list)."""
+    texts = pl.Series("t", texts, pl.String) if not isinstance(texts, pl.Series) else texts.cast(pl.String)
+    keys = [k for start in range(0, len(texts), 10_000)
+            for k in text_keys(texts.slice(start, 10_000).fill_null("").to_list())]
     if not keys:
         return np.zeros((0, 1), np.float32), {"embedded": 0, "reused": 0}
-    out = np.stack([np.asarray(have[k], np.float32) for k in keys])
-    return out, {"embedded": len(todo), "reused": len(set(keys)) - len(todo)}
+    first: dict[str, int] = {}  # key -> the row of its first text, in order of first appearance
+    for at, key in enumerate(keys):
+        first.setdefault(key, at)
+    unique = list(first)
+    row = {k: i for i, k in enumerate(unique)}
+    have, found = cache.lookup(unique)
+    todo = [k for k, ok in zip(unique, found, strict=True) if not ok]
+    for start in range(0, len(todo), CHUNK):
+        chunk = todo[start:start + CHUNK]
+        vectors = normalize(embed(texts.gather([first[k] for k in chunk]).fill_null("").to_list()))
+        cache.save(chunk, vectors)
+        if have is None:
+            have = np.zeros((len(unique), vectors.shape[1]), np.float32)
+        have[[row[k] for k in chunk]] = vectors
+        if on_chunk:
+            on_chunk(len(chunk))
+    assert have is not None
+    out = have if len(unique) == len(keys) else have[[row[k] for k in keys]]
+    return out, {"embedded": len(todo), "reused": len(unique) - len(todo)}
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:

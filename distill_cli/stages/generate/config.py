@@ -1,0 +1,88 @@
+"""generate's frozen params: the teacher, how many samples, sampling, prompt rendering, output-shaping engine args."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from distill_cli.engines.types import Sampling
+from distill_cli.errors import BadInput
+
+BackendName = Literal["vllm", "openai", "openai-batch", "anthropic-batch"]
+LogprobDtype = Literal["float32", "float16"]
+LOGPROB_ROWS_PER_SHARD = 64  # prompts: a shard's top-K are held until it is written (64 x n 8 x 4k tokens x K 20)
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    model: str  # what the backend loads or asks for (a path, a hub name, a served model name)
+    model_name: str  # what the `model` column records
+    backend: BackendName = "vllm"
+    n: int = 8
+    sampling: Sampling = field(default_factory=Sampling)
+    system_prompt: str | None = None
+    prompt_template: str | None = None
+    chat_template_kwargs: dict = field(default_factory=dict)
+    engine: dict = field(default_factory=dict)  # engine options that shape the output (dtype, max_model_len, ...)
+    logprobs_dtype: LogprobDtype = "float32"  # how topk_logprobs is stored (with sampling.logprobs)
+
+    def gen_params(self) -> str:
+        """The `gen_params` column: everything needed to reproduce a row's request."""
+        stored = {"logprobs_dtype": self.logprobs_dtype} if self.sampling.logprobs is not None else {}
+        return json.dumps({"backend": self.backend, "n": self.n, **self.sampling.fields(), **stored,
+                           "system_prompt": self.system_prompt, "prompt_template": self.prompt_template,
+                           "chat_template_kwargs": self.chat_template_kwargs, **self.engine}, sort_keys=True)
+
+
+def engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,
+                   executor: str) -> tuple[dict, int | None]:
+    """Engine-only options, checked before any work: the engine arguments' names, the KV-cache size."""
+    from distill_cli.engines.engine_args import check_engine_args, parse_engine_args
+    from distill_cli.engines.memory import parse_size
+
+    if backend != "vllm":
+        given = [o for o, v in (("--engine-arg", engine_arg), ("--kv-cache-memory", kv_cache_memory),
+                                ("--data-parallel-size", replicas > 1)) if v]
+        if given:
+            raise BadInput(f"{given[0]}: only with --backend vllm (a server sizes its own engine)")
+    if replicas > 1 and executor == "ray":
+        raise BadInput("--data-parallel-size: not with --executor ray (Ray already runs one engine per task)")
+    args = parse_engine_args(engine_arg)
+    check_engine_args(args)
+    return args, (parse_size(kv_cache_memory) if kv_cache_memory is not None else None)
+
+
+def resolved_dtype(dtype: str) -> str:
+    if dtype != "auto":
+        return dtype
+    from distill_cli.engines.vllm_backend import resolve_dtype
+
+    return resolve_dtype(dtype)
+
+
+def anthropic_options(chat_template_kwargs: str | None, temperature: float) -> None:
+    """What the Messages API cannot take, refused before any batch is paid for."""
+    if chat_template_kwargs:
+        raise BadInput("--chat-template-kwargs: not with --backend anthropic-batch (the Messages API has no chat "
+                       "template)")
+    if temperature > 1.0:
+        raise BadInput(f"--temperature {temperature:g}: at most 1 with --backend anthropic-batch (the Messages "
+                       "API's range)")
+
+
+def check_logprobs(backend: str, k: int | None, dtype_given: bool, rows_per_shard: int, rows_given: bool) -> int:
+    """The options read with --logprobs; returns the rows per shard, smaller by default when top-K are kept."""
+    if k is not None and backend not in ("vllm", "openai"):
+        raise BadInput(f"--logprobs: only with --backend vllm or openai (--backend {backend} returns no token ids)")
+    if k is None and dtype_given:
+        raise BadInput("--logprobs-dtype is read only with --logprobs; it does nothing without it, so it is refused "
+                       "rather than ignored")
+    return LOGPROB_ROWS_PER_SHARD if k is not None and not rows_given else rows_per_shard
+
+
+def with_max_logprobs(k: int | None, engine_args: dict) -> dict:
+    """The engine arguments a run with top-K needs (vLLM's max_logprobs raised to K: engines/logprobs.py)."""
+    from distill_cli.engines.logprobs import max_logprobs_arg
+
+    return max_logprobs_arg(k, engine_args)

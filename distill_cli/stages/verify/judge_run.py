@@ -1,0 +1,118 @@
+"""Ask the judge about one verified shard, through generate's backends, request keys and result checkpoints.
+
+Judge requests are generate requests: keyed by generate's `request_key` (the row's prompt id, the rendered judge
+prompt, temperature 0 sampling and the judge model), streamed into generate's `ResultSink`, which saves finished
+replies in chunks under the shard's `_work/part-N/judge/`, and resumed with generate's `latest_results` /
+`finished_keys`: a killed verify re-asks only what had no saved reply (failed requests are retried). Rows whose
+questions render the same share one request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from distill_cli.engines.types import Backend, Request, Sampling
+from distill_cli.errors import StageFailure
+from distill_cli.stagedir.checkpoint import ShardCheckpoint
+from distill_cli.stagedir.runner import ShardTask
+from distill_cli.stages.generate.core import finished_keys, latest_results, results_frame
+from distill_cli.stages.generate.keys import request_key
+from distill_cli.stages.generate.shard import ResultSink
+from distill_cli.stages.verify.judge import JudgeConfig, Reply, apply_verdicts, plan_asks
+
+JUDGE_DIR = "judge"  # beside verify's own chunks in the shard's work directory
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The judge's settings and how to get its backend (built at the first shard that has a row to ask about)."""
+
+    cfg: JudgeConfig
+    backend: Callable[[], Backend]
+    checkpoint_seconds: float = 10.0
+
+    def sampling(self) -> Sampling:
+        return Sampling(temperature=0.0, top_p=1.0, max_tokens=self.cfg.max_tokens)
+
+
+class _Notes:
+    """The shard's progress bar counts rows, not judge replies: show the replies as its note."""
+
+    def __init__(self, progress, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def advance(self, rows: int, note: str | None = None, resumed: bool = False) -> None:
+        self.done += rows
+        self.progress.advance(0, note=f"judge {self.done}/{self.total}")
+
+
+def judge_shard(rows: pl.DataFrame, task: ShardTask, judge: Judge, domains: list[str],
+                reasons: list[str | None]) -> tuple[pl.DataFrame, list[str | None], dict]:
+    """The shard's rows with the judge's verdicts and columns; stats count requests asked, resumed and verdicts."""
+    cfg, sampling = judge.cfg, judge.sampling()
+    asks = plan_asks(rows, cfg, domains, reasons)
+    keys, requests = [], {}
+    for ask in asks:
+        messages = ({"role": "user", "content": ask.prompt},)
+        key = request_key(ask.id, 0, messages, sampling, cfg.model)
+        keys.append(key)
+        requests.setdefault(key, Request(key, key, 0, messages, sampling))
+    sub = ShardTask(task.index, task.unit, ShardCheckpoint(task.checkpoint.work_dir / JUDGE_DIR),
+                    _Notes(task.progress, len(requests)))
+    saved = latest_results(sub.checkpoint.load())
+    saved = saved.filter(pl.col("request_key").is_in(list(requests)))
+    done = finished_keys(saved)
+    todo = [r for k, r in requests.items() if k not in done]
+    sub.progress.done = len(done)
+    sink = ResultSink(sub, 1, {}, every=cfg.checkpoint_every, seconds=judge.checkpoint_seconds)
+    if todo:
+        try:
+            judge.backend().generate(todo, sink)
+        finally:
+            sink.flush()  # a crash or Ctrl-C keeps every reply that already arrived
+    results = latest_results(pl.concat([saved, results_frame(sink.rows)]))
+    missing = set(requests) - set(results["request_key"].to_list())
+    if missing:
+        raise StageFailure(f"{len(missing)} of {len(requests)} judge requests got no reply; the replies so far are "
+                           "saved, re-run to continue")
+    by_key = {key: Reply(out, resp, err if finish == "error" else None) for key, out, resp, finish, err in
+              results.select("request_key", "completion", "response", "finish_reason", "error").iter_rows()}
+    frame, reasons, stats = apply_verdicts(rows, cfg, asks, [by_key[k] for k in keys], reasons)
+    stats |= {"requests": len(requests), "asked": len(todo), "resumed": len(done)}
+    return frame, reasons, stats
+
+
+def verified_domains(rows: pl.DataFrame, forced: str) -> list[str]:
+    """The domain each row was verified as (verify_frame's rule: forced, the row's own, else guessed)."""
+    from distill_cli.stages.verify.core import row_domain
+
+    def col(name: str) -> list:
+        return rows.get_column(name).cast(pl.String).to_list() if name in rows.columns else [None] * rows.height
+
+    return [row_domain(d, a, t, forced) for d, a, t in zip(col("domain"), col("answer"), col("tests"),  # type: ignore
+                                                            strict=True)]
+
+
+@dataclass(frozen=True)
+class JudgeSetup:
+    """What the command chose: the judge's config, and where it runs (an engine here, or a server's URL)."""
+
+    cfg: JudgeConfig
+    url: str | None = None
+    api_key: str | None = None
+    concurrency: int = 16
+    quiet: bool = False
+
+    def lazy_backend(self):
+        """generate's backends: offline vLLM on `cfg.model`, or the OpenAI-compatible server at `url`; built at the
+        first shard with a row to ask about (a resumed or judge-free run starts none)."""
+        from functools import partial
+
+        from distill_cli.engines.backends import LazyBackend, openai_backend, vllm_backend
+
+        if self.url:
+            return LazyBackend(partial(openai_backend, self.cfg.model, self.url, self.api_key, self.concurrency))
+        return LazyBackend(partial(vllm_backend, self.cfg.model, quiet=self.quiet))
