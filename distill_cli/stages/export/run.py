@@ -22,6 +22,7 @@ from distill_cli.stages.keys import check_unique
 
 Kind = Literal["jsonl", "parquet", "dir", "hub"]
 STREAM_ROWS = 5_000  # input rows turned into SFT records and written at a time (8 KB traces: ~100 MB)
+KD_STREAM_ROWS = 500  # KD records are ~60 KB a trace at K=20 (token ids and top-K per position): ~30 MB a batch
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def run(input: str, cfg: ExportConfig, output: str, card: Path | None = None, pu
         raise BadInput(f"{output}: KD records are numeric arrays (with -inf at prompt positions, which JSON cannot "
                        "hold); write FILE.parquet or a directory")
     records, used, stats = _read(input, cfg)
-    batches = _sft_batches(input, cfg) if cfg.format == "sft" else None
+    batches = {"sft": _sft_batches, "kd": _kd_batches}.get(cfg.format, lambda *_: None)(input, cfg)
     n = records.select(pl.len()).collect().item()
     if n == 0 and not open_input(input).empty:  # an empty complete stage exports an empty file (issue 22)
         raise BadInput(f"{input}: nothing to export ({_stats_note(stats) or 'no rows'})")
@@ -171,6 +172,24 @@ def _sft_batches(input: str, cfg: ExportConfig) -> Callable[[], Iterator[pl.Data
             if budget is not None and budget <= 0:
                 return
             out = sft_records(frame.lazy(), cfg, schema).collect()
+            if budget is not None:
+                out, budget = out.head(budget), budget - min(budget, out.height)
+            yield out
+
+    return batches
+
+
+def _kd_batches(input: str, cfg: ExportConfig) -> Callable[[], Iterator[pl.DataFrame]]:
+    """KD records a batch of input rows at a time, in input order. One polars plan over the whole input held every
+    record at once: peak RSS 0.45 GB for 2k traces of 352 tokens at K=20, 2.9 GB for 20k."""
+    inp = open_input(input)
+
+    def batches() -> Iterator[pl.DataFrame]:
+        budget = cfg.limit
+        for frame in inp.stream(KD_STREAM_ROWS):
+            if budget is not None and budget <= 0:
+                return
+            out = export_frame(frame.lazy(), cfg, where=input)[0].collect()
             if budget is not None:
                 out, budget = out.head(budget), budget - min(budget, out.height)
             yield out
