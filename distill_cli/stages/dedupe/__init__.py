@@ -1,6 +1,6 @@
 """dedupe: exact and MinHash near-duplicate removal and benchmark decontamination (config.py, core.py, run.py)."""
 
-from importlib import import_module
+from distill_cli.stages.lazy import lazy_names
 
 _HOMES = {
     "CONTAMINATION_SCHEMA": "core",
@@ -11,9 +11,4 @@ _HOMES = {
 }
 __all__ = list(_HOMES)
 
-
-def __getattr__(name: str):
-    """The package's names, imported on first use: the CLI imports config.py here without loading the core."""
-    if name in _HOMES:
-        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
-    raise AttributeError(name)
+__getattr__ = lazy_names(__name__, _HOMES)

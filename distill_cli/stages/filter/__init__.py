@@ -1,6 +1,6 @@
 """filter: drop traces with defects that verification cannot see (config.py, core.py, run.py)."""
 
-from importlib import import_module
+from distill_cli.stages.lazy import lazy_names
 
 _HOMES = {
     "DEFAULT_REFUSALS": "config",
@@ -12,9 +12,4 @@ _HOMES = {
 }
 __all__ = list(_HOMES)
 
-
-def __getattr__(name: str):
-    """The package's names, imported on first use: the CLI imports config.py here without loading the core."""
-    if name in _HOMES:
-        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
-    raise AttributeError(name)
+__getattr__ = lazy_names(__name__, _HOMES)
