@@ -139,7 +139,8 @@ def print_plan(estimates: list[Estimate], console) -> None:
     table = Table(title="plan (estimates before anything is spent)", title_justify="left")
     for col in ("stage", "model (backend)", "prompts x n", "requests", "prompt tok", "completion tok", "cost",
                 "wall time"):
-        table.add_column(col, justify="left" if col in ("stage", "model (backend)") else "right")
+        # fold, never cut: in a narrow terminal a model name or a count wraps inside its cell instead of "comple…"
+        table.add_column(col, justify="left" if col in ("stage", "model (backend)") else "right", overflow="fold")
     for e in estimates:
         secs, _ = e.wall()
         table.add_row(e.name, f"{e.model} ({e.backend})", f"{e.prompts} x {e.n}", str(e.requests),
