@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from distill_cli.engines.logprobs import TokenLogprobs, check_k, from_flat, vllm_flat
-from distill_cli.engines.vllm_backend import STEP_EVERY, VLLMBackend, _external_id, one_line
-from distill_cli.errors import StageFailure
+from distill_cli.engines.vllm_backend import VLLMBackend, drive, one_line
 
 
 @dataclass(frozen=True)
@@ -55,32 +54,17 @@ class VLLMScorer:
         return np.asarray(engine_input["prompt_token_ids"], dtype=np.int32)
 
     def score(self, requests: Iterable[ScoreRequest], on_result: Callable[[Scored], None]) -> None:
-        pending: dict[str, ScoreRequest] = {}
-        for i, req in enumerate(requests):
+        def submit(req: ScoreRequest) -> str | None:
             self.requests_sent += 1
             ids = np.concatenate([req.prompt_ids, req.token_ids]).tolist()
             try:
                 (rid,) = self.llm.enqueue([{"prompt_token_ids": ids}], self.params, use_tqdm=False)
             except Exception as exc:  # e.g. longer than the context: that trace's failure, recorded
                 on_result(Scored(req, None, one_line(exc)))
-                continue
-            pending[_external_id(rid)] = req
-            if (i + 1) % STEP_EVERY == 0:
-                self._collect(pending, on_result)
-        while pending:
-            if not self.llm.llm_engine.has_unfinished_requests():
-                raise StageFailure(f"vLLM dropped {len(pending)} request(s) without an output")
-            self._collect(pending, on_result)
+                return None
+            return rid
 
-    def _collect(self, pending: dict[str, ScoreRequest], on_result: Callable[[Scored], None]) -> None:
-        try:
-            outputs = self.llm.llm_engine.step()
-        except Exception as exc:  # the engine process died: stop, keeping what was saved
-            raise StageFailure(f"vLLM engine failed: {one_line(exc)}") from exc
-        for out in outputs:
-            req = pending.pop(_external_id(out.request_id), None) if out.finished else None
-            if req is not None:
-                on_result(self._scored(req, out))
+        drive(self.llm, requests, submit, lambda req, out: on_result(self._scored(req, out)))
 
     def _scored(self, req: ScoreRequest, out) -> Scored:
         plp = out.prompt_logprobs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from distill_cli.engines.memory import KVSizing, memory_hint
 from distill_cli.engines.thinking import CLOSE, OPEN, ends_with_open_think
@@ -27,6 +28,39 @@ def one_line(exc: BaseException) -> str:
 def _external_id(request_id: str) -> str:
     """`LLM.enqueue_chat` returns the engine's internal id (`<counter>-<random>`); outputs carry `<counter>`."""
     return request_id.split("-", 1)[0]
+
+
+Req = TypeVar("Req")
+
+
+def drive(llm, requests: Iterable[Req], submit: Callable[[Req], str | None],
+          finished: Callable[[Req, Any], None]) -> None:
+    """Submit every request (`submit` returns the engine's id, or None for a row it already reported as failed)
+    and hand each finished output to `finished`, stepping the engine between submissions so early results are
+    saved while the rest are added: the loop generate and score share."""
+    pending: dict[str, Req] = {}
+    for i, req in enumerate(requests):
+        rid = submit(req)
+        if rid is None:
+            continue
+        pending[_external_id(rid)] = req
+        if (i + 1) % STEP_EVERY == 0:
+            _step(llm, pending, finished)
+    while pending:
+        if not llm.llm_engine.has_unfinished_requests():
+            raise StageFailure(f"vLLM dropped {len(pending)} request(s) without an output")
+        _step(llm, pending, finished)
+
+
+def _step(llm, pending: dict, finished: Callable) -> None:
+    try:
+        outputs = llm.llm_engine.step()
+    except Exception as exc:  # the engine process died: stop, keeping what was saved
+        raise StageFailure(f"vLLM engine failed: {one_line(exc)}") from exc
+    for out in outputs:
+        req = pending.pop(_external_id(out.request_id), None) if out.finished else None
+        if req is not None:
+            finished(req, out)
 
 
 def on_cpu() -> bool:
@@ -87,8 +121,7 @@ class VLLMBackend:
                                 max_tokens=s.max_tokens, **extra)
 
     def generate(self, requests: Iterable[Request], on_result: Callable[[Result], None]) -> None:
-        pending: dict[str, Request] = {}
-        for i, req in enumerate(requests):
+        def submit(req: Request) -> str | None:
             self.requests_sent += 1
             try:
                 (rid,) = self.llm.enqueue_chat([list(req.messages)], self._params(req.sampling), use_tqdm=False,
@@ -99,24 +132,10 @@ class VLLMBackend:
                 if "chat template" in str(exc).lower():  # the same for every row: stop instead
                     raise StageFailure(f"--model {self.model}: {one_line(exc)}") from exc
                 on_result(Result(req, "", "error", 0, 0, error=one_line(exc), seed=self.seed))
-                continue
-            pending[_external_id(rid)] = req
-            if (i + 1) % STEP_EVERY == 0:
-                self._collect(pending, on_result)
-        while pending:
-            if not self.llm.llm_engine.has_unfinished_requests():
-                raise StageFailure(f"vLLM dropped {len(pending)} request(s) without an output")
-            self._collect(pending, on_result)
+                return None
+            return rid
 
-    def _collect(self, pending: dict[str, Request], on_result: Callable[[Result], None]) -> None:
-        try:
-            outputs = self.llm.llm_engine.step()
-        except Exception as exc:  # the engine process died: stop, keeping what was saved
-            raise StageFailure(f"vLLM engine failed: {one_line(exc)}") from exc
-        for out in outputs:
-            req = pending.pop(_external_id(out.request_id), None) if out.finished else None
-            if req is not None:
-                on_result(self._result(req, out))
+        drive(self.llm, requests, submit, lambda req, out: on_result(self._result(req, out)))
 
     def _result(self, req: Request, out) -> Result:
         comp = out.outputs[0] if out.outputs else None
