@@ -23,7 +23,6 @@ from distill_cli.cli.common import (
     refuse_unused,
     run_options,
 )
-from distill_cli.errors import BadInput
 from distill_cli.stages.verify.config import Checker, Domain, VerifyConfig
 
 JUDGE = "LLM judge"
@@ -82,6 +81,16 @@ def verify(
                                                    rich_help_panel=JUDGE)] = 16,
     judge_checkpoint_every: Annotated[int, typer.Option(min=1, help="Save the judge's replies every N.",
                                                         rich_help_panel=JUDGE)] = 16,
+    judge_dtype: Annotated[str, typer.Option(help="Offline judge engine (not with --judge-url): auto (float32 on "
+                                             "CPU), float32, bfloat16, float16.", rich_help_panel=JUDGE)] = "auto",
+    judge_max_model_len: Annotated[int | None, typer.Option(min=16, help="Its context length.",
+                                                            rich_help_panel=JUDGE)] = None,
+    judge_kv_cache_memory: Annotated[str | None, typer.Option(help="Its KV-cache size: 1GiB, 512MiB or bytes "
+                                                              "(default: sized as generate sizes it).",
+                                                              show_default=False, rich_help_panel=JUDGE)] = None,
+    judge_engine_arg: Annotated[list[str] | None, typer.Option(help="KEY=VALUE passed to its vllm.LLM, as "
+                                                               "generate's --engine-arg; repeat for more.",
+                                                               show_default=False, rich_help_panel=JUDGE)] = None,
     shard: Shard = None,
     limit: Limit = None,
     overwrite: Overwrite = False,
@@ -98,32 +107,56 @@ def verify(
                        stop_on_first_failure=stop_on_first_failure, consensus=consensus,
                        consensus_min_samples=consensus_min_samples, sandbox_url=sandbox_url,
                        sandbox_concurrency=sandbox_concurrency)
-    judging = _judge(ctx, judge, executor, quiet, judge_url, judge_api_key, judge_when, judge_prompt, judge_trace,
-                     judge_max_tokens, judge_concurrency, judge_checkpoint_every)
+    judging = _judge(ctx, quiet, **{k: v for k, v in locals().items() if k.startswith("judge")})
     from distill_cli.stages.verify.run import run
 
     run(input, cfg, run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval),
         model_name, drop_duplicates, executor, ray_address, judging)
 
 
-def _judge(ctx, model, executor, quiet, url, api_key, when, prompt, trace, max_tokens, concurrency, every):
+def _judge(ctx, quiet, judge, judge_url, judge_api_key, judge_when, judge_prompt, judge_trace, judge_max_tokens,
+           judge_concurrency, judge_checkpoint_every, judge_dtype, judge_max_model_len, judge_kv_cache_memory,
+           judge_engine_arg):
     """The judge the options ask for, checked before any work (None without --judge, and then no --judge-* option
-    may be given: it would do nothing)."""
+    may be given: it would do nothing). An offline engine's options are checked as generate checks its own."""
     readers = {name: ("--judge",) for name in ("judge_url", "judge_when", "judge_prompt", "judge_trace",
                                                "judge_max_tokens", "judge_checkpoint_every")}
-    refuse_unused(ctx, readers, ("--judge",) if model else (), "")
-    refuse_unused(ctx, {"judge_concurrency": ("--judge-url",)}, ("--judge-url",) if url else (), "")
-    if not model:
+    refuse_unused(ctx, readers, ("--judge",) if judge else (), "")
+    refuse_unused(ctx, {"judge_concurrency": ("--judge-url",)}, ("--judge-url",) if judge_url else (), "")
+    offline = "--judge without --judge-url"
+    refuse_unused(ctx, {n: (offline,) for n in ENGINE_OPTIONS}, (offline,) if judge and not judge_url else
+                  ("--judge-url",) if judge_url else (), "")
+    if not judge:
         return None
-    from distill_cli.engines.backends import check_model_path
     from distill_cli.stages.verify.judge import JudgeConfig, check_when, read_template
     from distill_cli.stages.verify.judge_run import JudgeSetup
 
-    if executor == "ray":
-        raise BadInput("--judge runs with the local executor only (one engine or server connection per run); drop "
-                       "--executor ray, or verify with Ray first and judge in a second, local run")
-    cfg = JudgeConfig(model=model, template=read_template(prompt), when=check_when(when), with_trace=trace,
-                      max_tokens=max_tokens, checkpoint_every=every)
-    if not url:
-        check_model_path(model)
-    return JudgeSetup(cfg, url, api_key, concurrency, quiet)
+    engine, kv_bytes = {}, None
+    if not judge_url:
+        engine, kv_bytes = _judge_engine(judge, judge_dtype, judge_max_model_len, judge_kv_cache_memory,
+                                         judge_engine_arg)
+    cfg = JudgeConfig(model=judge, template=read_template(judge_prompt), when=check_when(judge_when),
+                      with_trace=judge_trace, max_tokens=judge_max_tokens, checkpoint_every=judge_checkpoint_every,
+                      engine=engine)
+    return JudgeSetup(cfg, judge_url, judge_api_key, judge_concurrency, quiet, kv_bytes)
+
+
+ENGINE_OPTIONS = ("judge_dtype", "judge_max_model_len", "judge_kv_cache_memory", "judge_engine_arg")
+# vllm.LLM arguments the judge has an option for (the others it passes through --judge-engine-arg)
+JUDGE_OWN = {"model": "--judge", "dtype": "--judge-dtype", "max_model_len": "--judge-max-model-len",
+             "kv_cache_memory_bytes": "--judge-kv-cache-memory"}
+
+
+def _judge_engine(model, dtype, max_model_len, kv_cache_memory, engine_arg) -> tuple[dict, int | None]:
+    """The offline judge engine's recorded options and KV-cache bytes, parsed and checked by generate's code."""
+    from distill_cli.engines.backends import check_model_path
+    from distill_cli.engines.engine_args import check_engine_args, parse_engine_args
+    from distill_cli.engines.memory import parse_size
+    from distill_cli.stages.generate.config import resolved_dtype
+
+    check_model_path(model)
+    args = parse_engine_args(engine_arg, "--judge-engine-arg", JUDGE_OWN)
+    check_engine_args(args, option="--judge-engine-arg")
+    kv_bytes = parse_size(kv_cache_memory, "--judge-kv-cache-memory") if kv_cache_memory is not None else None
+    engine = {"dtype": resolved_dtype(dtype), "max_model_len": max_model_len, "engine_args": args or None}
+    return {k: v for k, v in engine.items() if v is not None}, kv_bytes

@@ -27,25 +27,28 @@ OWN_OPTIONS = {
 }
 
 
-def parse_engine_args(items: list[str] | None) -> dict:
-    """`["enable_prefix_caching=true", "quantization=fp8"]` -> `{"enable_prefix_caching": True, ...}`."""
+def parse_engine_args(items: list[str] | None, option: str = OPTION, own: dict[str, str] = OWN_OPTIONS) -> dict:
+    """`["enable_prefix_caching=true", "quantization=fp8"]` -> `{"enable_prefix_caching": True, ...}`.
+
+    `option` names the option in messages and `own` the arguments that have an option of their own (verify's
+    judge engine reads `--judge-engine-arg` beside `--judge-dtype`, ...)."""
     out: dict = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise BadInput(f"{OPTION} {item!r}: expected KEY=VALUE, e.g. enable_prefix_caching=true")
+            raise BadInput(f"{option} {item!r}: expected KEY=VALUE, e.g. enable_prefix_caching=true")
         try:
             value = json.loads(raw)
         except ValueError:
             value = raw
-        if key in OWN_OPTIONS:
-            raise BadInput(f"{OPTION} {key}: use {OWN_OPTIONS[key]} instead")
+        if key in own:
+            raise BadInput(f"{option} {key}: use {own[key]} instead")
         out[key] = value
     return out
 
 
-def check_engine_args(args: dict, valid: set[str] | None = None) -> None:
+def check_engine_args(args: dict, valid: set[str] | None = None, option: str = OPTION) -> None:
     """An unknown key is a usage error naming the closest argument vLLM has."""
     if not args:
         return
@@ -54,7 +57,7 @@ def check_engine_args(args: dict, valid: set[str] | None = None) -> None:
         if key not in valid:
             close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]}?" if close else "; see `vllm serve --help=all` for the list"
-            raise BadInput(f"{OPTION} {key}: not an argument of vllm.LLM{hint}")
+            raise BadInput(f"{option} {key}: not an argument of vllm.LLM{hint}")
 
 
 def engine_arg_names() -> set[str]:

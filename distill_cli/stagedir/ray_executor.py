@@ -33,7 +33,8 @@ class Ray:
         ray = require("ray", "ray")
         started_ray = _connect(ray, self.address)
         try:
-            remote = ray.remote(_run_unit).options(**(self.task_options or {"num_cpus": 1}))
+            options = fit_options(self.task_options or {"num_cpus": 1}, ray.cluster_resources())
+            remote = ray.remote(_run_unit).options(**options)
             limit = self.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
             pending: dict = {}
             queue = list(job.todo)
@@ -62,6 +63,18 @@ def run_map_ray(stage: str, inp: InputSet, opts: RunOptions, params: dict, proce
     """`run_map` with the Ray executor (default task options: `--workers` CPUs each)."""
     executor = Ray(address, task_options or {"num_cpus": opts.workers}, max_in_flight)
     return run_map(stage, inp, opts, params, process, columns, executor=executor)
+
+
+def fit_options(options: dict, cluster: dict) -> dict:
+    """Task options the cluster can ever schedule (Ray would otherwise wait forever): an engine's `num_gpus` only
+    where the cluster has GPUs (a CPU-only cluster runs vLLM's CPU build), at most as many CPUs as it has."""
+    out = dict(options)
+    if out.get("num_gpus") and not cluster.get("GPU"):
+        out.pop("num_gpus")
+    cpus = int(cluster.get("CPU", 0))
+    if cpus and out.get("num_cpus", 0) > cpus:
+        out["num_cpus"] = cpus
+    return out
 
 
 def _connect(ray, address: str | None) -> bool:

@@ -174,16 +174,40 @@ def test_generate_through_ray_writes_the_local_traces(tmp_path, local_ray):
 
 @pytest.mark.slow
 def test_verify_command_with_ray_executor_matches_local(tmp_path):
+    """`verify --judge --judge-url --executor ray`: each Ray task verifies its shard and asks the (fake, scripted)
+    judge about the rows the checkers left open; rows, verdicts and stats equal a local run's."""
     pytest.importorskip("ray")
+    import subprocess
+    import sys
+
+    from support import distill_env, fault_server
     from support.cli import distill
 
     traces = _traces(tmp_path)
-    local = distill("verify", traces, "-o", tmp_path / "local", "--rows-per-shard", "10")
-    remote = distill("verify", traces, "-o", tmp_path / "ray", "--rows-per-shard", "10", "--executor", "ray",
-                     env={"RAY_ADDRESS": ""})
+    first = pl.read_parquet(traces / "part-00000.parquet")["prompt"][2]  # an unparsable answer the judge accepts
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({first[:60]: {"reply": "VERDICT: CORRECT"},
+                                  "I am not sure": {"reply": "VERDICT: INCORRECT"}}))
+
+    def run(out: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "distill_cli", "verify", str(traces), "-o", str(tmp_path / out),
+                               "--rows-per-shard", "10", "--judge", "fault-model", "--judge-url", server.base_url,
+                               *extra], capture_output=True, text=True, timeout=600, env=distill_env(RAY_ADDRESS=""))
+
+    with fault_server(script=script) as server:
+        local = run("local")
+        remote = run("ray", "--executor", "ray")
+        answered = server.stats()["answered"]
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-2000:]
-    assert pl.read_parquet(tmp_path / "ray" / "part-*.parquet").equals(
-        pl.read_parquet(tmp_path / "local" / "part-*.parquet"))
+    ray_rows = pl.read_parquet(tmp_path / "ray" / "part-*.parquet")
+    assert ray_rows.equals(pl.read_parquet(tmp_path / "local" / "part-*.parquet"))
+    assert len(answered) == 10 and set(answered.values()) == {2}  # each open row asked once per run, not more
+    assert ray_rows.group_by("verifier", "verdict").len().sort("verifier", "verdict").rows() == [
+        ("judge", "correct", 1), ("judge", "incorrect", 9), ("numeric", "correct", 20), ("numeric", "incorrect", 10)]
+    stats = [json.loads((tmp_path / d / "_manifest.json").read_text())["stats"] for d in ("local", "ray")]
+    assert stats[0]["by_checker"] == stats[1]["by_checker"] and stats[1]["by_checker"]["judge"] == {
+        "correct": 1, "incorrect": 9}
+    assert stats[1]["judge"]["asked"] == 10
     bad = distill("verify", traces, "-o", tmp_path / "x", "--executor", "dask")
     assert bad.returncode == 2 and "--executor 'dask'" in bad.stderr
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -42,15 +42,17 @@ class JudgeConfig:
     with_trace: bool = False  # show the judge the whole response, not only the extracted final answer
     max_tokens: int = 512
     checkpoint_every: int = 16
+    engine: dict = field(default_factory=dict)  # an offline engine's output-shaping options (dtype, max_model_len)
 
     @property
     def prompt_hash(self) -> str:
         return hashlib.sha256(self.template.encode()).hexdigest()[:16]
 
     def params(self) -> dict:
-        """What changes the verdicts (the template by its hash); where the judge runs does not."""
+        """What changes the verdicts (the template by its hash, an offline engine's dtype, context and engine
+        arguments); where the judge runs, its KV-cache size and its concurrency do not."""
         return {"model": self.model, "when": self.when, "with_trace": self.with_trace, "max_tokens": self.max_tokens,
-                "prompt_sha256": self.prompt_hash}
+                "prompt_sha256": self.prompt_hash, **({"engine": self.engine} if self.engine else {})}
 
 
 def check_when(when: str) -> str:
@@ -261,9 +263,9 @@ def apply_verdicts(df: pl.DataFrame, cfg: JudgeConfig, asks: list[Ask], replies:
         if extracted[i] is None and ask.answer != NO_ANSWER:
             extracted[i] = ask.answer
     failed = sum(1 for r in replies if r is None or r.error is not None)
-    frame = df.with_columns(
+    frame = df.with_columns(  # `verifier` names the judge where it decided, so by_checker counts it as the judge's
         pl.Series("verdict", verdict, pl.String), pl.Series("score", score, pl.Float64),
-        pl.Series("extracted", extracted, pl.String),
+        pl.Series("extracted", extracted, pl.String), pl.Series("verifier", source, pl.String),
         *(pl.Series(name, values, OUTPUT[name]) for name, values in
           zip(OUTPUT, (jv, out, model, phash, source), strict=True)))
     stats = {"rows": len(asks), "verdicts": counts, "changed": changed, "request_failed": failed}

@@ -98,21 +98,36 @@ def verified_domains(rows: pl.DataFrame, forced: str) -> list[str]:
 
 @dataclass(frozen=True)
 class JudgeSetup:
-    """What the command chose: the judge's config, and where it runs (an engine here, or a server's URL)."""
+    """What the command chose: the judge's config, and where it runs (an engine, or a server's URL). Picklable:
+    under `--executor ray` each task builds its own backend from it (scaleout.py)."""
 
     cfg: JudgeConfig
     url: str | None = None
     api_key: str | None = None
     concurrency: int = 16
     quiet: bool = False
+    kv_cache_memory: int | None = None  # bytes; an offline engine's other options are in cfg.engine
 
-    def lazy_backend(self):
-        """generate's backends: offline vLLM on `cfg.model`, or the OpenAI-compatible server at `url`; built at the
-        first shard with a row to ask about (a resumed or judge-free run starts none)."""
+    def make_backend(self):
+        """A picklable factory of generate's backends: offline vLLM on `cfg.model`, or the OpenAI-compatible
+        server at `url`."""
         from functools import partial
 
-        from distill_cli.engines.backends import LazyBackend, openai_backend, vllm_backend
+        from distill_cli.engines.backends import openai_backend, vllm_backend
 
         if self.url:
-            return LazyBackend(partial(openai_backend, self.cfg.model, self.url, self.api_key, self.concurrency))
-        return LazyBackend(partial(vllm_backend, self.cfg.model, quiet=self.quiet))
+            return partial(openai_backend, self.cfg.model, self.url, self.api_key, self.concurrency)
+        engine = self.cfg.engine
+        return partial(vllm_backend, self.cfg.model, dtype=engine.get("dtype", "auto"),
+                       max_model_len=engine.get("max_model_len"), quiet=self.quiet,
+                       kv_cache_memory=self.kv_cache_memory, engine_args=engine.get("engine_args"))
+
+    def lazy_backend(self):
+        """Built at the first shard with a row to ask about (a resumed or judge-free run starts none)."""
+        from distill_cli.engines.backends import LazyBackend
+
+        return LazyBackend(self.make_backend())
+
+    def task_options(self, workers: int) -> dict:
+        """A Ray task's resources: an offline judge engine also takes a GPU where the cluster has them."""
+        return {"num_cpus": workers} | ({} if self.url else {"num_gpus": 1})

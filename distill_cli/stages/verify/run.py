@@ -25,7 +25,7 @@ def run(input: str, cfg: VerifyConfig, opts: RunOptions, model_name: str | None 
         drop_duplicates: bool = False, executor: str = "local", ray_address: str | None = None,
         judge: JudgeSetup | None = None) -> StageDir:
     """Verify every trace of `input` into `opts.out`; returns the stage directory. With `judge`, an LLM judge then
-    decides the rows its `when` selects (judge_run.py), on the local executor."""
+    decides the rows its `when` selects (judge_run.py): here, or in each Ray task with `executor` ray."""
     domain, output, quiet = cfg.domain, opts.out, opts.quiet
     inp = open_input(input)
     inp.require("verify", {"response": pl.String, "answer": pl.String, "id": pl.String})
@@ -41,12 +41,12 @@ def run(input: str, cfg: VerifyConfig, opts: RunOptions, model_name: str | None 
     params |= ({"model_name": model_name} if model_name else {}) | ({"drop_duplicates": True} if drop_duplicates
                                                                      else {})
     params |= {"judge": judge.cfg.params()} if judge else {}
-    runs_on = executor_for(executor, ray_address, opts.workers)
+    runs_on = executor_for(executor, ray_address, opts.workers, **(judge.task_options(opts.workers) if judge else {}))
     pool = LazyPool(cfg)
-    lazy = judge.lazy_backend() if judge else None  # the judge's engine starts at the first row to ask about
+    lazy = judge.lazy_backend() if judge and executor != "ray" else None  # started at the first row to ask about
     asker = Judge(judge.cfg, lazy.get) if judge and lazy else None
-    inner = RayVerify(cfg) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool,
-                                                                                    judge=asker))
+    inner = RayVerify(cfg, judge) if executor == "ray" else (lambda df, task: verify_shard(df, task, cfg, pool,
+                                                                                           judge=asker))
     process = Filled(fill, inner)
     try:
         sd = run_map("verify", inp, opts, params=params, process=process, executor=runs_on)

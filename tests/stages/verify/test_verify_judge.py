@@ -92,6 +92,33 @@ def test_prompt_holds_problem_reference_and_final_answer_not_the_trace():
     assert judge_answer("plain words " * 300, None).startswith("...")  # a long response: its tail
 
 
+def test_stats_attribute_judged_verdicts_to_the_judge():
+    """A judge-decided row's `verifier` is `judge`, so `verifiers` and `by_checker` count its verdict as the
+    judge's; a judge_error row keeps the checker that left it open, a decided row the checker that decided it."""
+    from distill_cli.stages.verify.core import verdict_stats
+    from distill_cli.stages.verify.judge import JudgeConfig, Reply, apply_verdicts, plan_asks
+
+    rows = pl.DataFrame({"id": ["a", "b", "c", "d"], "prompt": ["p"] * 4, "answer": ["4", "\\frac{", None, "4"],
+                         "response": ["four", "\\boxed{2}", "blue", "\\boxed{4}"],
+                         "verdict": ["no_answer", "unverifiable", "unverifiable", "correct"],
+                         "score": [0.0, 0.0, 0.0, 1.0], "extracted": [None, "2", None, "4"],
+                         "verifier": ["numeric", "math-verify", "none", "numeric"]})
+    reasons = ["no_number", "reference_unparsable", "no_reference", None]
+    cfg = JudgeConfig("m", read_template(None))
+    asks = plan_asks(rows, cfg, ["math", "math", "text", "math"], reasons)
+    assert [a.id for a in asks] == ["a", "b", "c"]
+    replies = [Reply("VERDICT: CORRECT", "VERDICT: CORRECT"), Reply("no idea", "no idea"),
+               Reply("Verdict: incorrect", "Verdict: incorrect")]
+    out, new_reasons, _ = apply_verdicts(rows, cfg, asks, replies, reasons)
+    assert out["verifier"].to_list() == ["judge", "math-verify", "judge", "numeric"]
+    assert out["verdict_source"].to_list() == out["verifier"].to_list()
+    stats = verdict_stats(out, reasons=new_reasons)
+    assert stats["by_checker"] == {"judge": {"correct": 1, "incorrect": 1}, "math-verify": {"unverifiable": 1},
+                                   "numeric": {"correct": 1}}
+    assert stats["verifiers"] == {"judge": 2, "math-verify": 1, "numeric": 1}
+    assert stats["reasons"] == {"reference_unparsable": 1}  # a judged row has no reason left
+
+
 def test_option_values_are_checked(tmp_path):
     with pytest.raises(BadInput, match="--judge-when 'domain:code'"):
         check_when("domain:code")
