@@ -230,3 +230,13 @@ def test_generate_command_with_ray_executor_matches_local(tmp_path):
     cols = ["id", "sample", "completion", "response", "finish_reason", "completion_tokens"]
     assert pl.read_parquet(tmp_path / "ray" / "part-*.parquet").select(cols).equals(
         pl.read_parquet(tmp_path / "local" / "part-*.parquet").select(cols))
+
+
+def test_task_options_are_what_the_cluster_can_schedule():
+    """Ray waits forever for a task the cluster can never place: an engine's GPU only where there are GPUs (a
+    CPU-only cluster runs vLLM's CPU build), and no more CPUs per task than the cluster has."""
+    from distill_cli.stagedir.ray_executor import fit_options
+
+    assert fit_options({"num_cpus": 1, "num_gpus": 1}, {"CPU": 2.0}) == {"num_cpus": 1}
+    assert fit_options({"num_cpus": 1, "num_gpus": 2}, {"CPU": 8.0, "GPU": 4.0}) == {"num_cpus": 1, "num_gpus": 2}
+    assert fit_options({"num_cpus": 4}, {"CPU": 2.0}) == {"num_cpus": 2}

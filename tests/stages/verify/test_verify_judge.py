@@ -262,11 +262,43 @@ def test_judge_options_need_judge_and_are_checked(tmp_path):
                            (["--judge", "m", "--judge-url", "http://127.0.0.1:9/v1", "--judge-when", "domain:code"],
                             "--judge-when 'domain:code'"),
                            (["--judge", "m", "--judge-concurrency", "3"], "--judge-concurrency is read only with "
-                                                                           "--judge-url")):
+                                                                           "--judge-url"),
+                           (["--judge", "m", "--judge-url", "http://127.0.0.1:9/v1", "--judge-dtype", "float16"],
+                            "--judge-dtype is read only with --judge without --judge-url; it does nothing with "
+                            "--judge-url"),
+                           (["--judge", "tiny", "--judge-engine-arg", "enable_prefix_cachng=true"],
+                            "--judge-engine-arg enable_prefix_cachng: not an argument of vllm.LLM; did you mean "
+                            "enable_prefix_caching?")):
         proc = distill("verify", src, "-o", tmp_path / "out", *extra)
         assert proc.returncode == 2 and proc.stderr.strip().startswith("Error: ") and message in proc.stderr, \
             proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_an_offline_judge_engine_takes_generates_engine_options():
+    """--judge-dtype/--judge-max-model-len/--judge-engine-arg are recorded in the judge's params (they shape its
+    replies), --judge-kv-cache-memory is not (a size, like generate's); all reach the engine's factory; an engine
+    argument that has an option of its own is refused, naming the judge's option."""
+    from distill_cli.cli.verify import _judge_engine
+    from distill_cli.stages.verify.judge import JudgeConfig
+    from distill_cli.stages.verify.judge_run import JudgeSetup
+
+    engine, kv = _judge_engine("tiny", "float32", 1024, "512MiB", ["enable_prefix_caching=true", "max_num_seqs=8"])
+    assert engine == {"dtype": "float32", "max_model_len": 1024,
+                      "engine_args": {"enable_prefix_caching": True, "max_num_seqs": 8}} and kv == 512 * 2 ** 20
+    setup = JudgeSetup(JudgeConfig("tiny", read_template(None), engine=engine), kv_cache_memory=kv)
+    assert setup.cfg.params()["engine"] == engine and "kv" not in json.dumps(setup.cfg.params())
+    make = setup.make_backend()
+    assert make.args == ("tiny",) and make.keywords == {
+        "dtype": "float32", "max_model_len": 1024, "quiet": False, "kv_cache_memory": kv,
+        "engine_args": {"enable_prefix_caching": True, "max_num_seqs": 8}}
+    assert setup.task_options(2) == {"num_cpus": 2, "num_gpus": 1}
+    served = JudgeSetup(JudgeConfig("m", read_template(None)), url="http://127.0.0.1:9/v1")
+    assert "engine" not in served.cfg.params() and served.task_options(2) == {"num_cpus": 2}
+    with pytest.raises(BadInput, match="^--judge-engine-arg dtype: use --judge-dtype instead$"):
+        _judge_engine("tiny", "auto", None, None, ["dtype=float16"])
+    with pytest.raises(BadInput, match="^--judge-kv-cache-memory '1KiB'"):
+        _judge_engine("tiny", "auto", None, "1KiB", None)
 
 
 def test_same_question_is_one_request_and_a_second_pass_asks_nothing(tmp_path):
