@@ -1,7 +1,7 @@
 """`distill verify --judge tiny`: the bundled model as the judge, on the offline vLLM engine (one engine start).
 
 A 135M model is no judge one would trust; this proves the path end to end: the engine starts only because rows need
-judging, every fallback row gets exactly one reply (temperature 0), parsed to a verdict or `judge_error`, and the
+judging, with the --judge-* engine options given, every fallback row gets exactly one reply (temperature 0), parsed to a verdict or `judge_error`, and the
 rows the checkers decided are left as they were.
 """
 
@@ -30,8 +30,9 @@ def test_bundled_model_judges_each_fallback_row_once(tmp_path, tiny_model):
                  "response": f"So the answer is $\\boxed{{{problems[3]['answer']}}}$."})
     src, out = tmp_path / "traces.parquet", tmp_path / "judged"
     pl.DataFrame(rows).write_parquet(src)
-    proc = distill("verify", src, "-o", out, "--judge", "tiny", "--judge-max-tokens", "24", env=distill_env(),
-                   timeout=900)
+    proc = distill("verify", src, "-o", out, "--judge", "tiny", "--judge-max-tokens", "24", "--judge-max-model-len",
+                   "1024", "--judge-kv-cache-memory", "256MiB", "--judge-engine-arg", "enforce_eager=true",
+                   env=distill_env(), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     df = pl.read_parquet(out / "part-00000.parquet").sort("id")
     asked, decided = df.head(3), df.tail(1)
@@ -44,3 +45,5 @@ def test_bundled_model_judges_each_fallback_row_once(tmp_path, tiny_model):
     judged = json.loads((out / "_stats.json").read_text())["judge"]
     assert (judged["rows"], judged["requests"], judged["asked"], judged["resumed"]) == (3, 3, 3, 0)
     assert sum(judged["verdicts"].values()) == 3
+    params = json.loads((out / "_manifest.json").read_text())["params"]["judge"]  # the engine options reached it
+    assert params["engine"] == {"dtype": "float32", "max_model_len": 1024, "engine_args": {"enforce_eager": True}}
