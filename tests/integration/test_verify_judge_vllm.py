@@ -1,8 +1,8 @@
 """`distill verify --judge tiny`: the bundled model as the judge, on the offline vLLM engine (one engine start).
 
 A 135M model is no judge one would trust; this proves the path end to end: the engine starts only because rows need
-judging, with the --judge-* engine options given, every fallback row gets exactly one reply (temperature 0), parsed to a verdict or `judge_error`, and the
-rows the checkers decided are left as they were.
+judging, with the --judge-* engine options given; every fallback row gets exactly one reply (temperature 0), parsed
+to a verdict or `judge_error`; the rows the checkers decided are left as they were.
 """
 
 from __future__ import annotations
