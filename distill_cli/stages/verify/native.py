@@ -1,10 +1,16 @@
-"""C++ programs and custom checker programs: compiled once, then run once per test, each run sandboxed.
+"""C++ programs and custom checker programs: one sandbox per program, compiled once, every test run inside it.
 
-A C++ program is compiled with `g++ -O2` once per row (not per test) inside the sandbox (its own uid, no network,
-a private /tmp); a compile error fails every test and is kept as the row's `code_error`. Each test then runs the
-binary as a fresh sandboxed process with the row's limits: CPU `time_limit` (measured from the child's rusage), a
-wall clock of twice that plus a second (a program that sleeps), `memory_limit` as its address space. The parent,
-not the sandboxed process, decides each test, so a program cannot forge its results.
+A C++ row gets one Session (session.py): a launcher inside new network and mount namespaces that runs, one after
+another, `g++ -O2` on the program (once per row, not per test; a compile error fails every test and is kept as the
+row's `code_error`), then the binary once per test, each as the sandbox's unprivileged uid with the row's limits:
+CPU `time_limit` (RLIMIT_CPU, and the child's rusage compared here), a wall clock of twice that plus a second (a
+program that sleeps), `memory_limit` as its address space. A test past its limit is `timeout` and the next test
+runs; after every run the launcher kills all that the uid left behind. The parent, not the sandboxed program,
+reads each output and decides the test, so a program cannot forge its results.
+
+Directories: the sandbox directory and everything the parent writes or reads in it are root's; the program's only
+writable place is `box/` (its cwd). The binary is copied out of `box/` before the first test, so a test cannot
+swap it for the next one.
 
 Custom checkers follow the testlib convention: `checker INPUT OUTPUT ANSWER`, exit status 0 means accepted.
 """
@@ -12,12 +18,15 @@ Custom checkers follow the testlib convention: `checker INPUT OUTPUT ANSWER`, ex
 from __future__ import annotations
 
 import os
-import resource
 import signal
+import stat
+import subprocess
+import tempfile
 from pathlib import Path
 
 from distill_cli.stages.verify.checkers import CHECKERS
-from distill_cli.stages.verify.sandbox import Limits, RunResult, _execute, _python, _sweep
+from distill_cli.stages.verify.sandbox import Limits, RunResult, _python
+from distill_cli.stages.verify.session import SandboxLost, Session
 
 COMPILE = ["/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe"]
 COMPILE_SECONDS = 60.0
@@ -28,128 +37,158 @@ def _text(value) -> str:
     return "\n".join(str(x) for x in value) if isinstance(value, list) else str(value)
 
 
-def compile_cpp(source: str, name: str, limits: Limits, work: Path, mode: str, uid: int) -> str | None:
-    """Compile `source` to `work/name`; None on success, else the compiler's message (the reason kept)."""
-    (work / f"{name}.cpp").write_text(source)
-    build = Limits(wall=COMPILE_SECONDS, memory_mb=max(2048, limits.memory_mb), output_bytes=64 << 20,
-                   mode=mode, nproc=16, python=False)
-    with open(work / f"{name}.log", "wb") as log:
-        run = _execute(work, log, log, build, mode, uid, argv=COMPILE + ["-o", name, f"{name}.cpp"])
+def _put(path: Path, text: str) -> Path:
+    """A root-owned file the sandbox's uid may read (an input, a checker's files)."""
+    path.write_text(text)
+    path.chmod(0o644)
+    return path
+
+
+def _read(path: Path, cap: int) -> str | None:
+    """A file's first `cap` bytes, never through a symlink the program planted; None when it is not a file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(cap).decode(errors="replace") if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+
+def _writable(path: Path, box: Session) -> Path:
+    path.mkdir()
+    if box.uid:
+        os.chown(path, box.uid, box.uid)
+    return path
+
+
+def compile_cpp(box: Session, source: str, name: str, build: Path, dest: Path, limits: Limits) -> str | None:
+    """Compile `source` in `build` (the uid's) and install the binary as root's `dest/name`; None on success, else
+    the compiler's message (the reason kept)."""
+    (build / f"{name}.cpp").write_text(source)
+    log = box.work / f"{name}.log"
+    run = box.run(COMPILE + ["-o", name, f"{name}.cpp"], build, cpu=COMPILE_SECONDS, wall=COMPILE_SECONDS,
+                  memory_mb=max(2048, limits.memory_mb), fsize=64 << 20, nproc=16, stdout=log, stderr="stdout")
     if run.timed_out:
         return f"compile timed out after {COMPILE_SECONDS:.0f} s"
-    if run.returncode != 0 or not (work / name).exists():
-        message = (work / f"{name}.log").read_bytes()[:2000].decode(errors="replace").strip()
-        return message or f"g++ exited with {run.returncode}"
+    binary = _binary(build / name) if run.rc == 0 else None
+    if binary is None:
+        message = (_read(log, 2000) or "").strip()
+        return message or f"g++ exited with {run.rc}"
+    (dest / name).write_bytes(binary)
+    (dest / name).chmod(0o755)
     return None
 
 
-def _run_test(argv: list[str], given: str, limits: Limits, work: Path, mode: str, uid: int) -> tuple[str, str]:
-    """One sandboxed run with `given` on stdin: (status so far, stdout or the reason)."""
-    for stale in ("in.txt", "out.txt"):  # fresh inodes: a leftover of the last test holds only the old ones
-        (work / stale).unlink(missing_ok=True)
-    (work / "in.txt").write_text(given)
+def _binary(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+
+def _run_test(box: Session, i: int, given: str, limits: Limits) -> tuple[str, str]:
+    """Test `i` with `given` on stdin: (status so far, stdout or the reason)."""
+    stdin, stdout = _put(box.work / f"in-{i}.txt", given), box.work / f"out-{i}.txt"
     tl = limits.cpu or limits.wall
-    each = Limits(wall=2 * tl + 1, memory_mb=limits.memory_mb, output_bytes=limits.output_bytes, mode=mode, cpu=tl,
-                  python=argv[0] != _python()[0])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(work / "in.txt", "rb") as stdin, open(work / "out.txt", "wb") as out, \
-            open(os.devnull, "wb") as err:
-        run = _execute(work, out, err, each, mode, uid, argv=argv, stdin=stdin, sweep=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    if run.timed_out or cpu > tl or run.returncode == -signal.SIGXCPU:
+    run = box.run([str(box.work / "prog")], box.work / "box", cpu=tl, wall=2 * tl + 1, memory_mb=limits.memory_mb,
+                  fsize=limits.output_bytes, stdin=stdin, stdout=stdout)
+    stdin.unlink()
+    got = _read(stdout, limits.output_bytes)
+    stdout.unlink(missing_ok=True)
+    if run.timed_out or run.cpu > tl or run.rc == -signal.SIGXCPU:
         return "timeout", "test_timeout"
-    if run.returncode != 0:
-        rc = run.returncode or 0
-        return "crash", f"killed_signal{-rc}" if rc < 0 else f"exit{rc}"
-    with open(work / "out.txt", "rb") as fh:
-        return "ok", fh.read(limits.output_bytes).decode(errors="replace")
+    if run.rc != 0:
+        return "crash", f"killed_signal{-run.rc}" if run.rc < 0 else f"exit{run.rc}"
+    return "ok", got or ""
 
 
 def run_cpp(spec: dict, n: int, limits: Limits, work: Path, mode: str, uid: int) -> RunResult:
     """Compile once, run every test (stopping early if asked), judge each output here in the parent."""
-    if mode == "namespaces":
-        os.chown(work, uid, uid)
+    work.chmod(0o755)
     result = RunResult(passed=[False] * n, started=True, status=["skipped"] * n, reasons=[""] * n)
-    result.compile_error = compile_cpp(spec["program"], "prog", limits, work, mode, uid)
-    if result.compile_error is not None:
-        result.reasons = ["compile_error"] * n
-        result.finished = True
-        return result
-    checker = _Checker(spec, limits, work, mode, uid)
+    python_checker = spec.get("checker") == "custom" and spec.get("checker_language") != "cpp"
     try:
-        for i, (given, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=False)):
-            state, got = _run_test(["./prog"], _text(given), limits, work, mode, uid)
-            if state == "ok":
-                state, got = checker.check(given, got, want)
-            result.status[i], result.reasons[i] = state, "" if state == "pass" else got if state != "fail" else \
-                "wrong_output"
-            if spec.get("stop") and state != "pass":
-                break
-    finally:
-        if mode == "namespaces":  # leftovers of any test (a daemon that left the process group) die here
-            _sweep(uid)
+        with Session(work, mode, uid, python=python_checker) as box:
+            build = _writable(work / "box", box)
+            result.compile_error = compile_cpp(box, spec["program"], "prog", build, work, limits)
+            if result.compile_error is not None:
+                result.reasons = ["compile_error"] * n
+            else:
+                _run_tests(spec, result, limits, box)
+    except (SandboxLost, OSError, subprocess.SubprocessError) as exc:
+        result.infra_error = f"sandbox_lost:{exc}"
     result.passed = [s == "pass" for s in result.status]
     result.finished = True
     return result
 
 
+def _run_tests(spec: dict, result: RunResult, limits: Limits, box: Session) -> None:
+    checker = _Checker(spec, limits, box)
+    for i, (given, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=False)):
+        state, got = _run_test(box, i, _text(given), limits)
+        if state == "ok":
+            state, got = checker.check(given, got, want)
+        result.status[i] = state
+        result.reasons[i] = "" if state == "pass" else "wrong_output" if state == "fail" else got
+        if spec.get("stop") and state != "pass":
+            break
+
+
 class _Checker:
-    """A built-in checker by name, or the row's checker program (compiled once when it is C++).
+    """A built-in checker by name, or the row's checker program (compiled once when it is C++), run in the row's
+    session. It lives in `judge/`, root's, which the program's uid cannot write."""
 
-    The checker lives in `judge/`, a directory the program's uid cannot write once the checker is built, so a
-    program cannot replace the checker between two tests.
-    """
-
-    def __init__(self, spec: dict, limits: Limits, work: Path, mode: str, uid: int):
-        self.name, self.mode, self.uid, self.limits = spec.get("checker") or "tokens", mode, uid, limits
-        self.work = work / "judge"
+    def __init__(self, spec: dict, limits: Limits, box: Session):
+        self.name, self.limits, self.box = spec.get("checker") or "tokens", limits, box
+        self.dir = box.work / "judge"
         self.argv: list[str] = []
         self.error: str | None = None
         if self.name == "custom":
-            self.work.mkdir()
+            self.dir.mkdir()
+            self.dir.chmod(0o755)
             self.error = self._build(spec["checker_program"], spec.get("checker_language") == "cpp")
 
     def _build(self, source: str, cpp: bool) -> str | None:
         if not cpp:
-            (self.work / "checker.py").write_text(source)
+            _put(self.dir / "checker.py", source)
             self.argv = [_python()[0], "-I", "-S", "checker.py"]
             return None
-        if self.mode == "namespaces":
-            os.chown(self.work, self.uid, self.uid)
-        error = compile_cpp(source, "checker", self.limits, self.work, self.mode, self.uid)
-        if self.mode == "namespaces":
-            for path in [self.work, *self.work.iterdir()]:
-                os.chown(path, 0, 0)
+        build = _writable(self.box.work / "judge-build", self.box)
         self.argv = ["./checker"]
-        return error
+        return compile_cpp(self.box, source, "checker", build, self.dir, self.limits)
 
     def check(self, given, got: str, want) -> tuple[str, str]:
         if self.name != "custom":
             return ("pass", "") if CHECKERS[self.name](got, want) else ("fail", "wrong_output")
         if self.error is not None:
             return "crash", "checker_compile_error"
-        if self.mode == "namespaces":  # no leftover of the program may share the checker's uid while it runs
-            _sweep(self.uid)
-        (self.work / "answer.txt").write_text(_text(want))
-        (self.work / "output.txt").write_text(got)
-        (self.work / "input.txt").write_text(_text(given))
-        verdict = Limits(wall=CHECK_SECONDS, memory_mb=max(1024, self.limits.memory_mb), mode=self.mode,
-                         cpu=CHECK_SECONDS, python=self.argv[0] != "./checker")
-        with open(self.work / "checker.out", "wb") as log:
-            run = _execute(self.work, log, log, verdict, self.mode, self.uid,
-                           argv=self.argv + ["input.txt", "output.txt", "answer.txt"])
+        _put(self.dir / "answer.txt", _text(want))
+        _put(self.dir / "output.txt", got)
+        _put(self.dir / "input.txt", _text(given))
+        run = self.box.run(self.argv + ["input.txt", "output.txt", "answer.txt"], self.dir, cpu=CHECK_SECONDS,
+                           wall=CHECK_SECONDS, memory_mb=max(1024, self.limits.memory_mb),
+                           fsize=self.limits.output_bytes, stdout=self.dir / "checker.out", stderr="stdout")
         if run.timed_out:
             return "crash", "checker_timeout"
-        return ("pass", "") if run.returncode == 0 else ("fail", "checker_rejected")
+        return ("pass", "") if run.rc == 0 else ("fail", "checker_rejected")
 
 
 def run_custom_checks(spec: dict, result: RunResult, limits: Limits, work: Path, mode: str, uid: int) -> None:
-    """After a Python run: judge each saved output (`out-I.txt`) with the row's checker program."""
-    checker = _Checker(spec, limits, work, mode, uid)
-    for i, state in enumerate(result.status):
-        if state != "check":
-            continue
-        got = (work / f"out-{i}.txt").read_bytes()[:limits.output_bytes].decode(errors="replace")
-        result.status[i], result.reasons[i] = checker.check(spec["inputs"][i], got, spec["outputs"][i])
+    """After a Python run: judge each saved output (`out-I.txt`) with the row's checker program, in one session
+    rooted in a fresh root-owned directory (the harness's directory was the program's to write)."""
+    root = Path(tempfile.mkdtemp(prefix="judge-", dir=work))
+    root.chmod(0o755)
+    python_checker = spec.get("checker_language") != "cpp"
+    try:
+        with Session(root, mode, uid, python=python_checker) as box:
+            checker = _Checker(spec, limits, box)
+            for i, state in enumerate(result.status):
+                if state != "check":
+                    continue
+                got = _read(work / f"out-{i}.txt", limits.output_bytes) or ""
+                result.status[i], result.reasons[i] = checker.check(spec["inputs"][i], got, spec["outputs"][i])
+    except (SandboxLost, OSError, subprocess.SubprocessError) as exc:
+        result.infra_error = f"sandbox_lost:{exc}"
     result.passed = [s == "pass" for s in result.status]

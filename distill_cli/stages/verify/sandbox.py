@@ -55,8 +55,8 @@ class Limits:
     output_bytes: int = 8 << 20
     mode: str = "auto"  # auto | namespaces | rlimits
     cpu: float | None = None  # CPU seconds; default: the wall clock
-    nproc: int = 4  # processes of the sandbox's uid in namespaces mode (a compiler needs a few more)
-    python: bool = True  # the run needs the interpreter reachable (C++ binaries and g++ do not: fewer mounts)
+    nproc: int = 4  # processes of the sandbox's uid in namespaces mode
+    python: bool = True  # the run needs the interpreter reachable (the Python harness does)
 
 
 @lru_cache(maxsize=1)
@@ -88,8 +88,9 @@ def _check(rc: int, what: str) -> None:
         raise OSError(err, f"sandbox: {what}: {os.strerror(err)}")
 
 
-def _enter_namespaces(uid: int, prefix: str, hidden: str | None, work: str) -> None:
-    """Runs in the forked child before exec, as root: private network and mounts, then drop to `uid`.
+def _enter_namespaces(uid: int | None, prefix: str, hidden: str | None, work: str) -> None:
+    """Runs in the forked child before exec, as root: private network and mounts, then drop to `uid` (None: stay
+    root, for the launcher that drops each of its children instead).
 
     The child already stands in `work` (its cwd), so after the empty tmpfs covers /tmp, "." still names the real
     work directory and is bound back at its old path: the only place under /tmp that outlives the sandbox.
@@ -110,6 +111,8 @@ def _enter_namespaces(uid: int, prefix: str, hidden: str | None, work: str) -> N
         _check(libc.mount(b"tmpfs", hidden.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=755"), "hide")
         os.makedirs(prefix, exist_ok=True)
         _check(libc.mount(hold.encode(), prefix.encode(), None, MS_BIND | MS_REC, None), "rebind python")
+    if uid is None:
+        return
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
@@ -127,13 +130,13 @@ def _preexec(limits: Limits, mode: str, uid: int, work: Path):
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if mode == "namespaces":
             # a fresh uid owns at most the sandbox's own processes; execve needs the count below the limit
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
             _enter_namespaces(uid, prefix, hidden, str(work))
         else:
             resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
 
     return setup
 
@@ -185,14 +188,11 @@ def run_program(spec: dict, n_tests: int, limits: Limits) -> RunResult:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int, argv: list[str] | None = None,
-             stdin=subprocess.DEVNULL, sweep: bool = True) -> RunResult:
-    """Run `argv` (default: the Python harness) sandboxed in `work`; SIGKILL its process group at the wall clock.
-
-    `sweep=False` leaves killing the uid's leftovers to the caller (once after a C++ program's last test)."""
-    argv = argv or [_python()[0], "-I", "-S", "harness.py", "spec.bin"]
-    proc = subprocess.Popen(argv, cwd=work, env=ENV, stdin=stdin, stdout=out, stderr=err, start_new_session=True,
-                            preexec_fn=_preexec(limits, mode, uid, work))
+def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int) -> RunResult:
+    """Run the Python harness sandboxed in `work`; SIGKILL its process group at the wall clock, then sweep the uid."""
+    argv = [_python()[0], "-I", "-S", "harness.py", "spec.bin"]
+    proc = subprocess.Popen(argv, cwd=work, env=ENV, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                            start_new_session=True, preexec_fn=_preexec(limits, mode, uid, work))
     result = RunResult(passed=[])
     try:
         result.returncode = proc.wait(timeout=limits.wall)
@@ -202,7 +202,7 @@ def _execute(work: Path, out, err, limits: Limits, mode: str, uid: int, argv: li
         _kill_group(proc.pid)
         if result.returncode is None:
             result.returncode = proc.wait()
-        if mode == "namespaces" and sweep:
+        if mode == "namespaces":
             _sweep(uid)
     return result
 

@@ -1,0 +1,164 @@
+"""Runs inside the sandbox (`python -I -S launcher.py UID`): starts each requested run, one after another.
+
+One launcher lives for a whole C++ program (compile, every test, a checker program's runs). It stands inside the
+sandbox's network and mount namespaces but keeps the parent's root identity, so the program, which runs as the
+sandbox's unprivileged uid, can neither signal, trace nor read it. Per request (one JSON line on stdin: argv, cwd,
+stdin/stdout/stderr paths, limits) it forks a child that takes a new session, its rlimits (CPU, address space,
+file size, open files, processes), drops to the uid and execs; it waits for the child with a wall clock (a pidfd
+polled with a timeout), SIGKILLs the child's process group past it, then kills every process left of the uid
+(`kill(-1)` from a child that became the uid), so nothing of one test survives into the next. It answers one JSON
+line: exit code (negative: signal), the child's CPU seconds from its rusage, whether the wall clock fired.
+
+It judges nothing: the parent reads the outputs and decides each test. Stdlib only, nothing from distill: this file
+is executed by a bare interpreter in the sandbox's directory.
+"""
+
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+_LIMITS = (("RLIMIT_CORE", "core"), ("RLIMIT_CPU", "cpu"), ("RLIMIT_AS", "memory"), ("RLIMIT_FSIZE", "fsize"),
+           ("RLIMIT_NOFILE", "nofile"), ("RLIMIT_NPROC", "nproc"))
+
+
+def _prctl():
+    """libc's prctl; the launcher becomes a child subreaper, so whatever a run leaves behind (a daemon that left
+    its process group, an orphan) is reparented to it and shows as its child."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None).prctl
+    except (ImportError, OSError):  # no ctypes: every run ends with a sweep instead
+        return None
+    return prctl if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 else None
+
+
+def _child(req, uid, fds, prctl):
+    """In the forked child: its own session, the run's files as 0/1/2, limits, the uid, then exec. Never returns."""
+    try:
+        os.setsid()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(3, 4096)
+        for name, key in _LIMITS:
+            value = req[key]
+            hard = value + 1 if key == "cpu" else value
+            resource.setrlimit(getattr(resource, name), (value, hard))
+        if uid:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        if prctl is not None:  # after setuid: a change of credentials clears the parent death signal
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.chdir(req["cwd"])
+        os.execve(req["argv"][0], req["argv"], os.environ)
+    finally:
+        os._exit(127)
+
+
+def _reap(pid, wall):
+    """Wait for `pid` at most `wall` seconds, then SIGKILL its process group and reap it: (timed out, status,
+    rusage). Killing the group even after a normal exit ends what the child left running in it."""
+    timed_out, deadline = False, time.monotonic() + wall
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # an old kernel: poll the child instead
+        fd = None
+    if fd is not None:
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            timed_out = not poller.poll(max(0, int(wall * 1000)))
+        finally:
+            os.close(fd)
+    else:
+        while not os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            time.sleep(0.001)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    _, status, usage = os.wait4(pid, 0)
+    return timed_out, status, usage
+
+
+def _sweep(uid):
+    """Kill every process of `uid` (kill(-1) as that uid signals exactly those), then reap the helper."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _leftovers():
+    """Reap what already ended; True when some descendant of a run is still alive (the subreaper's child)."""
+    try:
+        while os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) is not None:
+            pass
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _reap_all():
+    deadline = time.monotonic() + 2.0
+    try:
+        while time.monotonic() < deadline:
+            if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG) is None:
+                time.sleep(0.001)
+    except ChildProcessError:
+        pass
+
+
+def _open(path, write):
+    if path is None:
+        return os.open(os.devnull, os.O_WRONLY if write else os.O_RDONLY)
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC) if write else os.O_RDONLY
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+def run(req, uid, prctl):
+    fds = [_open(req["stdin"], False), _open(req["stdout"], True)]
+    fds.append(fds[1] if req["stderr"] == "stdout" else _open(req["stderr"], True))
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(req, uid, fds, prctl)
+    finally:
+        for fd in set(fds):
+            os.close(fd)
+    timed_out, status, usage = _reap(pid, req["wall"])
+    if uid and (prctl is None or _leftovers()):
+        _sweep(uid)
+        _reap_all()
+    return {"rc": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime, "timed_out": timed_out}
+
+
+def main():
+    uid = int(sys.argv[1])
+    prctl = _prctl()
+    for line in sys.stdin:
+        try:
+            answer = run(json.loads(line), uid, prctl)
+        except OSError as exc:
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
