@@ -1,16 +1,21 @@
-"""Runs inside the sandbox (`python -I -S launcher.py UID`): starts each requested run, one after another.
+"""The sandbox's launcher (`python -I -S launcher.py SETUP`): enters the sandbox, then starts each requested run.
 
-One launcher lives for a whole C++ program (compile, every test, a checker program's runs). It stands inside the
-sandbox's network and mount namespaces but keeps the parent's root identity, so the program, which runs as the
-sandbox's unprivileged uid, can neither signal, trace nor read it. Per request (one JSON line on stdin: argv, cwd,
-stdin/stdout/stderr paths, limits) it forks a child that takes a new session, its rlimits (CPU, address space,
-file size, open files, processes), drops to the uid and execs; it waits for the child with a wall clock (a pidfd
-polled with a timeout), SIGKILLs the child's process group past it, then kills every process left of the uid
-(`kill(-1)` from a child that became the uid), so nothing of one test survives into the next. It answers one JSON
-line: exit code (negative: signal), the child's CPU seconds from its rusage, whether the wall clock fired.
+One launcher lives for a whole C++ program (compile, every test, a checker program's runs). It enters new network
+and mount namespaces itself (namespaces.py, whose text precedes this file's), so the worker starts it with a cheap
+vfork instead of a fork of its own large process. It keeps root's identity, so the program, which runs as the
+sandbox's unprivileged uid, can neither signal, trace nor read it, and it is a child subreaper: whatever a run
+leaves behind (a daemon that left its process group, an orphan) is reparented to it and shows as its child.
+
+Per request (one JSON line on stdin: argv, cwd, stdin/stdout/stderr paths, limits) it forks a child that takes a
+new session and the run's rlimits (CPU, address space, file size, open files, processes), drops to the uid and
+execs. It waits with the run's wall clock (a pidfd polled with a timeout), SIGKILLs the child's process group,
+and if anything of the run is still alive, kills every process of the uid (`kill(-1)` from a helper that became
+the uid), so nothing of one test survives into the next. It answers one JSON line: the exit code (negative: the
+signal), the child's CPU seconds from its rusage, whether the wall clock fired.
 
 It judges nothing: the parent reads the outputs and decides each test. Stdlib only, nothing from distill: this file
-is executed by a bare interpreter in the sandbox's directory.
+is executed by a bare interpreter in the sandbox's directory (`libc`, `enter_namespaces` and the PR_* constants
+come from namespaces.py, prepended).
 """
 
 import json
@@ -21,40 +26,42 @@ import signal
 import sys
 import time
 
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
-_LIMITS = (("RLIMIT_CORE", "core"), ("RLIMIT_CPU", "cpu"), ("RLIMIT_AS", "memory"), ("RLIMIT_FSIZE", "fsize"),
-           ("RLIMIT_NOFILE", "nofile"), ("RLIMIT_NPROC", "nproc"))
+_KINDS = ((resource.RLIMIT_CORE, "core"), (resource.RLIMIT_CPU, "cpu"), (resource.RLIMIT_AS, "memory"),
+          (resource.RLIMIT_FSIZE, "fsize"), (resource.RLIMIT_NOFILE, "nofile"), (resource.RLIMIT_NPROC, "nproc"))
 
 
-def _prctl():
-    """libc's prctl; the launcher becomes a child subreaper, so whatever a run leaves behind (a daemon that left
-    its process group, an orphan) is reparented to it and shows as its child."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None).prctl
-    except (ImportError, OSError):  # no ctypes: every run ends with a sweep instead
-        return None
-    return prctl if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 else None
+_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)  # Python ignores them, and an exec keeps what is ignored
 
 
-def _child(req, uid, fds, prctl):
+def _setup(cfg):
+    """Enter the sandbox, die with the parent, become the subreaper (False if the kernel refuses)."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cfg["mode"] == "namespaces":
+        enter_namespaces(None, cfg["prefix"], cfg["hidden"], cfg["work"], cfg["binds"])  # noqa: F821
+        os.setgroups([])  # nothing of root's groups for a child to inherit
+    prctl = libc().prctl  # noqa: F821
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # noqa: F821
+    if os.getppid() != cfg["ppid"]:  # the parent died before the signal was armed
+        sys.exit(1)
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0  # noqa: F821
+
+
+def _child(req, uid, fds):
     """In the forked child: its own session, the run's files as 0/1/2, limits, the uid, then exec. Never returns."""
     try:
         os.setsid()
+        for sig in _DEFAULT_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         os.closerange(3, 4096)
-        for name, key in _LIMITS:
-            value = req[key]
-            hard = value + 1 if key == "cpu" else value
-            resource.setrlimit(getattr(resource, name), (value, hard))
+        for r, key in _KINDS:
+            resource.setrlimit(r, (req[key], req[key] + 1 if key == "cpu" else req[key]))
         if uid:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-        if prctl is not None:  # after setuid: a change of credentials clears the parent death signal
-            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # noqa: F821 - after setuid, which clears it
         os.chdir(req["cwd"])
         os.execve(req["argv"][0], req["argv"], os.environ)
     finally:
@@ -126,34 +133,34 @@ def _reap_all():
 
 def _open(path, write):
     if path is None:
-        return os.open(os.devnull, os.O_WRONLY if write else os.O_RDONLY)
+        return os.open(os.devnull, (os.O_WRONLY if write else os.O_RDONLY) | os.O_CLOEXEC)
     flags = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC) if write else os.O_RDONLY
     return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
 
-def run(req, uid, prctl):
+def run(req, uid, subreaper):
     fds = [_open(req["stdin"], False), _open(req["stdout"], True)]
     fds.append(fds[1] if req["stderr"] == "stdout" else _open(req["stderr"], True))
     try:
         pid = os.fork()
         if pid == 0:
-            _child(req, uid, fds, prctl)
+            _child(req, uid, fds)
     finally:
         for fd in set(fds):
             os.close(fd)
     timed_out, status, usage = _reap(pid, req["wall"])
-    if uid and (prctl is None or _leftovers()):
+    if uid and (not subreaper or _leftovers()):
         _sweep(uid)
         _reap_all()
     return {"rc": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime, "timed_out": timed_out}
 
 
 def main():
-    uid = int(sys.argv[1])
-    prctl = _prctl()
+    cfg = json.loads(sys.argv[1])
+    uid, subreaper = cfg["uid"], _setup(cfg)
     for line in sys.stdin:
         try:
-            answer = run(json.loads(line), uid, prctl)
+            answer = run(json.loads(line), uid, subreaper)
         except OSError as exc:
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         sys.stdout.write(json.dumps(answer) + "\n")

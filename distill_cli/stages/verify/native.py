@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from distill_cli.stages.verify.checkers import CHECKERS
+from distill_cli.stages.verify.pch import first_header, pch_dir
 from distill_cli.stages.verify.sandbox import Limits, RunResult, _python
 from distill_cli.stages.verify.session import SandboxLost, Session
 
@@ -66,7 +67,8 @@ def compile_cpp(box: Session, source: str, name: str, build: Path, dest: Path, l
     the compiler's message (the reason kept)."""
     (build / f"{name}.cpp").write_text(source)
     log = box.work / f"{name}.log"
-    run = box.run(COMPILE + ["-o", name, f"{name}.cpp"], build, cpu=COMPILE_SECONDS, wall=COMPILE_SECONDS,
+    pch = ["-I", str(box.work / "pch")] if "pch" in box.binds else []
+    run = box.run(COMPILE + pch + ["-o", name, f"{name}.cpp"], build, cpu=COMPILE_SECONDS, wall=COMPILE_SECONDS,
                   memory_mb=max(2048, limits.memory_mb), fsize=64 << 20, nproc=16, stdout=log, stderr="stdout")
     if run.timed_out:
         return f"compile timed out after {COMPILE_SECONDS:.0f} s"
@@ -108,9 +110,11 @@ def run_cpp(spec: dict, n: int, limits: Limits, work: Path, mode: str, uid: int)
     """Compile once, run every test (stopping early if asked), judge each output here in the parent."""
     work.chmod(0o755)
     result = RunResult(passed=[False] * n, started=True, status=["skipped"] * n, reasons=[""] * n)
-    python_checker = spec.get("checker") == "custom" and spec.get("checker_language") != "cpp"
+    custom = spec.get("checker") == "custom"
+    python_checker = custom and spec.get("checker_language") != "cpp"
+    sources = [spec["program"]] + ([spec["checker_program"]] if custom and not python_checker else [])
     try:
-        with Session(work, mode, uid, python=python_checker) as box:
+        with Session(work, mode, uid, python=python_checker, binds=_pch(sources)) as box:
             build = _writable(work / "box", box)
             result.compile_error = compile_cpp(box, spec["program"], "prog", build, work, limits)
             if result.compile_error is not None:
@@ -122,6 +126,13 @@ def run_cpp(spec: dict, n: int, limits: Limits, work: Path, mode: str, uid: int)
     result.passed = [s == "pass" for s in result.status]
     result.finished = True
     return result
+
+
+def _pch(sources: list[str]) -> dict[str, Path]:
+    """The precompiled-header directory to show the sandbox, built for the headers these sources start with."""
+    built = [pch_dir(h, tuple(COMPILE)) for h in {first_header(s) for s in sources} - {None}]
+    root = next((b for b in built if b is not None), None)  # one directory holds every header's .gch
+    return {"pch": root} if root is not None else {}
 
 
 def _run_tests(spec: dict, result: RunResult, limits: Limits, box: Session) -> None:
@@ -181,8 +192,9 @@ def run_custom_checks(spec: dict, result: RunResult, limits: Limits, work: Path,
     root = Path(tempfile.mkdtemp(prefix="judge-", dir=work))
     root.chmod(0o755)
     python_checker = spec.get("checker_language") != "cpp"
+    binds = {} if python_checker else _pch([spec["checker_program"]])
     try:
-        with Session(root, mode, uid, python=python_checker) as box:
+        with Session(root, mode, uid, python=python_checker, binds=binds) as box:
             checker = _Checker(spec, limits, box)
             for i, state in enumerate(result.status):
                 if state != "check":

@@ -119,10 +119,13 @@ class VerifyPool:
         return _Slot(proc, parent)
 
     def _replace(self, i: int) -> None:
+        from distill_cli.stages.verify.sandbox import sweep_dead_worker
+
         slot = self.slots[i]
         if slot.proc.is_alive():
             slot.proc.kill()
         slot.proc.join()
+        sweep_dead_worker(slot.proc.pid, self.cfg.sandbox)
         slot.conn.close()
         self.restarts += 1
         self.slots[i] = self._spawn()

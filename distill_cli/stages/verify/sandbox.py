@@ -12,7 +12,6 @@ Layers (see docs/stages/verify.md):
 
 from __future__ import annotations
 
-import ctypes
 import marshal
 import os
 import resource
@@ -25,9 +24,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG = 1
+from distill_cli.stages.verify.namespaces import PR_SET_PDEATHSIG, enter_namespaces, libc
+
 HARNESS = (Path(__file__).parent / "checkers.py").read_text() + (Path(__file__).parent / "harness.py").read_text()
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
 
@@ -59,13 +57,6 @@ class Limits:
     python: bool = True  # the run needs the interpreter reachable (the Python harness does)
 
 
-@lru_cache(maxsize=1)
-def _libc():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-    return libc
-
-
 def _python() -> tuple[str, str]:
     """The base interpreter (not the venv's symlink) and its prefix: the sandbox needs the stdlib only."""
     exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
@@ -80,42 +71,6 @@ def _hidden_ancestor(path: str) -> str | None:
         if not os.stat(d).st_mode & 0o001:
             return d
     return None
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"sandbox: {what}: {os.strerror(err)}")
-
-
-def _enter_namespaces(uid: int | None, prefix: str, hidden: str | None, work: str) -> None:
-    """Runs in the forked child before exec, as root: private network and mounts, then drop to `uid` (None: stay
-    root, for the launcher that drops each of its children instead).
-
-    The child already stands in `work` (its cwd), so after the empty tmpfs covers /tmp, "." still names the real
-    work directory and is bound back at its old path: the only place under /tmp that outlives the sandbox.
-    """
-    libc = _libc()
-    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
-    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777"), "tmpfs /tmp")
-    for d in (b"/var/tmp", b"/dev/shm"):
-        if os.path.isdir(d):
-            libc.mount(b"tmpfs", d, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=16m,mode=1777")
-    os.makedirs(work, exist_ok=True)
-    _check(libc.mount(b".", work.encode(), None, MS_BIND, None), "bind work dir")
-    if hidden:  # make the interpreter reachable for `uid` without opening the hidden directory itself
-        hold = "/tmp/.distill-python"
-        os.mkdir(hold)
-        _check(libc.mount(prefix.encode(), hold.encode(), None, MS_BIND | MS_REC, None), "bind python")
-        _check(libc.mount(b"tmpfs", hidden.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=755"), "hide")
-        os.makedirs(prefix, exist_ok=True)
-        _check(libc.mount(hold.encode(), prefix.encode(), None, MS_BIND | MS_REC, None), "rebind python")
-    if uid is None:
-        return
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
 
 
 def _preexec(limits: Limits, mode: str, uid: int, work: Path):
@@ -133,10 +88,10 @@ def _preexec(limits: Limits, mode: str, uid: int, work: Path):
         if mode == "namespaces":
             # a fresh uid owns at most the sandbox's own processes; execve needs the count below the limit
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
-            _enter_namespaces(uid, prefix, hidden, str(work))
+            enter_namespaces(uid, prefix, hidden, str(work))
         else:
             resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+        libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
 
     return setup
 
@@ -159,6 +114,12 @@ def resolve_mode(requested: str = "auto") -> str:
 def _uid() -> int:
     """One uid per live worker process (pids are unique), so sweeping it never touches another sandbox."""
     return 200_000 + os.getpid()
+
+
+def sweep_dead_worker(pid: int, requested: str) -> None:
+    """Kill what a killed worker's sandbox left running: its launcher died with it, a daemon of its uid may not."""
+    if os.geteuid() == 0 and resolve_mode(requested) == "namespaces":
+        _sweep(200_000 + pid)
 
 
 def run_program(spec: dict, n_tests: int, limits: Limits) -> RunResult:

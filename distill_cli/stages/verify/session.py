@@ -16,25 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import select
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill_cli.stages.verify.sandbox import (
-    ENV,
-    PR_SET_PDEATHSIG,
-    _enter_namespaces,
-    _hidden_ancestor,
-    _kill_group,
-    _libc,
-    _python,
-    _sweep,
-)
+from distill_cli.stages.verify.sandbox import ENV, _hidden_ancestor, _kill_group, _python, _sweep
 
-LAUNCHER = (Path(__file__).parent / "launcher.py").read_text()
+LAUNCHER = (Path(__file__).parent / "namespaces.py").read_text() + (Path(__file__).parent / "launcher.py").read_text()
 ANSWER_GRACE = 10.0  # seconds past a run's wall clock before a silent launcher counts as lost
 
 
@@ -51,36 +40,31 @@ class Exec:
     timed_out: bool
 
 
-def _launcher_preexec(mode: str, work: Path, python: bool):
-    _, prefix = _python()
-    hidden = _hidden_ancestor(prefix) if mode == "namespaces" and python else None
-
-    def setup() -> None:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if mode == "namespaces":
-            _enter_namespaces(None, prefix, hidden, str(work))
-        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    return setup
-
-
 class Session:
     """`with Session(work, mode, uid) as box: box.run([...], cwd, ...)`; the launcher lives until the block ends.
 
-    `python`: some run needs the interpreter reachable by the uid (a Python checker program)."""
+    `python`: some run needs the interpreter reachable by the uid (a Python checker program). `binds`: directories
+    shown read-only in the sandbox as `work/NAME` (namespaces mode only)."""
 
-    def __init__(self, work: Path, mode: str, uid: int, python: bool = False):
+    def __init__(self, work: Path, mode: str, uid: int, python: bool = False, binds: dict[str, Path] | None = None):
         self.work, self.mode, self.python = work, mode, python
+        self.binds = binds if binds and mode == "namespaces" else {}
         self.uid = uid if mode == "namespaces" else 0  # 0: the rlimits mode, where nobody changes user
         self.proc: subprocess.Popen | None = None
+        self.lost = False
 
     def __enter__(self) -> Session:
         (self.work / "launcher.py").write_text(LAUNCHER)
-        with open(self.work / "launcher.err", "wb") as err:
-            self.proc = subprocess.Popen(
-                [_python()[0], "-I", "-S", "launcher.py", str(self.uid)], cwd=self.work, env=ENV,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, start_new_session=True,
-                preexec_fn=_launcher_preexec(self.mode, self.work, self.python))
+        for name in self.binds:
+            (self.work / name).mkdir(mode=0o755)
+        exe, prefix = _python()
+        setup = {"uid": self.uid, "mode": self.mode, "prefix": prefix, "work": str(self.work), "ppid": os.getpid(),
+                 "hidden": _hidden_ancestor(prefix) if self.mode == "namespaces" and self.python else None,
+                 "binds": [(str(source), str(self.work / name)) for name, source in self.binds.items()]}
+        with open(self.work / "launcher.err", "wb") as err:  # no preexec_fn: a vfork, not a copy of the worker
+            self.proc = subprocess.Popen([exe, "-I", "-S", "launcher.py", json.dumps(setup)], cwd=self.work,
+                                         env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                         start_new_session=True)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -94,7 +78,8 @@ class Session:
                 pipe.close()
             except OSError:
                 pass
-        if self.mode == "namespaces":  # whatever escaped the launcher's own sweeps
+        # the launcher leaves nothing behind once it answered; a lost or interrupted one may have
+        if self.mode == "namespaces" and (self.lost or exc[0] is not None):
             _sweep(self.uid)
 
     def run(self, argv: list[str], cwd: Path, *, cpu: float, wall: float, memory_mb: int, fsize: int,
@@ -112,8 +97,9 @@ class Session:
 
     def _ask(self, line: str, timeout: float) -> dict:
         proc = self.proc
+        self.lost = True  # until the answer is in
         if proc is None or proc.poll() is not None:
-            raise SandboxLost("launcher not running")
+            raise SandboxLost(f"launcher not running: {self._why()}")
         try:
             proc.stdin.write(line.encode())
             proc.stdin.flush()
@@ -123,11 +109,21 @@ class Session:
                     raise SandboxLost(f"launcher silent for {timeout:.0f} s")
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    raise SandboxLost("launcher exited")
+                    raise SandboxLost(f"launcher exited: {self._why()}")
                 got += chunk
-            return json.loads(got)
+            answer = json.loads(got)
+            self.lost = False
+            return answer
         except (OSError, ValueError) as exc:
             raise SandboxLost(f"launcher: {type(exc).__name__}") from None
+
+    def _why(self) -> str:
+        """The last line the launcher wrote to stderr (why it could not start, say), for the row's reason."""
+        try:
+            lines = (self.work / "launcher.err").read_bytes()[-500:].decode(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        return lines[-1] if lines else "no message"
 
 
 def _path(path: Path | None) -> str | None:
