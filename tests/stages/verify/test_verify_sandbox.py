@@ -136,10 +136,16 @@ def _cpp_attacks(tmp_path, port: int) -> tuple[dict[str, str], list[str]]:
     """C++ attacks skip Python's audit hook entirely: only the OS-level sandbox can stop them. Most print "1" (the
     expected output) only once the attack was refused, so `correct` proves the program ran and was contained."""
     outside, shared_tmp = tmp_path / "escaped-cpp.txt", f"/tmp/distill-escape-cpp-{uuid.uuid4().hex}"
-    head = "#include <cstdio>\n#include <cstdlib>\n#include <cstring>\n#include <unistd.h>\n#include <signal.h>\n"
+    head = ("#include <cstdio>\n#include <cstdlib>\n#include <cstring>\n#include <unistd.h>\n#include <signal.h>\n"
+            "#include <dirent.h>\n")
     net = ("#include <sys/socket.h>\n#include <netinet/in.h>\n#include <arpa/inet.h>\nint main(){int fd=socket("
            "AF_INET,SOCK_STREAM,0); sockaddr_in a{}; a.sin_family=AF_INET; a.sin_port=htons(" + str(port) + ");"
            "a.sin_addr.s_addr=htonl(0x7f000001); if(fd<0||connect(fd,(sockaddr*)&a,sizeof a)!=0) puts(\"1\");}")
+    # every process's environment that this program can read: none may hold the verifier's secret
+    secrets = ("int main(){if(getenv(\"" + SECRET + "\")) return 0; DIR*d=opendir(\"/proc\"); dirent*e; char p[300],"
+               "b[1<<16]; while((e=readdir(d))){snprintf(p,sizeof p,\"/proc/%s/environ\",e->d_name); FILE*f=fopen(p,"
+               "\"rb\"); if(!f) continue; size_t n=fread(b,1,sizeof b,f); fclose(f); if(memmem(b,n,\"hunter2\",7)) "
+               "return 0;} puts(\"1\");}")
     return {
         "cpp_fork_bomb": head + "int main(){for(;;){pid_t p=fork(); if(p<0){puts(\"1\");return 0;} "
                                 "if(p==0){for(;;)pause();}}}",
@@ -150,21 +156,35 @@ def _cpp_attacks(tmp_path, port: int) -> tuple[dict[str, str], list[str]]:
                                     f"fclose(f);}} f=fopen(\"{shared_tmp}\",\"w\"); if(f){{fputs(\"x\",f);"
                                     "fclose(f);}}}",
         "cpp_kill_parent": head + "int main(){if(kill(getppid(),SIGKILL)!=0&&kill(1,SIGKILL)!=0) puts(\"1\");}",
+        "cpp_secrets": head + secrets,
+        # all of a program's tests share one sandbox: test 1 kills every process it may (kill(-1) spares only the
+        # caller), the launcher must survive it; test 2 leaves a daemon behind that test 3 must not find alive
+        "cpp_kill_all": head + "int main(){int t; scanf(\"%d\",&t); if(t==1) kill(-1,SIGKILL); if(t==2&&fork()==0)"
+                               "{setsid(); for(;;){FILE*f=fopen(\"alive\",\"w\"); if(f) fclose(f); usleep(5000);}} "
+                               "if(t==3){unlink(\"alive\"); usleep(200000); if(access(\"alive\",F_OK)==0) return 0;}"
+                               " puts(\"1\");}",
+        "cpp_infinite_loop": head + "int main(){volatile long x=0; for(;;) x++;}",
+        "cpp_huge_output": head + "int main(){static char b[65536]; memset(b,'x',sizeof b); for(;;) "
+                                  "fwrite(b,1,sizeof b,stdout);}",
     }, [str(outside), shared_tmp]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("g++") is None,
                     reason="C++ needs g++ and the namespaces mode, which needs root")
-def test_cpp_attacks_are_contained(tmp_path):
+def test_cpp_attacks_are_contained(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET, "hunter2")  # before the pool starts, so workers inherit it
     server, hits, stop, thread = _listener()
     attacks, paths = _cpp_attacks(tmp_path, server.getsockname()[1])
     normal = "#include <iostream>\nint main(){long long a,b; std::cin>>a>>b; std::cout<<a+b<<std::endl;}"
     rows = {"normal_1": normal, **attacks, "normal_2": normal}
-    tests = {k: json.dumps({"inputs": ["2 3\n"], "outputs": ["5\n"]} if k.startswith("normal") else
-                           {"inputs": ["\n"], "outputs": ["1\n"]}) for k in rows}
+    tests = {k: {"inputs": ["2 3\n"], "outputs": ["5\n"]} if k.startswith("normal") else
+             {"inputs": ["\n"], "outputs": ["1\n"]} for k in rows}
+    tests["cpp_kill_all"] = {"inputs": ["1\n", "2\n", "3\n"], "outputs": ["1\n"] * 3}
     df = pl.DataFrame({"id": list(rows), "response": [f"```cpp\n{c}\n```" for c in rows.values()],
-                       "answer": [None] * len(rows), "domain": ["code"] * len(rows), "tests": list(tests.values())},
+                       "answer": [None] * len(rows), "domain": ["code"] * len(rows),
+                       "tests": [json.dumps(t) for t in tests.values()],
+                       "time_limit": [0.5 if k == "cpp_infinite_loop" else None for k in rows]},
                       schema_overrides={"answer": pl.String})
     try:
         out, _ = verify_frame(df, VerifyConfig(workers=2, code_timeout=3.0, memory_mb=256))
@@ -173,8 +193,11 @@ def test_cpp_attacks_are_contained(tmp_path):
         thread.join()
         server.close()
     got = {r["id"]: (r["verdict"], r["code_language"], r["test_results"]) for r in out.iter_rows(named=True)}
-    refused = ("normal_1", "normal_2", "cpp_fork_bomb", "cpp_memory_bomb", "cpp_network", "cpp_kill_parent")
+    refused = ("normal_1", "normal_2", "cpp_fork_bomb", "cpp_memory_bomb", "cpp_network", "cpp_kill_parent",
+               "cpp_secrets", "cpp_kill_all")
     assert {k: got[k][0] for k in refused} == dict.fromkeys(refused, "correct"), got
+    assert got["cpp_infinite_loop"][:1] + got["cpp_infinite_loop"][2:] == ("incorrect", ["timeout"])
+    assert got["cpp_huge_output"][0] == "incorrect" and got["cpp_huge_output"][2][0] == "crash"
     assert {v[1] for v in got.values()} == {"cpp"}
     assert hits == [], "a sandboxed C++ program reached the loopback listener"
     assert [p for p in paths if os.path.exists(p)] == []
