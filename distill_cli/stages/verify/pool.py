@@ -125,7 +125,7 @@ class VerifyPool:
         if slot.proc.is_alive():
             slot.proc.kill()
         slot.proc.join()
-        sweep_dead_worker(slot.proc.pid, self.cfg.sandbox)
+        sweep_dead_worker(slot.proc.pid)
         slot.conn.close()
         self.restarts += 1
         self.slots[i] = self._spawn()

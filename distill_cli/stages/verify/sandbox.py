@@ -116,9 +116,10 @@ def _uid() -> int:
     return 200_000 + os.getpid()
 
 
-def sweep_dead_worker(pid: int, requested: str) -> None:
-    """Kill what a killed worker's sandbox left running: its launcher died with it, a daemon of its uid may not."""
-    if os.geteuid() == 0 and resolve_mode(requested) == "namespaces":
+def sweep_dead_worker(pid: int) -> None:
+    """Kill what a killed worker's sandbox left running: its launcher died with it, a daemon of its uid may not.
+    (As root only; without namespaces nothing ran as that uid and the sweep finds nothing.)"""
+    if os.geteuid() == 0:
         _sweep(200_000 + pid)
 
 
