@@ -2,8 +2,9 @@
 
 The `tests` column (DESIGN.md) takes three shapes: a list of statements run after the program (MBPP, HumanEval),
 stdin/stdout cases (APPS, TACO, CodeContests), and function calls (TACO, LiveCodeBench). All of a row's tests run
-in one sandboxed process, one result per test, which is many times faster than a process per test. C++ programs
-(stdin/stdout tests only) are compiled once and run once per test (native.py).
+in one sandboxed process, one result per test, which is many times faster than a process per test. A C++ program
+(stdin/stdout tests only) gets one sandbox too, which compiles it once and runs each test as its own process with
+its own limits (native.py, session.py).
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ Layers (see docs/stages/verify.md):
 - as root ("namespaces" mode): a new network namespace (no interface is up: nothing to connect to), a private
   mount namespace with empty tmpfs over /tmp, /var/tmp and /dev/shm, and a fresh unprivileged uid per worker so
   RLIMIT_NPROC holds, other users' files are off limits, and every leftover process can be swept by uid.
+
+A Python row runs the harness here, all of its tests in one interpreter; a C++ row goes to native.py, whose one
+sandbox per program (session.py, launcher.py) applies the same layers to each compile, test and checker run.
 """
 
 from __future__ import annotations
