@@ -13,6 +13,8 @@ from cp_problems import DIVISORS, DRINKS, PAIR_SUM, THEATRE, WATERMELON
 from distill_cli.stages.verify.checkers import CHECKERS
 from distill_cli.stages.verify.core import VerifyConfig, verify_frame, verify_one
 from distill_cli.stages.verify.extract import code_block
+from distill_cli.stages.verify.native import COMPILE
+from distill_cli.stages.verify.pch import cache_dir, first_header
 from distill_cli.stages.verify.problem import Problem, checker_spec, megabytes, problem_of, seconds
 
 CFG = VerifyConfig(code_timeout=5.0)
@@ -49,6 +51,7 @@ def test_held_out_real_problems_decide_both_languages(pool):
     theatre = out.filter(pl.col("id") == "theatre/cpp_wrong").row(0, named=True)
     assert theatre["test_results"][2] == "fail" and theatre["score"] < 1.0  # 10^18 overflows an int
     assert stats["verdicts"] == {"correct": 12, "incorrect": 12}
+    assert (cache_dir(tuple(COMPILE)) / "iostream.gch").is_file()  # theatre's programs start with <iostream>
 
 
 @pytest.mark.slow
@@ -81,6 +84,13 @@ def test_compile_error_kept_and_stop_on_first_failure():
     for lang in ("python", "cpp"):
         verdict = verify_one(f"```{lang}\n{WATERMELON[lang + '_wrong']}```", None, "code", tests, stop)
         assert verdict.tests == ("pass", "fail") + ("skipped",) * 4, lang
+
+
+def test_precompiled_header_only_for_a_leading_include():
+    assert first_header("#include <bits/stdc++.h>\nusing namespace std;\n") == "bits/stdc++.h"
+    assert first_header("// solution\n/* two\nlines */\n#include<iostream>\nint main(){}") == "iostream"
+    assert first_header("#define LOCAL\n#include <iostream>\n") is None  # g++ would not use it: do not build it
+    assert first_header("#include <cstdio>\n#include <iostream>\n") is None
 
 
 def test_checkers():
