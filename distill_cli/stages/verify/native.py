@@ -25,11 +25,10 @@ import tempfile
 from pathlib import Path
 
 from distill_cli.stages.verify.checkers import CHECKERS
-from distill_cli.stages.verify.pch import first_header, pch_dir
+from distill_cli.stages.verify.pch import COMPILE, first_header, ready
 from distill_cli.stages.verify.sandbox import Limits, RunResult, _python
 from distill_cli.stages.verify.session import SandboxLost, Session
 
-COMPILE = ["/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe"]
 COMPILE_SECONDS = 60.0
 CHECK_SECONDS = 10.0
 
@@ -68,7 +67,7 @@ def compile_cpp(box: Session, source: str, name: str, build: Path, dest: Path, l
     (build / f"{name}.cpp").write_text(source)
     log = box.work / f"{name}.log"
     pch = ["-I", str(box.work / "pch")] if "pch" in box.binds else []
-    run = box.run(COMPILE + pch + ["-o", name, f"{name}.cpp"], build, cpu=COMPILE_SECONDS, wall=COMPILE_SECONDS,
+    run = box.run([*COMPILE, *pch, "-o", name, f"{name}.cpp"], build, cpu=COMPILE_SECONDS, wall=COMPILE_SECONDS,
                   memory_mb=max(2048, limits.memory_mb), fsize=64 << 20, nproc=16, stdout=log, stderr="stdout")
     if run.timed_out:
         return f"compile timed out after {COMPILE_SECONDS:.0f} s"
@@ -129,8 +128,9 @@ def run_cpp(spec: dict, n: int, limits: Limits, work: Path, mode: str, uid: int)
 
 
 def _pch(sources: list[str]) -> dict[str, Path]:
-    """The precompiled-header directory to show the sandbox, built for the headers these sources start with."""
-    built = [pch_dir(h, tuple(COMPILE)) for h in {first_header(s) for s in sources} - {None}]
+    """The precompiled-header directory to show the sandbox, when one of the headers these sources start with has
+    its .gch built (else a build starts in the background and they compile without it)."""
+    built = [ready(h) for h in {first_header(s) for s in sources} - {None}]
     root = next((b for b in built if b is not None), None)  # one directory holds every header's .gch
     return {"pch": root} if root is not None else {}
 

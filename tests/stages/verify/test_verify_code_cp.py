@@ -13,8 +13,7 @@ from cp_problems import DIVISORS, DRINKS, PAIR_SUM, THEATRE, WATERMELON
 from distill_cli.stages.verify.checkers import CHECKERS
 from distill_cli.stages.verify.core import VerifyConfig, verify_frame, verify_one
 from distill_cli.stages.verify.extract import code_block
-from distill_cli.stages.verify.native import COMPILE
-from distill_cli.stages.verify.pch import cache_dir, first_header
+from distill_cli.stages.verify.pch import build, cache_dir, first_header
 from distill_cli.stages.verify.problem import Problem, checker_spec, megabytes, problem_of, seconds
 
 CFG = VerifyConfig(code_timeout=5.0)
@@ -51,7 +50,6 @@ def test_held_out_real_problems_decide_both_languages(pool):
     theatre = out.filter(pl.col("id") == "theatre/cpp_wrong").row(0, named=True)
     assert theatre["test_results"][2] == "fail" and theatre["score"] < 1.0  # 10^18 overflows an int
     assert stats["verdicts"] == {"correct": 12, "incorrect": 12}
-    assert (cache_dir(tuple(COMPILE)) / "iostream.gch").is_file()  # theatre's programs start with <iostream>
 
 
 @pytest.mark.slow
@@ -71,6 +69,15 @@ def test_float_checker_bar_and_per_test_timeout(pool):
     out, _ = verify_frame(df, pool.cfg, pool=pool)
     assert out["test_results"].to_list() == [["pass", "timeout", "pass"]] * 2
     assert out["verdict"].to_list() == ["incorrect"] * 2 and out["score"].to_list() == [pytest.approx(2 / 3)] * 2
+
+
+@pytest.mark.slow
+@NEEDS_CPP
+def test_precompiled_header_is_built_and_programs_compile_with_it():
+    assert build("iostream") and (cache_dir() / "iostream.gch").is_file()  # built once per machine (~2 CPU s)
+    tests = json.dumps(THEATRE["tests"])
+    for key, verdict in (("cpp", "correct"), ("cpp_wrong", "incorrect")):
+        assert verify_one(f"```cpp\n{THEATRE[key]}```", None, "code", tests, CFG).verdict == verdict
 
 
 @pytest.mark.slow
