@@ -80,8 +80,9 @@ def build(header: str, wait: bool = True) -> bool:
             return False
         if target.is_file():
             return True
-        for stale in root.glob("*.tmp*"):  # what a killed build left; nobody else builds while we hold the lock
-            stale.unlink()
+        for pattern in ("*.tmp.h", "*.tmp.gch"):  # what a killed build left; no other build runs while we hold the lock
+            for stale in root.glob(pattern):
+                stale.unlink()
         wrapper, out = root / f"{os.getpid()}.tmp.h", root / f"{os.getpid()}.tmp.gch"
         try:
             wrapper.write_text(f"#include <{header}>\n")

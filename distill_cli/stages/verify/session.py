@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,9 @@ class Session:
     `python`: some run needs the interpreter reachable by the uid (a Python checker program). `binds`: directories
     shown read-only in the sandbox as `work/NAME` (namespaces mode only)."""
 
-    def __init__(self, work: Path, mode: str, uid: int, python: bool = False, binds: dict[str, Path] | None = None):
-        self.work, self.mode, self.python = work, mode, python
+    def __init__(self, work: Path, mode: str, uid: int, python: bool = False, binds: dict[str, Path] | None = None,
+                 spawn: bool = True):
+        self.work, self.mode, self.python, self.spawn = work, mode, python, spawn
         self.binds = binds if binds and mode == "namespaces" else {}
         self.uid = uid if mode == "namespaces" else 0  # 0: the rlimits mode, where nobody changes user
         self.proc: subprocess.Popen | None = None
@@ -58,7 +60,8 @@ class Session:
         for name in self.binds:
             (self.work / name).mkdir(mode=0o755)
         exe, prefix = _python()
-        setup = {"uid": self.uid, "mode": self.mode, "prefix": prefix, "work": str(self.work), "ppid": os.getpid(),
+        setup = {"uid": self.uid, "drop": self._dropper(), "mode": self.mode, "prefix": prefix, "work": str(self.work),
+                 "ppid": os.getpid(),
                  "hidden": _hidden_ancestor(prefix) if self.mode == "namespaces" and self.python else None,
                  "binds": [(str(source), str(self.work / name)) for name, source in self.binds.items()]}
         with open(self.work / "launcher.err", "wb") as err:  # no preexec_fn: a vfork, not a copy of the worker
@@ -66,6 +69,18 @@ class Session:
                                          env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                                          start_new_session=True)
         return self
+
+    def _dropper(self) -> str | None:
+        """A copy of the spawn helper (dropper.py) in the sandbox's directory, root's; None: the launcher forks."""
+        from distill_cli.stages.verify.dropper import dropper
+
+        source = dropper() if self.spawn and self.uid else None
+        if source is None:
+            return None
+        copy = self.work / "drop"
+        shutil.copyfile(source, copy)
+        copy.chmod(0o755)
+        return str(copy)
 
     def __exit__(self, *exc) -> None:
         proc, self.proc = self.proc, None

@@ -12,6 +12,7 @@ import shutil
 import socket
 import threading
 import uuid
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -216,3 +217,38 @@ def test_cpp_is_refused_without_namespaces():
     verdict = verify_one("```python\nprint(1)\n```", None, "code", tests, VerifyConfig(sandbox="rlimits"),
                          problem=checker)
     assert (verdict.verdict, verdict.reason) == ("unverifiable", "cpp_checker_needs_namespaces_sandbox")
+
+
+def _alive_as(uid: int) -> list[str]:
+    alive = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nUid:\t{uid}\t" in text and "\nState:\tZ" not in text:
+            alive.append(status.parent.name)
+    return alive
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the namespaces mode needs root")
+@pytest.mark.parametrize("spawn", [True, False], ids=["spawn-helper", "fork"])
+def test_session_runs_as_the_uid_with_a_wall_clock_and_leaves_nothing(tmp_path, spawn):
+    """The C++ sandbox's launcher, both ways of starting a run: the C helper (posix_spawn) and its Python fork."""
+    from distill_cli.stages.verify.sandbox import _uid
+    from distill_cli.stages.verify.session import Session
+
+    work = tmp_path / "sbx"
+    work.mkdir(mode=0o755)
+    (work / "box").mkdir()
+    os.chown(work / "box", _uid(), _uid())
+    limits = {"cpu": 2, "memory_mb": 256, "fsize": 1 << 20}
+    with Session(work, "namespaces", _uid(), spawn=spawn) as box:
+        assert (box.run(["/usr/bin/id", "-u"], work / "box", wall=5, stdout=work / "out", **limits).rc, (
+            work / "out").read_text().strip()) == (0, str(_uid()))
+        slow = box.run(["/bin/sleep", "5"], work / "box", wall=0.5, **limits)
+        assert slow.timed_out and slow.rc == -9
+        detach = "setsid /bin/sh -c 'touch ready; exec /bin/sleep 30' & while [ ! -f ready ]; do :; done; exit 3"
+        daemon = box.run(["/bin/sh", "-c", detach], work / "box", wall=5, **limits)
+        assert daemon.rc == 3 and not daemon.timed_out
+        assert _alive_as(_uid()) == []  # the launcher swept the daemon before it answered
