@@ -1,7 +1,8 @@
 """The `distill` command: one typer app, one module per command, errors as one line and an exit code.
 
-The entry point imports only the module of the command being run (stage cores pull in numpy, pyarrow, vLLM...),
-so `distill collect` does not pay for dedupe's or export's imports; `app` from here has every command.
+The app imports only the module of the command being run (stage cores pull in numpy, pyarrow, vLLM...), so
+`distill collect` does not pay for dedupe's or export's imports, and `distill --help` for none (base.LazyGroup);
+`app` from here has every command.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import sys
 import typer
 
 from distill_cli import __version__
+from distill_cli.cli.base import SUMMARIES, import_rich_help
 from distill_cli.cli.base import app as _app
 from distill_cli.errors import DistillError, Stopped
 
-COMMANDS = ("collect", "generate", "verify", "grade", "select", "compress", "filter", "dedupe", "export", "score",
-            "run", "plan", "inspect", "report", "model", "view")
+COMMANDS = tuple(SUMMARIES)
 
 
 def load(names: tuple[str, ...] = COMMANDS) -> typer.Typer:
@@ -59,11 +60,6 @@ def debugging() -> bool:
     return _debug
 
 
-def _invoked(argv: list[str]) -> tuple[str, ...]:
-    first = next((a for a in argv if not a.startswith("-")), None)
-    return (first,) if first in COMMANDS else COMMANDS
-
-
 # commands that keep what they finished and continue from it when re-run with the same arguments
 RESUMABLE = ("collect", "generate", "verify", "grade", "select", "compress", "dedupe", "export", "run", "filter",
              "score")
@@ -97,7 +93,9 @@ def main() -> None:
     argv = sys.argv[1:]
     try:
         try:
-            load(_invoked(argv))()
+            if not argv or "--help" in argv or "-h" in argv:
+                import_rich_help()
+            _app()
         except SystemExit as exc:
             stop = _interrupt(exc)
             if stop is None:
