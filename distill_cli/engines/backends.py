@@ -33,6 +33,22 @@ def openai_backend(model: str, base_url: str, api_key: str | None = None, concur
 
 
 BATCH_BACKENDS = ("openai-batch", "anthropic-batch")
+DEFAULT_URL = "http://127.0.0.1:8000/v1"
+
+
+def factory(backend: str, model: str, vllm: dict, server: dict, batch: dict) -> Callable[[], Backend]:
+    """What builds the chosen backend when a shard first needs it, from that backend's options (the others'
+    are ignored: the command refused them). A batch backend is built once now, so a missing key, a bad URL or
+    limit fails before any shard starts."""
+    from functools import partial
+
+    if backend == "vllm":
+        return partial(vllm_backend, model, **vllm)
+    if backend == "openai":
+        return partial(openai_backend, model, **{**server, "base_url": server.get("base_url") or DEFAULT_URL})
+    make = partial(batch_backend, backend, model, **batch)
+    make().close()
+    return make
 
 
 def batch_backend(provider: str, model: str, base_url: str | None = None, api_key: str | None = None,
@@ -51,6 +67,22 @@ def batch_backend(provider: str, model: str, base_url: str | None = None, api_ke
     limits = BatchLimits(max_requests or module.LIMITS.max_requests, max_bytes or module.LIMITS.max_bytes)
     url = base_url or os.environ.get(env) or module.BASE_URL
     return cls(model, url, api_key, limits, poll_interval=poll_interval)
+
+
+def vllm_options(seed: int, dtype: str, tensor_parallel_size: int, max_model_len: int | None,
+                 gpu_memory_utilization: float | None, enforce_eager: bool, max_num_seqs: int | None, quiet: bool,
+                 kv_cache_memory: str | None, engine_arg: list[str] | None) -> dict:
+    """The engine's keyword arguments from its options, checked before any work: --kv-cache-memory in bytes,
+    --engine-arg parsed, and refused where distill has an option of its own for it."""
+    from distill_cli.engines.engine_args import check_engine_args, parse_engine_args
+    from distill_cli.engines.memory import parse_size
+
+    args = parse_engine_args(engine_arg)
+    check_engine_args(args)
+    return {"seed": seed, "dtype": dtype, "tensor_parallel_size": tensor_parallel_size,
+            "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
+            "enforce_eager": enforce_eager, "max_num_seqs": max_num_seqs, "quiet": quiet,
+            "kv_cache_memory": parse_size(kv_cache_memory) if kv_cache_memory else None, "engine_args": args}
 
 
 class LazyBackend:

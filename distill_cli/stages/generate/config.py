@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from distill_cli.engines.backends import BATCH_BACKENDS
 from distill_cli.engines.types import Sampling
 from distill_cli.errors import BadInput
 
@@ -33,6 +34,40 @@ class GenerateConfig:
         return json.dumps({"backend": self.backend, "n": self.n, **self.sampling.fields(), **stored,
                            "system_prompt": self.system_prompt, "prompt_template": self.prompt_template,
                            "chat_template_kwargs": self.chat_template_kwargs, **self.engine}, sort_keys=True)
+
+
+# options only some backends read (the others refuse them: issue 22)
+READERS: dict[str, tuple[str, ...]] = {
+    **{name: ("vllm",) for name in ("dtype", "tensor_parallel_size", "gpu_memory_utilization", "enforce_eager",
+                                     "max_num_seqs")},
+    **{name: ("openai",) for name in ("concurrency", "request_timeout", "max_retries")},
+    **{name: ("openai", *BATCH_BACKENDS) for name in ("base_url", "api_key")},
+    **{name: BATCH_BACKENDS for name in ("batch_max_requests", "batch_max_bytes", "poll_interval")},
+}
+
+
+def generate_config(model: str, model_name: str | None, backend: BackendName, n: int, sampling: Sampling,
+                    system_prompt: str | None, prompt_template: str | None, chat_template_kwargs: str | None,
+                    logprobs_dtype: LogprobDtype, dtype: str, max_model_len: int | None,
+                    engine_args: dict) -> GenerateConfig:
+    """The run's params, checked before any work: what the backend cannot take, the prompt template, the chat
+    template's JSON, a local model path; vllm's seed defaults to 0 and its dtype is resolved ('auto' on CPU)."""
+    from distill_cli.engines.backends import check_model_path, default_model_name
+    from distill_cli.engines.render import check_template, parse_template_kwargs
+
+    if backend == "anthropic-batch":
+        anthropic_options(chat_template_kwargs, sampling.temperature)
+    check_template(prompt_template)
+    kwargs = parse_template_kwargs(chat_template_kwargs)
+    if backend == "vllm":
+        check_model_path(model)
+        sampling = replace(sampling, seed=sampling.seed or 0)
+    engine = {"dtype": resolved_dtype(dtype) if backend == "vllm" else None, "max_model_len": max_model_len,
+              "engine_args": engine_args or None}
+    return GenerateConfig(model=model, model_name=model_name or default_model_name(model), backend=backend, n=n,
+                          sampling=sampling, system_prompt=system_prompt, prompt_template=prompt_template,
+                          chat_template_kwargs=kwargs, engine={k: v for k, v in engine.items() if v is not None},
+                          logprobs_dtype=logprobs_dtype)
 
 
 def engine_options(backend: str, engine_arg: list[str] | None, kv_cache_memory: str | None, replicas: int,

@@ -33,3 +33,19 @@ class ScoreConfig:
     @property
     def k(self) -> int:
         return self.logprobs or 0
+
+
+def score_config(model: str, model_name: str | None, role: Role, logprobs: int | None, logprobs_dtype: LogprobDtype,
+                 system_prompt: str | None, prompt_template: str | None,
+                 chat_template_kwargs: str | None) -> ScoreConfig:
+    """The run's params, checked before any work: the prompt template, a local model path, the chat template's
+    JSON."""
+    from distill_cli.engines.backends import check_model_path, default_model_name
+    from distill_cli.engines.render import check_template, parse_template_kwargs
+
+    check_template(prompt_template)
+    check_model_path(model)
+    kwargs = parse_template_kwargs(chat_template_kwargs)
+    return ScoreConfig(model=model, model_name=model_name or default_model_name(model), role=role,
+                       logprobs=logprobs, logprobs_dtype=logprobs_dtype, system_prompt=system_prompt,
+                       prompt_template=prompt_template, chat_template_kwargs=kwargs)
