@@ -7,17 +7,9 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import (
-    Limit,
-    Output,
-    Overwrite,
-    Quiet,
-    RowsPerShard,
-    Shard,
-    choice,
-    run_options,
-)
+from distill_cli.cli.common import choice
 from distill_cli.stages.collect.config import (
     AnswerFormat,
     CollectConfig,
@@ -31,7 +23,7 @@ def collect(
         help="Files (.jsonl/.json/.csv/.tsv, plain or .gz/.zst/.bz2; .parquet; .arrow), quoted globs of them, "
              "directories (hub snapshots, `datasets` save_to_disk output) or hf:NAME[:CONFIG].",
         show_default=False)],
-    output: Output,
+    output: common.Output,
     prompt_field: Annotated[str | None, typer.Option(help="Column holding the prompt (auto: problem, "
                                                         "question, prompt, ...).")] = None,
     answer_field: Annotated[str | None, typer.Option(help="Column holding the answer or worked solution "
@@ -49,14 +41,14 @@ def collect(
                                 ] = 1_000_000,
     tests_in_prompt: Annotated[int, typer.Option(min=0, help="Code: append the first N assert tests to the prompt, "
                                                  "as MBPP poses its problems (the tests name the function).")] = 0,
-    shard: Shard = None,
-    limit: Limit = None,
-    overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    rows_per_shard: RowsPerShard = 100_000,
+    shard: common.Shard = None,
+    limit: common.Limit = None,
+    overwrite: common.Overwrite = False,
+    quiet: common.Quiet = False,
+    rows_per_shard: common.RowsPerShard = 100_000,
 ) -> None:
     """Collect prompts with reference answers from local files and Hugging Face datasets."""
-    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard)
+    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard)
     cfg = CollectConfig(prompt_field, answer_field, answer_format, domain, tests_field, max_prompt_chars,
                         tests_in_prompt)
     from distill_cli.stages.collect.run import run

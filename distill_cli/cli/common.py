@@ -30,6 +30,11 @@ ProgressInterval = Annotated[float, typer.Option(
 SCALE = "Scale-out"
 
 
+def opt(panel: str | None, *param_decls: str, **kwargs):
+    """typer.Option in a help panel (shorter to read in a long list of options)."""
+    return typer.Option(*param_decls, rich_help_panel=panel, **kwargs)
+
+
 def choice(literal, flag: str, *param_decls: str, **kwargs):
     """A typer option whose values are a `Literal`'s (shown in --help as [a|b|c]), refused in the project's form:
     one line, `Error: --flag 'value': expected ...`, exit 2, like every other bad option (click's own Choice

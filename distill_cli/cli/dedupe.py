@@ -7,19 +7,9 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import (
-    Limit,
-    Output,
-    Overwrite,
-    ProgressInterval,
-    Quiet,
-    RowsPerShard,
-    Shard,
-    choice,
-    refuse_unused,
-    run_options,
-)
+from distill_cli.cli.common import choice
 from distill_cli.stages.dedupe.config import BUNDLED, Keep, On, dedupe_config
 
 EXAMPLE = ("Example: distill dedupe runs/x/verified -o runs/x/deduped --exact --near 0.8 "
@@ -39,7 +29,7 @@ READERS: dict[str, tuple[str, ...]] = {
 def dedupe(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Stage directory, Parquet file or glob.", show_default=False)],
-    output: Output,
+    output: common.Output,
     exact: Annotated[bool, typer.Option(
         "--exact", help="Drop exact duplicates of the normalized text (NFKC, lowercase, punctuation and "
         "whitespace removed). Implied when no --near or --decontaminate is given.")] = False,
@@ -86,20 +76,20 @@ def dedupe(
     embed_cache: Annotated[Path | None, typer.Option(
         help="Where embeddings are saved chunk by chunk and reused by later runs [default: "
         "~/.cache/distill/embeddings].", show_default=False)] = None,
-    shard: Shard = None,
-    limit: Limit = None,
-    overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    progress_interval: ProgressInterval = 30.0,
-    rows_per_shard: RowsPerShard = 100_000,
+    shard: common.Shard = None,
+    limit: common.Limit = None,
+    overwrite: common.Overwrite = False,
+    quiet: common.Quiet = False,
+    progress_interval: common.ProgressInterval = 30.0,
+    rows_per_shard: common.RowsPerShard = 100_000,
 ) -> None:
     """Remove benchmark-contaminated prompts, then exact and near duplicates; list every removed row."""
     cfg = dedupe_config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
                   bands, rows, min_ngrams)
     modes = ("--exact",) * cfg.exact + ("--near",) * (cfg.near is not None) + ("--decontaminate",) * bool(
         cfg.decontaminate)
-    refuse_unused(ctx, READERS, modes, "")
-    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
+    common.refuse_unused(ctx, READERS, modes, "")
+    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     from distill_cli.stages.dedupe.run import run
 
     run(input, cfg, opts, reference_split, semantic, decontaminate_semantic, embed_model, embed_cache)

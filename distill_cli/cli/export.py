@@ -7,14 +7,9 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import (
-    COMMON,
-    Overwrite,
-    Quiet,
-    choice,
-    refuse_unused,
-)
+from distill_cli.cli.common import choice
 from distill_cli.stages.export.config import (
     DpoStyle,
     Format,
@@ -64,12 +59,12 @@ def export(
     public: Annotated[bool, typer.Option(
         "--public", help="hf: targets: make the new dataset repo public (default private).")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Export at most N records.",
-                                                 rich_help_panel=COMMON)] = None,
-    overwrite: Overwrite = False,
-    quiet: Quiet = False,
+                                                 rich_help_panel=common.COMMON)] = None,
+    overwrite: common.Overwrite = False,
+    quiet: common.Quiet = False,
 ) -> None:
     """Write traces as SFT (messages, ShareGPT, Alpaca) or DPO (TRL) training data, with a dataset card."""
-    refuse_unused(ctx, READERS, (fmt,), "--format")
+    common.refuse_unused(ctx, READERS, (fmt,), "--format")
     cfg = export_config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
                   drop_incorrect, limit)
     from distill_cli.stages.export.run import run

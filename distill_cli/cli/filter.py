@@ -7,18 +7,9 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import (
-    Limit,
-    Output,
-    Overwrite,
-    ProgressInterval,
-    Quiet,
-    RowsPerShard,
-    Shard,
-    choice,
-    run_options,
-)
+from distill_cli.cli.common import choice
 from distill_cli.stages.filter.config import FilterConfig, Think, parse_span, parse_threshold, refusal_patterns
 
 EXAMPLE = ("Example: distill filter runs/x/verified -o runs/x/filtered --max-repeated-share 0.1 "
@@ -31,7 +22,7 @@ Threshold = "X|off"
 def filter_(
     input: Annotated[str, typer.Argument(help="Traces (generate's output or later): stage directory, Parquet file "
                                          "or glob.", show_default=False)],
-    output: Output,
+    output: common.Output,
     truncated: Annotated[bool, typer.Option(help="Drop traces cut at the token limit (finish_reason length).")
                          ] = True,
     think: Annotated[Think, choice(Think, "--think", help="Drop an unclosed <think> block, and a trace "
@@ -70,12 +61,12 @@ def filter_(
     min_perplexity: Annotated[float | None, typer.Option(min=0.0, help="Drop traces below this perplexity.",
                                                          show_default=False)] = None,
     perplexity_column: Annotated[str, typer.Option(help="Column holding each trace's perplexity.")] = "perplexity",
-    shard: Shard = None,
-    limit: Limit = None,
-    overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    progress_interval: ProgressInterval = 30.0,
-    rows_per_shard: RowsPerShard = 20_000,  # traces are long: a shard is held in memory about twice
+    shard: common.Shard = None,
+    limit: common.Limit = None,
+    overwrite: common.Overwrite = False,
+    quiet: common.Quiet = False,
+    progress_interval: common.ProgressInterval = 30.0,
+    rows_per_shard: common.RowsPerShard = 20_000,  # traces are long: a shard is held in memory about twice
 ) -> None:
     """Drop truncated, unclosed, looping, language-switching, self-contradicting and refusing traces."""
     cfg = FilterConfig(
@@ -87,7 +78,7 @@ def filter_(
         multiple_answers=answers_disagree, unsupported_answer=answer_unsupported,
         refusals=refusal_patterns(refusal_pattern or [], refusal_file, default_refusals),
         perplexity_column=perplexity_column, max_perplexity=max_perplexity, min_perplexity=min_perplexity)
-    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
+    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     from distill_cli.stages.filter.run import run
 
     run(input, cfg, opts)

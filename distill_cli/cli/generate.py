@@ -6,23 +6,9 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import (
-    Executor,
-    Limit,
-    Output,
-    Overwrite,
-    ProgressInterval,
-    Quiet,
-    RayAddress,
-    RowsPerShard,
-    Shard,
-    Workers,
-    choice,
-    refuse_unused,
-    run_options,
-    typed,
-)
+from distill_cli.cli.common import choice, opt
 from distill_cli.cli.cost_options import Below, DryRun, MaxCost, MeanCompletion, OnlyUnsolved, Pilot, Price, PriceTable
 from distill_cli.cli.engine_options import Checkpoints, Engine, Rendering
 from distill_cli.engines.types import Sampling
@@ -35,16 +21,12 @@ EXAMPLE = ("Example: distill generate runs/x/prompts -o runs/x/traces --model ti
            "--prompt-template '{prompt} Put your final answer within \\boxed{}.'")
 
 
-def _opt(panel: str, **kwargs):
-    return typer.Option(rich_help_panel=panel, **kwargs)
-
-
 @app.command(epilog=EXAMPLE)
 def generate(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Prompts stage directory (or Parquet file/glob with id, prompt).",
                                          show_default=False)],
-    output: Output,
+    output: common.Output,
     model: Annotated[str, typer.Option("--model", "-m", help="Model path or hub name for vLLM, served model name "
                                        "for openai; 'tiny' = the bundled SmolLM2-135M-Instruct.", show_default=False)],
     backend: Annotated[BackendName, choice(BackendName, "--backend", help="vllm (offline engine) | openai (any "
@@ -53,16 +35,16 @@ def generate(
     n: Annotated[int, typer.Option("-n", "--samples", min=1, help="Samples per prompt.")] = 8,
     model_name: Annotated[str | None, typer.Option(help="Name recorded in the `model` column (default: derived "
                                                    "from --model).")] = None,
-    temperature: Annotated[float, _opt(SAMPLING, min=0.0)] = 0.6,
-    top_p: Annotated[float, _opt(SAMPLING, min=0.0, max=1.0)] = 0.95,
-    top_k: Annotated[int, _opt(SAMPLING, min=-1, help="-1: off.")] = -1,
-    max_tokens: Annotated[int, _opt(SAMPLING, min=1, help="Completion token budget per sample.")] = 4096,
-    seed: Annotated[int | None, _opt(SAMPLING, help="vllm: the engine seed (default 0); openai: sent per "
+    temperature: Annotated[float, opt(SAMPLING, min=0.0)] = 0.6,
+    top_p: Annotated[float, opt(SAMPLING, min=0.0, max=1.0)] = 0.95,
+    top_k: Annotated[int, opt(SAMPLING, min=-1, help="-1: off.")] = -1,
+    max_tokens: Annotated[int, opt(SAMPLING, min=1, help="Completion token budget per sample.")] = 4096,
+    seed: Annotated[int | None, opt(SAMPLING, help="vllm: the engine seed (default 0); openai: sent per "
                                      "request.")] = None,
     system_prompt: RENDER.SystemPrompt = None,
     prompt_template: RENDER.PromptTemplate = None,
     chat_template_kwargs: RENDER.ChatTemplateKwargs = None,
-    logprobs: Annotated[int | None, _opt(SAMPLING, min=0, show_default=False, help="Keep each completion token's "
+    logprobs: Annotated[int | None, opt(SAMPLING, min=0, show_default=False, help="Keep each completion token's "
                                          "id and logprob and the model's top-K (token_ids, token_logprobs, "
                                          "topk_ids, topk_logprobs; 0: no top-K).")] = None,
     logprobs_dtype: Annotated[LogprobDtype, choice(LogprobDtype, "--logprobs-dtype", help="How topk_logprobs is "
@@ -75,36 +57,36 @@ def generate(
     enforce_eager: ENGINE.EnforceEager = False,
     max_num_seqs: ENGINE.MaxNumSeqs = None,
     engine_arg: ENGINE.EngineArg = None,
-    data_parallel_size: Annotated[int, _opt(ENGINE.panel, min=1, help="Engine replicas on this node, each a "
+    data_parallel_size: Annotated[int, opt(ENGINE.panel, min=1, help="Engine replicas on this node, each a "
                                             "process with its own engine doing its share of the shards (GPUs: "
                                             "tensor-parallel-size each).")] = 1,
-    base_url: Annotated[str | None, _opt(HTTP, show_default=False, help="Server URL (openai: "
+    base_url: Annotated[str | None, opt(HTTP, show_default=False, help="Server URL (openai: "
                                          "http://127.0.0.1:8000/v1; openai-batch: env OPENAI_BASE_URL, else "
                                          "https://api.openai.com/v1; anthropic-batch: env ANTHROPIC_BASE_URL, "
                                          "else https://api.anthropic.com/v1).")] = None,
-    api_key: Annotated[str | None, _opt(HTTP, show_default=False, help="API key (openai: env DISTILL_API_KEY, "
+    api_key: Annotated[str | None, opt(HTTP, show_default=False, help="API key (openai: env DISTILL_API_KEY, "
                                         "then OPENAI_API_KEY; openai-batch: OPENAI_API_KEY; anthropic-batch: "
                                         "ANTHROPIC_API_KEY).")] = None,
-    concurrency: Annotated[int, _opt(HTTP, min=1, help="Requests in flight.")] = 64,
-    request_timeout: Annotated[float, _opt(HTTP, min=1.0, help="Seconds per request.")] = 600.0,
-    max_retries: Annotated[int, _opt(HTTP, min=0)] = 5,
-    batch_max_requests: Annotated[int | None, _opt(BATCH, min=1, show_default=False, help="Requests per batch "
+    concurrency: Annotated[int, opt(HTTP, min=1, help="Requests in flight.")] = 64,
+    request_timeout: Annotated[float, opt(HTTP, min=1.0, help="Seconds per request.")] = 600.0,
+    max_retries: Annotated[int, opt(HTTP, min=0)] = 5,
+    batch_max_requests: Annotated[int | None, opt(BATCH, min=1, show_default=False, help="Requests per batch "
                                                    "(openai-batch: 50000; anthropic-batch: 100000).")] = None,
-    batch_max_bytes: Annotated[int | None, _opt(BATCH, min=1024, show_default=False, help="Bytes per batch "
+    batch_max_bytes: Annotated[int | None, opt(BATCH, min=1024, show_default=False, help="Bytes per batch "
                                                 "(openai-batch: 200000000; anthropic-batch: 256000000).")] = None,
-    poll_interval: Annotated[float, _opt(BATCH, min=0.0, help="Seconds between polls of a submitted batch.")
+    poll_interval: Annotated[float, opt(BATCH, min=0.0, help="Seconds between polls of a submitted batch.")
                              ] = 30.0,
     checkpoint_every: CKPT.Every = 64,
     checkpoint_seconds: CKPT.Seconds = 30.0,
-    shard: Shard = None,
-    limit: Limit = None,
-    overwrite: Overwrite = False,
-    workers: Workers = 1,
-    quiet: Quiet = False,
-    progress_interval: ProgressInterval = 30.0,
-    rows_per_shard: RowsPerShard = 10_000,
-    executor: Executor = "local",
-    ray_address: RayAddress = None,
+    shard: common.Shard = None,
+    limit: common.Limit = None,
+    overwrite: common.Overwrite = False,
+    workers: common.Workers = 1,
+    quiet: common.Quiet = False,
+    progress_interval: common.ProgressInterval = 30.0,
+    rows_per_shard: common.RowsPerShard = 10_000,
+    executor: common.Executor = "local",
+    ray_address: common.RayAddress = None,
     price: Price = None,
     price_table: PriceTable = None,
     max_cost: MaxCost = None,
@@ -120,11 +102,11 @@ def generate(
     from distill_cli.stages.generate.run import run
     from distill_cli.stages.generate.spend import prepare
 
-    refuse_unused(ctx, READERS, (backend,), "--backend")
-    given = typed(ctx)
+    common.refuse_unused(ctx, READERS, (backend,), "--backend")
+    given = common.typed(ctx)
     rows_per_shard = check_logprobs(backend, logprobs, "logprobs_dtype" in given, rows_per_shard,
                                     "rows_per_shard" in given)
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
+    opts = common.run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     engine_args, kv_bytes = engine_options(backend, engine_arg, kv_cache_memory, data_parallel_size, executor)
     cfg = generate_config(model, model_name, backend, n, Sampling(temperature, top_p, top_k, max_tokens, seed,
                           logprobs), system_prompt, prompt_template, chat_template_kwargs, logprobs_dtype, dtype,

@@ -6,18 +6,8 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import (
-    Limit,
-    Output,
-    Overwrite,
-    ProgressInterval,
-    Quiet,
-    RowsPerShard,
-    Shard,
-    Workers,
-    run_options,
-)
 from distill_cli.errors import BadInput
 from distill_cli.stages.grade.config import (
     DEFAULT_BANDS,
@@ -29,7 +19,7 @@ from distill_cli.stages.grade.config import (
 @app.command(epilog="Example: distill grade runs/x/verified -o runs/x/graded --reference-model Qwen2.5-7B-Instruct")
 def grade(
     input: Annotated[str, typer.Argument(help="Verified stage directory, Parquet file or glob.", show_default=False)],
-    output: Output,
+    output: common.Output,
     bands: Annotated[str, typer.Option(
         help="Difficulty bands by pass rate: NAME=UPPER (rates up to UPPER) or NAME=<UPPER (below UPPER), "
              "ascending, the last ending at 1.")] = DEFAULT_BANDS,
@@ -39,16 +29,16 @@ def grade(
     ignore_verdicts: Annotated[str, typer.Option(
         help="Verdicts left out of the pass rate (comma list); 'unverifiable' means the reference answer "
              "could not be read, which says nothing about the model.")] = "unverifiable",
-    shard: Shard = None,
-    limit: Limit = None,
-    overwrite: Overwrite = False,
-    workers: Workers = 1,
-    quiet: Quiet = False,
-    progress_interval: ProgressInterval = 30.0,
-    rows_per_shard: RowsPerShard = 100_000,
+    shard: common.Shard = None,
+    limit: common.Limit = None,
+    overwrite: common.Overwrite = False,
+    workers: common.Workers = 1,
+    quiet: common.Quiet = False,
+    progress_interval: common.ProgressInterval = 30.0,
+    rows_per_shard: common.RowsPerShard = 100_000,
 ) -> None:
     """Grade each prompt's difficulty per model by pass rate and coefficient of variation of verify scores."""
-    opts = run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
+    opts = common.run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
     ignored = tuple(sorted({v.strip() for v in ignore_verdicts.split(",") if v.strip()}))
     from distill_cli.schema import VERDICTS
 

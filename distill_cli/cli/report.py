@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import Quiet
 
 
 @app.command(epilog="Example: distill report runs/demo   (writes runs/demo/report/report.html and its PNGs)")
@@ -18,7 +18,7 @@ def report(
                                             show_default=False)],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Report directory (default: "
                                                 "RUN_DIR/report).", show_default=False)] = None,
-    quiet: Quiet = False,
+    quiet: common.Quiet = False,
 ) -> None:
     """HTML report of a run: verdicts, pass rates, difficulty, lengths, compression, dedupe, rows per stage."""
     from distill_cli.report.run import run

@@ -6,18 +6,9 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import (
-    Limit,
-    Output,
-    Overwrite,
-    ProgressInterval,
-    Quiet,
-    RowsPerShard,
-    Shard,
-    choice,
-    run_options,
-)
+from distill_cli.cli.common import choice
 from distill_cli.cli.engine_options import Checkpoints, Engine, Rendering
 from distill_cli.stages.generate.config import LogprobDtype
 from distill_cli.stages.score.config import Role
@@ -31,7 +22,7 @@ EXAMPLE = ("Example: distill score runs/x/traces -o runs/x/scored --model tiny -
 def score(
     input: Annotated[str, typer.Argument(help="Traces (prompt, completion): a stage directory, Parquet file or "
                                          "glob.", show_default=False)],
-    output: Output,
+    output: common.Output,
     model: Annotated[str, typer.Option("--model", "-m", help="Model path or hub name; 'tiny' = the bundled "
                                        "SmolLM2-135M-Instruct.", show_default=False)],
     role: Annotated[Role, choice(Role, "--role", help="Names the columns written (teacher_logprobs, "
@@ -56,12 +47,12 @@ def score(
     engine_arg: ENGINE.EngineArg = None,
     checkpoint_every: CKPT.Every = 64,
     checkpoint_seconds: CKPT.Seconds = 30.0,
-    shard: Shard = None,
-    limit: Limit = None,
-    overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    progress_interval: ProgressInterval = 30.0,
-    rows_per_shard: RowsPerShard = 256,
+    shard: common.Shard = None,
+    limit: common.Limit = None,
+    overwrite: common.Overwrite = False,
+    quiet: common.Quiet = False,
+    progress_interval: common.ProgressInterval = 30.0,
+    rows_per_shard: common.RowsPerShard = 256,
 ) -> None:
     """Score traces under a model: per trace token count, sum and mean logprob, perplexity, and the top-K."""
     from distill_cli.engines.backends import vllm_options
@@ -73,5 +64,5 @@ def score(
                        chat_template_kwargs)
     engine = vllm_options(0, resolved_dtype(dtype), tensor_parallel_size, max_model_len, gpu_memory_utilization,
                           enforce_eager, max_num_seqs, quiet, kv_cache_memory, engine_arg)
-    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
+    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     run(cfg, input, opts, engine, checkpoint_every, checkpoint_seconds)

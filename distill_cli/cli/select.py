@@ -6,19 +6,9 @@ from typing import Annotated
 
 import typer
 
+from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import (
-    Limit,
-    Output,
-    Overwrite,
-    ProgressInterval,
-    Quiet,
-    RowsPerShard,
-    Shard,
-    choice,
-    refuse_unused,
-    run_options,
-)
+from distill_cli.cli.common import choice
 from distill_cli.stages.select.config import (
     By,
     Prefer,
@@ -43,7 +33,7 @@ READERS = {"prefer": ("--per-prompt", "--pairs")}
 def select(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Graded stage directory, Parquet file or glob.", show_default=False)],
-    output: Output,
+    output: common.Output,
     by: Annotated[By, choice(By, "--by", help="How --total ranks prompts (hardest, hardest, most variable, "
                                     "longest, seeded random, most perplexing, most divergent first); perplexity "
                                     "and divergence also take --band/--quantile (columns from `distill score`).")]
@@ -82,17 +72,17 @@ def select(
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     pairs: Annotated[bool, typer.Option(help="DPO pairs: per prompt and model one correct trace (chosen) and "
                                         "one incorrect (rejected); adds pair_id and pair_role.")] = False,
-    shard: Shard = None,
-    limit: Limit = None,
-    overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    progress_interval: ProgressInterval = 30.0,
-    rows_per_shard: RowsPerShard = 100_000,
+    shard: common.Shard = None,
+    limit: common.Limit = None,
+    overwrite: common.Overwrite = False,
+    quiet: common.Quiet = False,
+    progress_interval: common.ProgressInterval = 30.0,
+    rows_per_shard: common.RowsPerShard = 100_000,
 ) -> None:
     """Select traces by difficulty, pass rate, CV or length; sample a difficulty mix; keep K per prompt or DPO pairs."""
     modes = ("--per-prompt",) * (per_prompt is not None) + ("--pairs",) * pairs
-    refuse_unused(ctx, READERS, modes, "")
-    opts = run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
+    common.refuse_unused(ctx, READERS, modes, "")
+    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     cfg = SelectConfig(
         by=by,
         keep=parse_names(keep),

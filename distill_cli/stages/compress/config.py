@@ -67,6 +67,35 @@ class CompressConfig:
             raise BadInput("rewrite template: it must contain the {reasoning} placeholder")
 
 
+# which strategies read each strategy-specific option (the others refuse it: issue 22)
+READERS: dict[str, tuple[str, ...]] = {
+    "allowance": ("trim",), "max_reflections": ("dedupe-reflections",), "near_threshold": ("dedupe-reflections",),
+    "extra_steps": ("first-correct",), "budget": ("max-tokens",), "mark": ("max-tokens",),
+    "tokenizer": ("max-tokens",), **{name: ("rewrite",) for name in (
+        "backend", "model", "base_url", "api_key", "concurrency", "template", "targets", "rewrite_max_tokens",
+        "temperature")},
+}
+
+
+def compress_config(strategies: tuple[Strategy, ...], on_fail: OnFail, all_rows: bool, reverify: bool,
+                    allowance: int, max_reflections: int, near_threshold: float, extra_steps: int,
+                    budget: int | None, mark: bool, tokenizer: str | None, backend: str, model: str | None,
+                    template: Path | None, targets: str | None, rewrite_max_tokens: int,
+                    temperature: float) -> CompressConfig:
+    """The run's params, checked: the rewrite template read (it must hold {reasoning}), --targets parsed, the
+    rewriting model given (and a local one present)."""
+    rewriting = "rewrite" in strategies
+    rewrite = RewriteConfig(template=load_template(template) if rewriting else "", targets=parse_targets(targets),
+                            max_tokens=rewrite_max_tokens, temperature=temperature)
+    cfg = CompressConfig(strategies=strategies, allowance=allowance, max_reflections=max_reflections,
+                         near_threshold=near_threshold, extra_steps=extra_steps, budget=budget, mark=mark,
+                         tokenizer=tokenizer, on_fail=on_fail, all_rows=all_rows, reverify=reverify,
+                         rewrite=rewrite)
+    if rewriting:
+        check_rewrite_options(backend, model)
+    return cfg
+
+
 def parse_strategies(values: list[str] | None) -> tuple[Strategy, ...]:
     """`--strategy trim,first-correct --strategy max-tokens` -> ('trim', 'first-correct', 'max-tokens')."""
     out: list[Strategy] = []
