@@ -10,11 +10,7 @@ import typer
 from distill_cli.cli import common
 from distill_cli.cli.base import app
 from distill_cli.cli.common import choice
-from distill_cli.stages.collect.config import (
-    AnswerFormat,
-    CollectConfig,
-    Domain,
-)
+from distill_cli.stages.collect.config import AnswerFormat, CollectConfig, Domain
 
 
 @app.command(epilog="Example: distill collect gsm8k_test.jsonl.gz 'snapshot/data/*.parquet' -o runs/x/prompts")

@@ -10,19 +10,11 @@ import typer
 from distill_cli.cli import common
 from distill_cli.cli.base import app
 from distill_cli.cli.common import choice
-from distill_cli.stages.dedupe.config import BUNDLED, Keep, On, dedupe_config
+from distill_cli.stages.dedupe.config import BUNDLED, READERS, Keep, On
 
 EXAMPLE = ("Example: distill dedupe runs/x/verified -o runs/x/deduped --exact --near 0.8 "
            "--decontaminate all --keep best-score")
 
-
-# what reads each mode-specific option: --exact/--near (the duplicate search) or --decontaminate
-READERS: dict[str, tuple[str, ...]] = {
-    "on": ("--exact", "--near"), "keep": ("--exact", "--near"), "shingle": ("--near",), "num_perm": ("--near",),
-    "bands": ("--near",), "rows": ("--near",), "ngram": ("--decontaminate",),
-    "common_ngram_items": ("--decontaminate",), "min_ngrams": ("--decontaminate",),
-    "reference_split": ("--decontaminate",),
-}
 
 
 @app.command(epilog=EXAMPLE)
@@ -84,12 +76,11 @@ def dedupe(
     rows_per_shard: common.RowsPerShard = 100_000,
 ) -> None:
     """Remove benchmark-contaminated prompts, then exact and near duplicates; list every removed row."""
-    cfg = dedupe_config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
-                  bands, rows, min_ngrams)
-    modes = ("--exact",) * cfg.exact + ("--near",) * (cfg.near is not None) + ("--decontaminate",) * bool(
-        cfg.decontaminate)
-    common.refuse_unused(ctx, READERS, modes, "")
-    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
+    from distill_cli.stages.dedupe.config import dedupe_config, modes
     from distill_cli.stages.dedupe.run import run
 
+    cfg = dedupe_config(exact, near, on, keep, decontaminate or [], ngram, common_ngram_items, shingle, num_perm,
+                        bands, rows, min_ngrams)
+    common.refuse_unused(ctx, READERS, modes(cfg), "")
+    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
     run(input, cfg, opts, reference_split, semantic, decontaminate_semantic, embed_model, embed_cache)

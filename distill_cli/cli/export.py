@@ -10,21 +10,12 @@ import typer
 from distill_cli.cli import common
 from distill_cli.cli.base import app
 from distill_cli.cli.common import choice
-from distill_cli.stages.export.config import (
-    DpoStyle,
-    Format,
-    Style,
-    export_config,
-)
+from distill_cli.stages.export.config import READERS, DpoStyle, Format, Style
 
 EPILOG = ("Example: distill export runs/x/deduped -o runs/x/sft.jsonl --format sft   "
           "|   distill export runs/x/pairs -o runs/x/dpo --format dpo   "
           "|   distill export runs/x/deduped -o hf:me/my-traces --format sft")
 
-
-READERS = {"style": ("sft",), "allow_incorrect": ("sft", "kd"), "drop_incorrect": ("sft", "kd"),
-           "dpo_style": ("dpo",), "think_tags": ("sft", "dpo"), "reasoning_field": ("sft", "dpo"),
-           "system": ("sft", "dpo")}
 
 
 @app.command(epilog=EPILOG)
@@ -64,9 +55,10 @@ def export(
     quiet: common.Quiet = False,
 ) -> None:
     """Write traces as SFT (messages, ShareGPT, Alpaca) or DPO (TRL) training data, with a dataset card."""
-    common.refuse_unused(ctx, READERS, (fmt,), "--format")
-    cfg = export_config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
-                  drop_incorrect, limit)
+    from distill_cli.stages.export.config import export_config
     from distill_cli.stages.export.run import run
 
+    common.refuse_unused(ctx, READERS, (fmt,), "--format")
+    cfg = export_config(fmt, style, dpo_style, think_tags, reasoning_field, system, no_meta, allow_incorrect,
+                        drop_incorrect, limit)
     run(input, cfg, output, card, public, overwrite, quiet)

@@ -10,7 +10,7 @@ import typer
 from distill_cli.cli import common
 from distill_cli.cli.base import app
 from distill_cli.cli.common import choice
-from distill_cli.stages.filter.config import FilterConfig, Think, parse_span, parse_threshold, refusal_patterns
+from distill_cli.stages.filter.config import Think
 
 EXAMPLE = ("Example: distill filter runs/x/verified -o runs/x/filtered --max-repeated-share 0.1 "
            "--max-foreign-language off --refusal-pattern 'as of my last update'")
@@ -69,16 +69,11 @@ def filter_(
     rows_per_shard: common.RowsPerShard = 20_000,  # traces are long: a shard is held in memory about twice
 ) -> None:
     """Drop truncated, unclosed, looping, language-switching, self-contradicting and refusing traces."""
-    cfg = FilterConfig(
-        truncated=truncated, think=think, empty_answer=empty_answer, ngram=ngram,
-        max_repeated_share=parse_threshold("--max-repeated-share", max_repeated_share, share=True),
-        max_repeated_span=parse_span(max_repeated_span), language_windows=language_windows,
-        max_foreign_script=parse_threshold("--max-foreign-script", max_foreign_script, share=True),
-        max_foreign_language=parse_threshold("--max-foreign-language", max_foreign_language, share=True),
-        multiple_answers=answers_disagree, unsupported_answer=answer_unsupported,
-        refusals=refusal_patterns(refusal_pattern or [], refusal_file, default_refusals),
-        perplexity_column=perplexity_column, max_perplexity=max_perplexity, min_perplexity=min_perplexity)
-    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
+    from distill_cli.stages.filter.config import filter_config
     from distill_cli.stages.filter.run import run
 
-    run(input, cfg, opts)
+    cfg = filter_config(truncated, think, empty_answer, ngram, max_repeated_share, max_repeated_span,
+                        max_foreign_script, max_foreign_language, language_windows, answers_disagree,
+                        answer_unsupported, refusal_pattern or [], refusal_file, default_refusals, max_perplexity,
+                        min_perplexity, perplexity_column)
+    run(input, cfg, common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval))

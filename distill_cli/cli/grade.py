@@ -8,12 +8,7 @@ import typer
 
 from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.errors import BadInput
-from distill_cli.stages.grade.config import (
-    DEFAULT_BANDS,
-    GradeConfig,
-    parse_bands,
-)
+from distill_cli.stages.grade.config import DEFAULT_BANDS
 
 
 @app.command(epilog="Example: distill grade runs/x/verified -o runs/x/graded --reference-model Qwen2.5-7B-Instruct")
@@ -38,14 +33,9 @@ def grade(
     rows_per_shard: common.RowsPerShard = 100_000,
 ) -> None:
     """Grade each prompt's difficulty per model by pass rate and coefficient of variation of verify scores."""
-    opts = common.run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
-    ignored = tuple(sorted({v.strip() for v in ignore_verdicts.split(",") if v.strip()}))
-    from distill_cli.schema import VERDICTS
-
-    unknown = [v for v in ignored if v not in VERDICTS]
-    if unknown:
-        raise BadInput(f"--ignore-verdicts {','.join(unknown)}: not a verdict; valid: {', '.join(VERDICTS)}")
-    cfg = GradeConfig(parse_bands(bands), reference_model, ignored)
+    from distill_cli.stages.grade.config import GradeConfig, parse_bands, parse_ignored
     from distill_cli.stages.grade.run import run
 
-    run(input, cfg, opts)
+    opts = common.run_options(output, shard, limit, overwrite, workers, quiet, rows_per_shard, progress_interval)
+    ignored = parse_ignored(ignore_verdicts)
+    run(input, GradeConfig(parse_bands(bands), reference_model, ignored), opts)

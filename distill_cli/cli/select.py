@@ -9,14 +9,7 @@ import typer
 from distill_cli.cli import common
 from distill_cli.cli.base import app
 from distill_cli.cli.common import choice
-from distill_cli.stages.select.config import (
-    By,
-    Prefer,
-    SelectConfig,
-    parse_distribution,
-    parse_names,
-    parse_window,
-)
+from distill_cli.stages.select.config import READERS, By, Prefer
 
 EPILOG = (
     "Examples: distill select runs/x/graded -o runs/x/selected --keep hard,medium --per-prompt 1 --prefer shortest"
@@ -24,9 +17,6 @@ EPILOG = (
     " --seed 1 | distill select runs/x/graded -o runs/x/dpo --pass-rate '(0:1)' --pairs"
 )
 
-
-# --prefer picks the traces --per-prompt and --pairs keep (--by also names the columns a run needs, so it stays)
-READERS = {"prefer": ("--per-prompt", "--pairs")}
 
 
 @app.command(epilog=EPILOG)
@@ -80,28 +70,10 @@ def select(
     rows_per_shard: common.RowsPerShard = 100_000,
 ) -> None:
     """Select traces by difficulty, pass rate, CV or length; sample a difficulty mix; keep K per prompt or DPO pairs."""
-    modes = ("--per-prompt",) * (per_prompt is not None) + ("--pairs",) * pairs
-    common.refuse_unused(ctx, READERS, modes, "")
-    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
-    cfg = SelectConfig(
-        by=by,
-        keep=parse_names(keep),
-        pass_rate=parse_window(pass_rate, "--pass-rate") if pass_rate is not None else None,
-        max_cv=max_cv,
-        models=parse_names(model),
-        domains=parse_names(domain),
-        correct_only=correct_only,
-        length_tokens=parse_window(length_tokens, "--length-tokens") if length_tokens is not None else None,
-        per_prompt=per_prompt,
-        prefer=prefer,
-        distribution=parse_distribution(distribution) if distribution is not None else None,
-        total=total,
-        seed=seed,
-        pairs=pairs,
-        band=parse_window(band, "--band") if band is not None else None,
-        quantile=parse_window(quantile, "--quantile") if quantile is not None else None,
-    )
-    cfg.check()
+    from distill_cli.stages.select.config import select_config
     from distill_cli.stages.select.run import run
 
-    run(input, cfg, opts)
+    common.refuse_unused(ctx, READERS, ("--per-prompt",) * (per_prompt is not None) + ("--pairs",) * pairs, "")
+    opts = common.run_options(output, shard, limit, overwrite, 1, quiet, rows_per_shard, progress_interval)
+    run(input, select_config(by, band, quantile, keep, pass_rate, max_cv, model, domain, correct_only, length_tokens,
+                             per_prompt, prefer, distribution, total, seed, pairs), opts)

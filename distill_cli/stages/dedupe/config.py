@@ -64,6 +64,21 @@ class DedupeConfig:
         return bands, rows
 
 
+# what reads each mode-specific option: --exact/--near (the duplicate search) or --decontaminate
+READERS: dict[str, tuple[str, ...]] = {
+    "on": ("--exact", "--near"), "keep": ("--exact", "--near"), "shingle": ("--near",), "num_perm": ("--near",),
+    "bands": ("--near",), "rows": ("--near",), "ngram": ("--decontaminate",),
+    "common_ngram_items": ("--decontaminate",), "min_ngrams": ("--decontaminate",),
+    "reference_split": ("--decontaminate",),
+}
+
+
+def modes(cfg: DedupeConfig) -> tuple[str, ...]:
+    """The modes a run uses, as the options that chose them (what READERS names)."""
+    return ("--exact",) * cfg.exact + ("--near",) * (cfg.near is not None) + ("--decontaminate",) * bool(
+        cfg.decontaminate)
+
+
 def dedupe_config(exact: bool, near: float | None, on: On, keep: Keep, decontaminate: list[str], ngram: int,
                   common_ngram_items: int, shingle: int, num_perm: int, bands: int | None,
                   rows: int | None, min_ngrams: int = 3) -> DedupeConfig:

@@ -34,6 +34,12 @@ class ExportConfig:
             raise BadInput("--system needs conversational DPO: a plain-string prompt has no system message")
 
 
+# which --format reads each format-specific option (the others refuse it)
+READERS = {"style": ("sft",), "allow_incorrect": ("sft", "kd"), "drop_incorrect": ("sft", "kd"),
+           "dpo_style": ("dpo",), "think_tags": ("sft", "dpo"), "reasoning_field": ("sft", "dpo"),
+           "system": ("sft", "dpo")}
+
+
 def parse_think_tags(text: str) -> tuple[str, str]:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 2 or not all(parts):

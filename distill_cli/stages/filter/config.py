@@ -54,6 +54,23 @@ class FilterConfig:
     batch_rows: int = 256  # rows per batch of the n-gram checks, which bound their memory
 
 
+def filter_config(truncated: bool, think: Think, empty_answer: bool, ngram: int, max_repeated_share: str,
+                  max_repeated_span: str, max_foreign_script: str, max_foreign_language: str, language_windows: int,
+                  answers_disagree: bool, answer_unsupported: bool, refusal_pattern: list[str],
+                  refusal_file: Path | None, default_refusals: bool, max_perplexity: float | None,
+                  min_perplexity: float | None, perplexity_column: str) -> FilterConfig:
+    """The run's params from the option texts: thresholds (a number or off), the refusal patterns compiled."""
+    return FilterConfig(
+        truncated=truncated, think=think, empty_answer=empty_answer, ngram=ngram,
+        max_repeated_share=parse_threshold("--max-repeated-share", max_repeated_share, share=True),
+        max_repeated_span=parse_span(max_repeated_span), language_windows=language_windows,
+        max_foreign_script=parse_threshold("--max-foreign-script", max_foreign_script, share=True),
+        max_foreign_language=parse_threshold("--max-foreign-language", max_foreign_language, share=True),
+        multiple_answers=answers_disagree, unsupported_answer=answer_unsupported,
+        refusals=refusal_patterns(refusal_pattern, refusal_file, default_refusals),
+        perplexity_column=perplexity_column, max_perplexity=max_perplexity, min_perplexity=min_perplexity)
+
+
 def parse_threshold(name: str, text: str, share: bool = False) -> float | None:
     if text.strip().lower() in ("off", "none", "no"):
         return None

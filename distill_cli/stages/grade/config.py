@@ -45,6 +45,17 @@ def parse_bands(text: str) -> tuple[Band, ...]:
     return tuple(bands)
 
 
+def parse_ignored(text: str) -> tuple[str, ...]:
+    """--ignore-verdicts: a comma list of verdicts, each one the contract knows."""
+    from distill_cli.schema import VERDICTS
+
+    ignored = tuple(sorted({v.strip() for v in text.split(",") if v.strip()}))
+    unknown = [v for v in ignored if v not in VERDICTS]
+    if unknown:
+        raise BadInput(f"--ignore-verdicts {','.join(unknown)}: not a verdict; valid: {', '.join(VERDICTS)}")
+    return ignored
+
+
 def _float(text: str, option: str) -> float:
     try:
         return float(text)

@@ -41,6 +41,28 @@ class Window:
         return f"{'(' if self.lo_open else '['}{lo}:{hi}{')' if self.hi_open else ']'}"
 
 
+# --prefer picks the traces --per-prompt and --pairs keep (--by also names the columns a run needs, so it stays)
+READERS = {"prefer": ("--per-prompt", "--pairs")}
+
+
+def select_config(by: By, band: str | None, quantile: str | None, keep: str | None, pass_rate: str | None,
+                  max_cv: float | None, model: str | None, domain: str | None, correct_only: bool,
+                  length_tokens: str | None, per_prompt: int | None, prefer: Prefer, distribution: str | None,
+                  total: int | None, seed: int, pairs: bool) -> SelectConfig:
+    """The run's params from the option texts (windows, name lists, the mix), checked together."""
+    def window(text: str | None, option: str) -> Window | None:
+        return None if text is None else parse_window(text, option)
+
+    cfg = SelectConfig(by=by, keep=parse_names(keep), pass_rate=window(pass_rate, "--pass-rate"), max_cv=max_cv,
+                       models=parse_names(model), domains=parse_names(domain), correct_only=correct_only,
+                       length_tokens=window(length_tokens, "--length-tokens"), per_prompt=per_prompt, prefer=prefer,
+                       distribution=parse_distribution(distribution) if distribution is not None else None,
+                       total=total, seed=seed, pairs=pairs, band=window(band, "--band"),
+                       quantile=window(quantile, "--quantile"))
+    cfg.check()
+    return cfg
+
+
 def parse_window(text: str, option: str) -> Window:
     """`LO:HI` inclusive; brackets choose each edge: `(0:1)` exclusive, `[0.1:0.9)`; an empty side is unbounded."""
     m = re.fullmatch(r"\s*([\[(]?)\s*([^:\[\]()]*?)\s*:\s*([^:\[\]()]*?)\s*([\])]?)\s*", text)
