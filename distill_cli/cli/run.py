@@ -40,29 +40,8 @@ def run(
 def command_specs() -> dict[str, CommandSpec]:
     """Each stage command's parameters, read from the typer app so the pipeline file follows its --help."""
     from distill_cli.cli import load
-    from distill_cli.pipeline.core import STAGES, Param
+    from distill_cli.pipeline.core import STAGES, command_spec
 
     group = typer.main.get_command(load())
-    commands = getattr(group, "commands", {})  # typer may carry its own copy of click: duck-type, no isinstance
-    specs: dict[str, CommandSpec] = {}
-    for stage in STAGES:
-        cmd = commands.get(stage)
-        if cmd is None:
-            continue
-        spec: CommandSpec = {}
-        for p in cmd.params:
-            if not p.name:
-                continue
-            if p.param_type_name == "argument":
-                spec[p.name] = Param(p.name, "argument", variadic=p.nargs == -1)
-                continue
-            long = next((o for o in p.opts if o.startswith("--")), p.opts[0])
-            aliases = tuple(o.lstrip("-").replace("-", "_") for o in p.opts)
-            if p.is_flag and p.secondary_opts:
-                spec[p.name] = Param(p.name, "toggle", long, p.secondary_opts[0], aliases=aliases)
-            elif p.is_flag:
-                spec[p.name] = Param(p.name, "switch", long, aliases=aliases)
-            else:
-                spec[p.name] = Param(p.name, "multiple" if p.multiple else "value", long, aliases=aliases)
-        specs[stage] = spec
-    return specs
+    commands = getattr(group, "commands", {})
+    return {stage: command_spec(commands[stage].params) for stage in STAGES if stage in commands}

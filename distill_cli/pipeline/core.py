@@ -44,6 +44,27 @@ class Param:
 CommandSpec = dict[str, Param]  # parameter name -> Param, one per stage command
 
 
+def command_spec(params) -> CommandSpec:
+    """How a command's click parameters are spelled (read from the CLI, so a pipeline file follows its --help);
+    duck-typed: typer may carry its own copy of click."""
+    spec: CommandSpec = {}
+    for p in params:
+        if not p.name:
+            continue
+        if p.param_type_name == "argument":
+            spec[p.name] = Param(p.name, "argument", variadic=p.nargs == -1)
+            continue
+        long = next((o for o in p.opts if o.startswith("--")), p.opts[0])
+        aliases = tuple(o.lstrip("-").replace("-", "_") for o in p.opts)
+        if p.is_flag and p.secondary_opts:
+            spec[p.name] = Param(p.name, "toggle", long, p.secondary_opts[0], aliases=aliases)
+        elif p.is_flag:
+            spec[p.name] = Param(p.name, "switch", long, aliases=aliases)
+        else:
+            spec[p.name] = Param(p.name, "multiple" if p.multiple else "value", long, aliases=aliases)
+    return spec
+
+
 @dataclass(frozen=True)
 class Step:
     """One stage invocation: where it reads, where it writes, and the argv after `distill`."""

@@ -9,6 +9,7 @@ own scripts, a second guard behind the escaping of trace text.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import mimetypes
@@ -169,3 +170,35 @@ def make_server(root: Path, host: str = "127.0.0.1", port: int = 8765) -> Thread
     server = cls((host, port), handler)
     server.daemon_threads = True
     return server
+
+
+def serve(run_dir: Path, host: str, port: int, open_browser: bool) -> None:
+    """`distill view`: serve until Ctrl-C; a taken port or a bad address is one line, and a non-loopback address
+    a warning (anyone who can reach it reads the traces)."""
+    if not run_dir.is_dir():
+        raise BadInput(f"{run_dir}: no such directory")
+    try:
+        server = make_server(run_dir, host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise BadInput(f"--port {port}: address {host}:{port} is already in use; pass another --port") from exc
+        raise BadInput(f"--host {host}: cannot listen there: {exc.strerror or exc}") from exc
+    viewer = server.RequestHandlerClass.viewer
+    bound = server.server_address[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}/"
+    stages = viewer.catalog.stages()
+    if host not in LOOPBACK:
+        print(f"warning: listening on {host}, not 127.0.0.1: anyone who can reach this machine on port {bound} "
+              "can read these traces", file=sys.stderr, flush=True)
+    print(f"distill view: {len(stages)} stage(s) of {viewer.root} at {url}  (read-only; Ctrl-C stops)", flush=True)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -85,3 +85,26 @@ def _named(est: Estimate, name: str) -> Estimate:
     from dataclasses import replace
 
     return replace(est, name=name)
+
+
+def plan_file(pipeline: Path, run_dir: str | None, extra: list[str], specs: dict, generate_command) -> None:
+    """`distill plan`: read the pipeline file, plan its generate steps (with `extra` options: pilot, prices), print
+    the table and what could not be planned; nothing is written under the run directory."""
+    from distill_cli.pipeline.core import parse_pipeline
+    from distill_cli.progress import make_console
+    from distill_cli.stages.plan.run import print_plan
+
+    try:
+        text = pipeline.read_text()
+    except OSError as exc:
+        raise BadInput(f"{pipeline}: cannot read: {exc.strerror or exc}") from None
+    pipe = parse_pipeline(text, str(pipeline), specs, run_dir)
+    estimates, notes = plan_pipeline(pipe, extra, generate_command)
+    console = make_console()
+    if not estimates and not notes:
+        raise BadInput(f"{pipeline}: no generate stage to plan")
+    if estimates:
+        print_plan(estimates, console)
+    for note in notes:
+        console.print(f"not planned: {note}", highlight=False, soft_wrap=True)
+    console.print(f"plan: nothing was written under {pipe.run_dir}")
