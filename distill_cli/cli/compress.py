@@ -51,7 +51,7 @@ def compress(
                                         help="openai: API key.")] = None,
     concurrency: Annotated[int, opt(REWRITE, min=1, help="openai: requests in flight.")] = 32,
     template: Annotated[Path | None, opt(REWRITE, help="Prompt template with {problem} {reasoning} {answer} "
-                                          "{difficulty} {target_length} [default: the built-in "
+                                          "{difficulty} {target_length} \\[default: the built-in "
                                           "distill_cli/templates/rewrite.txt].")] = None,
     targets: Annotated[str | None, opt(REWRITE, help="Target share of the original length per difficulty, e.g. "
                                         "easy=0.3,hard=0.7.")] = None,
