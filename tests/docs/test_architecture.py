@@ -69,5 +69,5 @@ def test_every_path_outside_the_tree_exists():
 
 def test_a_missing_module_is_caught(tmp_path):
     """The checker itself: a made-up module in the tree is reported."""
-    text = DOC.read_text(encoding="utf-8").replace("    bug.py ", "    nosuch.py ")
+    text = DOC.read_text(encoding="utf-8").replace("    base.py ", "    nosuch.py ")
     assert any(not where.exists() and name == "nosuch.py" for name, where in tree_paths(text))
