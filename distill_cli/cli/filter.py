@@ -9,7 +9,7 @@ import typer
 
 from distill_cli.cli import common
 from distill_cli.cli.base import app
-from distill_cli.cli.common import choice
+from distill_cli.cli.common import choice, opt
 from distill_cli.stages.filter.config import Think
 
 EXAMPLE = ("Example: distill filter runs/x/verified -o runs/x/filtered --max-repeated-share 0.1 "
@@ -25,41 +25,32 @@ def filter_(
     output: common.Output,
     truncated: Annotated[bool, typer.Option(help="Drop traces cut at the token limit (finish_reason length).")
                          ] = True,
-    think: Annotated[Think, choice(Think, "--think", help="Drop an unclosed <think> block, and a trace "
-                                       "without reasoning from a model that thinks (auto: most of its rows do).")
-                     ] = "auto",
+    think: Annotated[Think, choice(Think, "--think", help="Drop an unclosed <think> block, and a trace without "
+                                   "reasoning from a model that thinks (auto: most of its rows do).")] = "auto",
     empty_answer: Annotated[bool, typer.Option(help="Drop traces with an empty response.")] = True,
-    ngram: Annotated[int, typer.Option(min=2, help="Words per n-gram of the repetition checks.",
-                                       rich_help_panel=REP)] = 20,
-    max_repeated_share: Annotated[str, typer.Option(
-        metavar=Threshold, help="Drop a trace when more than this share of its word n-grams repeat an earlier "
-        "one.", rich_help_panel=REP)] = "0.2",
-    max_repeated_span: Annotated[str, typer.Option(
-        metavar="WORDS|off", help="Drop a trace whose longest repeated run of words is longer than this.",
-        rich_help_panel=REP)] = "400",
-    max_foreign_script: Annotated[str, typer.Option(
-        metavar=Threshold, help="Drop a trace when more than this share of its reasoning's letters are in a script "
-        "its prompt does not use.", rich_help_panel=LANG)] = "0.02",
-    max_foreign_language: Annotated[str, typer.Option(
-        metavar=Threshold, help="Drop a trace when more than this share of sampled reasoning windows are in "
-        "another language than the prompt (offline fastText identifier).", rich_help_panel=LANG)] = "0.34",
-    language_windows: Annotated[int, typer.Option(min=1, help="Reasoning windows identified per trace.",
-                                                  rich_help_panel=LANG)] = 6,
-    answers_disagree: Annotated[bool, typer.Option(help="Drop a response whose \\boxed{} answers disagree.",
-                                                   rich_help_panel=ANS)] = True,
-    answer_unsupported: Annotated[bool, typer.Option(help="Drop a trace whose boxed answer never appears in "
-                                                     "its reasoning.", rich_help_panel=ANS)] = True,
-    refusal_pattern: Annotated[list[str] | None, typer.Option(
-        "--refusal-pattern", metavar="REGEX", help="Also drop traces matching this case-insensitive regex "
-        "(repeatable).", rich_help_panel=REF, show_default=False)] = None,
-    refusal_file: Annotated[Path | None, typer.Option(help="A file of more refusal regexes, one per line.",
-                                                      rich_help_panel=REF, show_default=False)] = None,
-    default_refusals: Annotated[bool, typer.Option(help="Use the built-in refusal phrases ('as an AI', 'I cannot "
-                                                   "help with that', ...).", rich_help_panel=REF)] = True,
-    max_perplexity: Annotated[float | None, typer.Option(min=0.0, help="Drop traces above this perplexity.",
-                                                         show_default=False)] = None,
-    min_perplexity: Annotated[float | None, typer.Option(min=0.0, help="Drop traces below this perplexity.",
-                                                         show_default=False)] = None,
+    ngram: Annotated[int, opt(REP, min=2, help="Words per n-gram of the repetition checks.")] = 20,
+    max_repeated_share: Annotated[str, opt(REP, metavar=Threshold, help="Drop a trace when more than this share of "
+                                           "its word n-grams repeat an earlier one.")] = "0.2",
+    max_repeated_span: Annotated[str, opt(REP, metavar="WORDS|off", help="Drop a trace whose longest repeated run "
+                                          "of words is longer than this.")] = "400",
+    max_foreign_script: Annotated[str, opt(LANG, metavar=Threshold, help="Drop a trace when more than this share "
+                                           "of its reasoning's letters are in a script its prompt does not use.")
+                                  ] = "0.02",
+    max_foreign_language: Annotated[str, opt(LANG, metavar=Threshold, help="Drop a trace when more than this "
+                                             "share of sampled reasoning windows are in another language than the "
+                                             "prompt (offline fastText identifier).")] = "0.34",
+    language_windows: Annotated[int, opt(LANG, min=1, help="Reasoning windows identified per trace.")] = 6,
+    answers_disagree: Annotated[bool, opt(ANS, help="Drop a response whose \\boxed{} answers disagree.")] = True,
+    answer_unsupported: Annotated[bool, opt(ANS, help="Drop a trace whose boxed answer never appears in its "
+                                            "reasoning.")] = True,
+    refusal_pattern: Annotated[list[str] | None, opt(REF, "--refusal-pattern", metavar="REGEX", help="Also drop "
+                                                     "traces matching this case-insensitive regex (repeatable).",
+                                                     show_default=False)] = None,
+    refusal_file: Annotated[Path | None, opt(REF, help="A file of more refusal regexes, one per line.")] = None,
+    default_refusals: Annotated[bool, opt(REF, help="Use the built-in refusal phrases ('as an AI', 'I cannot help "
+                                          "with that', ...).")] = True,
+    max_perplexity: Annotated[float | None, typer.Option(min=0.0, help="Drop traces above this perplexity.")] = None,
+    min_perplexity: Annotated[float | None, typer.Option(min=0.0, help="Drop traces below this perplexity.")] = None,
     perplexity_column: Annotated[str, typer.Option(help="Column holding each trace's perplexity.")] = "perplexity",
     shard: common.Shard = None,
     limit: common.Limit = None,
