@@ -68,3 +68,12 @@ def error_verdict(domain: str, reason: str) -> Verdict:
 
 
 _VERIFIERS = {"math": "math-verify", "code": "code-sandbox", "choice": "choice", "text": "exact"}
+
+
+# the --judge-* options and what reads each: the judge itself, its server (--judge-url), its offline engine
+JUDGE_READERS = {name: ("--judge",) for name in ("judge_url", "judge_when", "judge_prompt", "judge_trace",
+                                                 "judge_max_tokens", "judge_checkpoint_every")}
+SERVER_READERS = {"judge_concurrency": ("--judge-url",)}
+OFFLINE = "--judge without --judge-url"
+ENGINE_READERS = {name: (OFFLINE,) for name in ("judge_dtype", "judge_max_model_len", "judge_kv_cache_memory",
+                                                "judge_engine_arg")}

@@ -131,3 +131,42 @@ class JudgeSetup:
     def task_options(self, workers: int) -> dict:
         """A Ray task's resources: an offline judge engine also takes a GPU where the cluster has them."""
         return {"num_cpus": workers} | ({} if self.url else {"num_gpus": 1})
+
+
+# vllm.LLM arguments the judge has an option for (the others it passes through --judge-engine-arg)
+JUDGE_OWN = {"model": "--judge", "dtype": "--judge-dtype", "max_model_len": "--judge-max-model-len",
+             "kv_cache_memory_bytes": "--judge-kv-cache-memory"}
+
+
+def judge_setup(quiet: bool, judge: str | None, judge_url: str | None, judge_api_key: str | None, judge_when: str,
+                judge_prompt, judge_trace: bool, judge_max_tokens: int, judge_concurrency: int,
+                judge_checkpoint_every: int, judge_dtype: str, judge_max_model_len: int | None,
+                judge_kv_cache_memory: str | None, judge_engine_arg: list[str] | None) -> JudgeSetup | None:
+    """The judge the options ask for, checked before any work (None without --judge)."""
+    if not judge:
+        return None
+    from distill_cli.stages.verify.judge import check_when, read_template
+
+    engine, kv_bytes = {}, None
+    if not judge_url:
+        engine, kv_bytes = _judge_engine(judge, judge_dtype, judge_max_model_len, judge_kv_cache_memory,
+                                         judge_engine_arg)
+    cfg = JudgeConfig(model=judge, template=read_template(judge_prompt), when=check_when(judge_when),
+                      with_trace=judge_trace, max_tokens=judge_max_tokens, checkpoint_every=judge_checkpoint_every,
+                      engine=engine)
+    return JudgeSetup(cfg, judge_url, judge_api_key, judge_concurrency, quiet, kv_bytes)
+
+
+def _judge_engine(model, dtype, max_model_len, kv_cache_memory, engine_arg) -> tuple[dict, int | None]:
+    """The offline judge engine's recorded options and KV-cache bytes, parsed and checked by generate's code."""
+    from distill_cli.engines.backends import check_model_path
+    from distill_cli.engines.engine_args import check_engine_args, parse_engine_args
+    from distill_cli.engines.memory import parse_size
+    from distill_cli.stages.generate.config import resolved_dtype
+
+    check_model_path(model)
+    args = parse_engine_args(engine_arg, "--judge-engine-arg", JUDGE_OWN)
+    check_engine_args(args, option="--judge-engine-arg")
+    kv_bytes = parse_size(kv_cache_memory, "--judge-kv-cache-memory") if kv_cache_memory is not None else None
+    engine = {"dtype": resolved_dtype(dtype), "max_model_len": max_model_len, "engine_args": args or None}
+    return {k: v for k, v in engine.items() if v is not None}, kv_bytes
