@@ -35,8 +35,7 @@ SUMMARIES = {
     "run": "Run a pipeline file's stages in order, skipping finished stages and resuming unfinished ones.",
     "plan": "Count prompts and tokens, estimate cost and wall time of every generate step; write no stage output.",
     "inspect": "Rows, shards, columns with types, manifest params, stats and a few sample rows of any stage output.",
-    "report": "HTML report of a run: verdicts, pass rates, difficulty, lengths, compression, dedupe, rows per "
-              "stage.",
+    "report": "HTML report of a run: verdicts, pass rates, difficulty, lengths, compression, dedupe, rows per stage.",
     "view": "Browse a run's traces in a local web page: stages, filters, one prompt's samples, math rendered.",
     "model": "Build and locate the bundled demo model.",
 }

@@ -54,8 +54,7 @@ def choice(literal, flag: str, *param_decls: str, **kwargs):
 
 
 Executor = Annotated[Literal["local", "ray"], choice(
-    Literal["local", "ray"], "--executor", help="Run shards in this process, or as Ray tasks "
-    "(from a clone: "
+    Literal["local", "ray"], "--executor", help="Run shards in this process, or as Ray tasks (from a clone: "
     "pip install '.\\[ray]').",
     rich_help_panel=SCALE)]
 RayAddress = Annotated[str | None, typer.Option(

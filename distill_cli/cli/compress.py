@@ -27,34 +27,33 @@ def compress(
     strategy: Annotated[list[str], typer.Option("--strategy", "-s", show_default=False, help=f"{'|'.join(STRATEGIES)}"
                                                 "; repeat or comma-separate, applied in that order.")],
     on_fail: Annotated[OnFail, choice(OnFail, "--on-fail", help="What to do with a cut that no longer "
-                                             "verifies.")] = "revert",
+                                      "verifies.")] = "revert",
     all_rows: Annotated[bool, typer.Option("--all", help="Compress every row, not only verdict == correct.")] = False,
     reverify: Annotated[bool, typer.Option(help="Re-verify every cut (the reasoning's conclusion against the "
                                            "reference answer).")] = True,
     allowance: Annotated[int, opt(CUTS, min=0, help="trim: paragraphs kept after the final answer's settled "
-                                   "statement.")] = 1,
+                                  "statement.")] = 1,
     max_reflections: Annotated[int, opt(CUTS, min=0, help="dedupe-reflections: reflection episodes kept per "
-                                         "loop.")] = 2,
+                                        "loop.")] = 2,
     near_threshold: Annotated[float, opt(CUTS, min=0.01, max=1.0, help="dedupe-reflections: shingle Jaccard from "
-                                          "which paragraphs are repeats.")] = 0.9,
+                                         "which paragraphs are repeats.")] = 0.9,
     extra_steps: Annotated[int, opt(CUTS, min=0, help="first-correct: paragraphs kept after the first correct "
-                                     "one.")] = 0,
+                                    "one.")] = 0,
     budget: Annotated[int | None, opt(BUDGET, min=1, help="Token budget per completion.")] = None,
     mark: Annotated[bool, opt(BUDGET, help="Keep over-budget traces, flagged in over_budget.")] = False,
     tokenizer: Annotated[str | None, opt(BUDGET, help="Local tokenizer/model directory (default: an estimate, see "
-                                          "docs).")] = None,
+                                         "docs).")] = None,
     backend: Annotated[BackendName, choice(BackendName, "--backend", rich_help_panel=REWRITE)] = "vllm",
-    model: Annotated[str | None, opt(REWRITE, "--model", "-m", help="Rewriting model ('tiny' = "
-                                      "bundled).")] = None,
+    model: Annotated[str | None, opt(REWRITE, "--model", "-m", help="Rewriting model ('tiny' = bundled).")] = None,
     base_url: Annotated[str, opt(REWRITE, help="openai: server URL.")] = "http://127.0.0.1:8000/v1",
     api_key: Annotated[str | None, opt(REWRITE, envvar="OPENAI_API_KEY", show_default=False,
                                         help="openai: API key.")] = None,
     concurrency: Annotated[int, opt(REWRITE, min=1, help="openai: requests in flight.")] = 32,
     template: Annotated[Path | None, opt(REWRITE, help="Prompt template with {problem} {reasoning} {answer} "
-                                          "{difficulty} {target_length} \\[default: the built-in "
+                                         "{difficulty} {target_length} \\[default: the built-in "
                                           "distill_cli/templates/rewrite.txt].")] = None,
     targets: Annotated[str | None, opt(REWRITE, help="Target share of the original length per difficulty, e.g. "
-                                        "easy=0.3,hard=0.7.")] = None,
+                                       "easy=0.3,hard=0.7.")] = None,
     rewrite_max_tokens: Annotated[int, opt(REWRITE, min=16, help="Token limit of one rewrite.")] = 4096,
     temperature: Annotated[float, opt(REWRITE, min=0.0)] = 0.3,
     kv_cache_memory: Annotated[str | None, opt(REWRITE, "--kv-cache-memory", show_default=False,

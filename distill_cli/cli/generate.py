@@ -40,12 +40,12 @@ def generate(
     top_k: Annotated[int, opt(SAMPLING, min=-1, help="-1: off.")] = -1,
     max_tokens: Annotated[int, opt(SAMPLING, min=1, help="Completion token budget per sample.")] = 4096,
     seed: Annotated[int | None, opt(SAMPLING, help="vllm: the engine seed (default 0); openai: sent per "
-                                     "request.")] = None,
+                                    "request.")] = None,
     system_prompt: RENDER.SystemPrompt = None,
     prompt_template: RENDER.PromptTemplate = None,
     chat_template_kwargs: RENDER.ChatTemplateKwargs = None,
     logprobs: Annotated[int | None, opt(SAMPLING, min=0, show_default=False, help="Keep each completion token's "
-                                         "id and logprob and the model's top-K (token_ids, token_logprobs, "
+                                        "id and logprob and the model's top-K (token_ids, token_logprobs, "
                                          "topk_ids, topk_logprobs; 0: no top-K).")] = None,
     logprobs_dtype: Annotated[LogprobDtype, choice(LogprobDtype, "--logprobs-dtype", help="How topk_logprobs is "
                                                    "stored.", rich_help_panel=SAMPLING)] = "float32",
@@ -58,22 +58,22 @@ def generate(
     max_num_seqs: ENGINE.MaxNumSeqs = None,
     engine_arg: ENGINE.EngineArg = None,
     data_parallel_size: Annotated[int, opt(ENGINE.panel, min=1, help="Engine replicas on this node, each a "
-                                            "process with its own engine doing its share of the shards (GPUs: "
+                                           "process with its own engine doing its share of the shards (GPUs: "
                                             "tensor-parallel-size each).")] = 1,
     base_url: Annotated[str | None, opt(HTTP, show_default=False, help="Server URL (openai: "
-                                         "http://127.0.0.1:8000/v1; openai-batch: env OPENAI_BASE_URL, else "
+                                        "http://127.0.0.1:8000/v1; openai-batch: env OPENAI_BASE_URL, else "
                                          "https://api.openai.com/v1; anthropic-batch: env ANTHROPIC_BASE_URL, "
                                          "else https://api.anthropic.com/v1).")] = None,
     api_key: Annotated[str | None, opt(HTTP, show_default=False, help="API key (openai: env DISTILL_API_KEY, "
-                                        "then OPENAI_API_KEY; openai-batch: OPENAI_API_KEY; anthropic-batch: "
+                                       "then OPENAI_API_KEY; openai-batch: OPENAI_API_KEY; anthropic-batch: "
                                         "ANTHROPIC_API_KEY).")] = None,
     concurrency: Annotated[int, opt(HTTP, min=1, help="Requests in flight.")] = 64,
     request_timeout: Annotated[float, opt(HTTP, min=1.0, help="Seconds per request.")] = 600.0,
     max_retries: Annotated[int, opt(HTTP, min=0)] = 5,
     batch_max_requests: Annotated[int | None, opt(BATCH, min=1, show_default=False, help="Requests per batch "
-                                                   "(openai-batch: 50000; anthropic-batch: 100000).")] = None,
+                                                  "(openai-batch: 50000; anthropic-batch: 100000).")] = None,
     batch_max_bytes: Annotated[int | None, opt(BATCH, min=1024, show_default=False, help="Bytes per batch "
-                                                "(openai-batch: 200000000; anthropic-batch: 256000000).")] = None,
+                                               "(openai-batch: 200000000; anthropic-batch: 256000000).")] = None,
     poll_interval: Annotated[float, opt(BATCH, min=0.0, help="Seconds between polls of a submitted batch.")
                              ] = 30.0,
     checkpoint_every: CKPT.Every = 64,

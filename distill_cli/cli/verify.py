@@ -37,7 +37,7 @@ def verify(
     memory_mb: Annotated[int, typer.Option(min=64, help="Address-space limit of a sandboxed program (MB); a row's "
                                            "`memory_limit` column overrides it.")] = 1024,
     checker: Annotated[Checker, choice(Checker, "--checker", help="How stdin/stdout output is compared "
-                                             "when the row's `checker` "
+                                       "when the row's `checker` "
                                              "column names none: tokens (whitespace-insensitive), exact, float "
                                              "(abs/rel 1e-6), lines-unordered.")] = "tokens",
     time_limit: Annotated[float | None, typer.Option(min=0.01, help="CPU seconds per test when the row has no "
