@@ -279,9 +279,8 @@ def test_an_offline_judge_engine_takes_generates_engine_options():
     """--judge-dtype/--judge-max-model-len/--judge-engine-arg are recorded in the judge's params (they shape its
     replies), --judge-kv-cache-memory is not (a size, like generate's); all reach the engine's factory; an engine
     argument that has an option of its own is refused, naming the judge's option."""
-    from distill_cli.cli.verify import _judge_engine
     from distill_cli.stages.verify.judge import JudgeConfig
-    from distill_cli.stages.verify.judge_run import JudgeSetup
+    from distill_cli.stages.verify.judge_run import JudgeSetup, _judge_engine
 
     engine, kv = _judge_engine("tiny", "float32", 1024, "512MiB", ["enable_prefix_caching=true", "max_num_seqs=8"])
     assert engine == {"dtype": "float32", "max_model_len": 1024,
