@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from contextlib import contextmanager
 from difflib import get_close_matches
 
 import typer
@@ -57,22 +56,20 @@ class LazyGroup(TyperGroup):
         self.add_command(build(cmd_name), cmd_name)
         return self.commands[cmd_name]
 
-    @contextmanager
-    def _listing(self):
+    def _listing(self, show, *args):
+        """Run typer's help or completion with stand-ins that carry only a name and a one-line help."""
         self.summaries_only = True
         try:
-            yield
+            return show(*args)
         finally:
             self.summaries_only = False
 
     def format_help(self, ctx, formatter) -> None:
         import_rich_help()
-        with self._listing():
-            super().format_help(ctx, formatter)
+        self._listing(super().format_help, ctx, formatter)
 
     def shell_complete(self, ctx, incomplete: str):
-        with self._listing():
-            return super().shell_complete(ctx, incomplete)
+        return self._listing(super().shell_complete, ctx, incomplete)
 
     def resolve_command(self, ctx, args: list[str]):
         """As typer's, but a mistyped name is matched against every command, not only the ones built."""
