@@ -79,3 +79,21 @@ def test_stream_yields_what_scan_then_filter_yields_a_batch_at_a_time(tmp_path):
     assert max(f.height for f in streamed) <= 32
     assert pl.concat(streamed).equals(expected[rows])
     assert pl.concat(inp.stream(64)).equals(inp.scan().collect())
+
+
+def test_stream_of_chosen_rows_reads_row_groups_and_yields_them_in_order(tmp_path):
+    """stream(rows=...) without a filter reads only the row groups that hold chosen rows, in batches, in order."""
+    import numpy as np
+
+    pl.DataFrame({"id": [f"{i:04x}" for i in range(250)], "sample": list(range(250))}).write_parquet(
+        tmp_path / "a.parquet", row_group_size=40)
+    pl.DataFrame({"id": [f"{i:04x}" for i in range(250, 400)],
+                  "sample": pl.Series(range(250, 400), dtype=pl.Int32)}).write_parquet(tmp_path / "b.parquet")
+    inp = open_input(str(tmp_path / "*.parquet"))
+    everything = inp.scan().collect()
+    rows = np.array([0, 1, 39, 40, 41, 120, 249, 250, 251, 300, 329, 330, 399])
+    streamed = list(inp.stream(3, rows=rows))
+    assert max(f.height for f in streamed) <= 3 and pl.concat(streamed).equals(everything[rows])
+    assert pl.concat(inp.stream(5, limit=330, rows=rows)).equals(everything[rows[rows < 330]])
+    assert pl.concat(inp.stream(5, rows=rows, columns=["sample"])).equals(everything.select("sample")[rows])
+    assert list(inp.stream(5, rows=np.array([], dtype=np.int64))) == []

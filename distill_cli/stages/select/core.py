@@ -34,6 +34,7 @@ from distill_cli.stages.select.sample import (
 )
 
 PAIR_COLUMNS = ("pair_id", "pair_role")
+SEEN = "__seen "  # first_pass's per-value flags: whether any input row has the value an option names
 
 
 def score_column(by: str, schema: list[str]) -> str:
@@ -104,14 +105,16 @@ def row_filters(cfg: SelectConfig, schema: list[str]) -> list[tuple[str, pl.Expr
     return [(name, expr.fill_null(False)) for name, expr in checks]
 
 
-def _drop_counts(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]]) -> pl.LazyFrame:
-    """Rows and prompts in, and the rows each filter drops among those the earlier ones kept."""
+def _drop_counts(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]], extra: dict[str, pl.Expr] | None = None
+                 ) -> pl.LazyFrame:
+    """Rows and prompts in, and the rows each filter drops among those the earlier ones kept; `extra`: more
+    whole-input aggregates computed in the same pass (first_pass: whether each named value occurs)."""
     passed = pl.lit(True)
     exprs = [pl.len().alias("rows_in"), pl.col("id").n_unique().alias("prompts_in")]
     for name, expr in checks:
         exprs.append((passed & ~expr).sum().alias(name))
         passed = passed & expr
-    return lf.select(exprs)
+    return lf.select(exprs + [expr.alias(name) for name, expr in (extra or {}).items()])
 
 
 def _narrow_rows(lf: pl.LazyFrame, checks: list[tuple[str, pl.Expr]], schema: list[str]) -> pl.LazyFrame:
@@ -161,14 +164,26 @@ def first_pass(lf: pl.LazyFrame, cfg: SelectConfig, schema: list[str],
     """The counters and the narrow surviving rows, from one shared scan of the input (collect_all)."""
     checks = row_filters(cfg, schema)
     named = _named(cfg)
-    queries = [_drop_counts(lf, checks), _narrow_rows(lf, checks, schema)]
-    queries += [lf.select(pl.col(col).unique()) for col in named]
-    counts, rows, *found = pl.collect_all(queries, engine="streaming")
+    seen = {f"{SEEN}{col}={v}": pl.col(col).eq(v).any() for col, (_, values) in named.items() for v in values}
+    counts, rows = pl.collect_all([_drop_counts(lf, checks, seen), _narrow_rows(lf, checks, schema)],
+                                  engine="streaming")
+    counts = counts.row(0, named=True)
+    _check_seen(lf, named, counts, known_names() if known is None else known)
+    counts = {k: v for k, v in counts.items() if not k.startswith(SEEN)}
+    return {"rows_in": counts.pop("rows_in"), "prompts_in": counts.pop("prompts_in"), "dropped": counts}, rows
+
+
+def _check_seen(lf: pl.LazyFrame, named: dict[str, tuple[str, tuple[str, ...]]], counts: dict,
+                known: dict[str, tuple[str, ...]]) -> None:
+    """check_names, paid for only when a named value is in no row and no stage defines it: the common case is
+    answered by first_pass's per-value flags, not by a scan for every distinct value of the column."""
+    if all(counts[f"{SEEN}{col}={v}"] or v in known.get(col, ()) for col, (_, values) in named.items()
+           for v in values):
+        return
+    found = pl.collect_all([lf.select(pl.col(col).unique()) for col in named], engine="streaming")
     present = {col: sorted(str(v) for v in frame.to_series().to_list() if v is not None)
                for col, frame in zip(named, found, strict=True)}
-    check_names(named, present, known_names() if known is None else known)
-    counts = counts.row(0, named=True)
-    return {"rows_in": counts.pop("rows_in"), "prompts_in": counts.pop("prompts_in"), "dropped": counts}, rows
+    check_names(named, present, known)
 
 
 def select_frame(lf: pl.LazyFrame, cfg: SelectConfig, known: dict[str, tuple[str, ...]] | None = None
