@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import re
 import shutil
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -186,23 +187,45 @@ def row_group_rows(df: pl.DataFrame) -> int:
 
 def write_parquet_stream(path: Path, schema: pl.Schema, frames: Iterable[pl.DataFrame],
                          metadata: dict[str, str] | None = None) -> int:
-    """write_parquet for rows that arrive in frames: each frame becomes row groups as it comes, so only one frame
-    is held; the file appears under its name only when whole. Returns the rows written."""
-    import pyarrow.parquet as pq
+    """write_parquet for rows that arrive in frames: polars' streaming sink pulls them one at a time, so only a
+    frame or two (and a row group being encoded) is held; the file appears under its name only when whole.
+    Returns the rows written. (pyarrow's ParquetWriter did this before: with its import and a conversion of each
+    frame it cost 1.4 s CPU against 1.0 s for 1M graded rows.)"""
+    from polars.io.plugins import register_io_source
+
+    frames = iter(frames)
+    first = next((f for f in frames if f.height), None)
+    rows = 0
+
+    def source(with_columns, predicate, n_rows, batch_size) -> Iterator[pl.DataFrame]:
+        nonlocal rows
+        for frame in itertools.chain([] if first is None else [first], frames):
+            if frame.height:
+                rows += frame.height
+                yield _conform(frame, schema, with_columns, predicate)
 
     tmp = temp_name(path)
-    arrow = pl.DataFrame(schema=schema).to_arrow().schema.with_metadata(metadata or {})
-    rows = 0
+    group = row_group_rows(first) if first is not None else 50_000  # a row group is held while it is encoded
     try:
-        with pq.ParquetWriter(tmp, arrow, compression="zstd") as writer:
-            for frame in frames:
-                if frame.height:
-                    writer.write_table(frame.to_arrow().cast(arrow), row_group_size=row_group_rows(frame))
-                    rows += frame.height
+        try:
+            register_io_source(source, schema=schema).sink_parquet(
+                tmp, compression="zstd", row_group_size=group, metadata=metadata or None)
+        except pl.exceptions.ComputeError as exc:
+            raise _as_os_error(exc, path) from exc
         commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return rows
+
+
+def _conform(frame: pl.DataFrame, schema: pl.Schema, columns: list[str] | None, predicate: pl.Expr | None
+             ) -> pl.DataFrame:
+    """A frame in the sink's schema (an all-null column may arrive typed Null), with what the engine pushes down."""
+    if frame.schema != schema:
+        frame = frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    if predicate is not None:
+        frame = frame.filter(predicate)
+    return frame if columns is None else frame.select(columns)
 
 
 def _as_os_error(exc: Exception, path: Path) -> Exception:
