@@ -33,7 +33,10 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from benchutil import median_run  # noqa: E402
+
+from distill_cli.stagedir.inputs import open_input  # noqa: E402
 
 MODELS = ("teacher", "student")
 SAMPLES = 4  # per (prompt, model): 8 per prompt over the two models
@@ -45,6 +48,8 @@ HAND = """
 import sys, time, polars as pl
 data, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 lf = pl.scan_parquet(data + "/part-*.parquet")
+added = pl.read_parquet_schema(out + "/added.parquet")  # what distill's contract adds (absent optional columns)
+lf = lf.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in added.items())
 ok = ~pl.col("verdict").is_in(["unverifiable"]).fill_null(False)
 s = pl.when(ok).then(pl.col("score").cast(pl.Float64).fill_null(0.0))
 t = pl.when(ok).then(pl.col("completion_tokens").cast(pl.Float64))
@@ -166,6 +171,9 @@ def run(tmp: Path, n_rows: int, shards: int, repeat: int, text: int) -> None:
     distill = [sys.executable, "-m", "distill_cli"]
     graded, selected, hand = tmp / "graded", tmp / "selected", tmp / "hand"
     hand.mkdir()
+    added = {k: v for k, v in open_input(str(data)).schema.items() if k not in pl.read_parquet_schema(
+        next(data.glob("*.parquet")))}  # the nullable contract columns distill writes: the hand pipeline must too
+    pl.DataFrame(schema=added).write_parquet(hand / "added.parquet")
     runs = {
         "aggregate": [sys.executable, "-c", HAND, str(data), str(hand), "agg"],
         "copy": [sys.executable, "-c", HAND, str(data), str(hand), "copy"],
