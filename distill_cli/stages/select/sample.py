@@ -132,6 +132,9 @@ def _best(rows: pl.DataFrame, group: list[str], k: int, cfg: SampleConfig) -> pl
     """The first k rows of each group in preference order (an order-keeping group-by head: no string sort)."""
     keys, descending = _prefer_order(rows, cfg)
     ranked = rows.sort(keys, descending=descending, nulls_last=True)
+    if k == 1:  # the same rows, by one hash pass instead of a group-by (measured: half the CPU)
+        return ranked.filter(pl.struct(group).is_first_distinct() if len(group) > 1 else
+                             pl.col(group[0]).is_first_distinct())
     return ranked.group_by(group, maintain_order=True).head(k)
 
 
