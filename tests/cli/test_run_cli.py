@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -211,17 +212,54 @@ def _export(path: Path) -> list[str]:
     return sorted(path.read_text().splitlines())
 
 
-SMALL = f"""stages:
-  - collect: {{sources: [{GSM8K}], domain: math, limit: 6}}
+def _prompts(tmp_path: Path) -> Path:
+    """6 real GSM8K prompts, then one far longer than max_model_len (its 2 samples are error rows, not a crash)."""
+    story = " ".join(f"On day {i} Janet's ducks laid {i % 17} eggs, she sold {i % 5}." for i in range(70))
+    src = tmp_path / "gsm8k.jsonl"
+    src.write_text("".join(GSM8K.read_text().splitlines(keepends=True)[:6])
+                   + json.dumps({"question": story + " How many eggs are left?", "answer": "#### 0"}) + "\n")
+    return src
+
+
+SMALL = """stages:
+  - collect: {{sources: [{src}], domain: math}}
   - generate: {{model: tiny, n: 2, temperature: 0, max_tokens: 48, seed: 0, dtype: float32, enforce_eager: true,
-                max_model_len: 512, checkpoint_every: 2, rows_per_shard: 3,
-                max_num_seqs: 1}}
+                max_model_len: 512, checkpoint_every: 2, max_num_seqs: 1,
+                system_prompt: "You are a helpful assistant."}}
   - verify: {{workers: 1}}
   - grade: {{}}
   - select: {{correct_only: false}}
   - dedupe: {{exact: true}}
   - export: {{format: sft, allow_incorrect: true, output: "{{run_dir}}/sft.jsonl"}}
 """
+
+
+def _generate_checks(gen: Path, kept: set[str]) -> pl.DataFrame:
+    """What the offline engine's generate stage wrote after its resume: whole rows, error rows, its own counts.
+    (Was tests/integration/test_generate_vllm.py, which paid two more engine starts for a kill and resume.)"""
+    df = pl.read_parquet(gen / "part-00000.parquet")
+    assert df.height == 14 and df.select("id", "sample").n_unique() == 14 and set(df["sample"]) == {0, 1}
+    assert kept <= set(df["request_key"])
+    st = json.loads((gen / "_stats.json").read_text())
+    assert st["requests_sent"] == 14 - len(kept) and st["resumed"] == len(kept)  # exactly the missing requests
+    assert not (gen / "_work").exists() and _manifest(gen)["complete"]
+    ok, bad = df.filter(pl.col("error").is_null()), df.filter(pl.col("error").is_not_null())
+    # the prompt longer than the context is two error rows, not a crash and not a silent empty trace
+    assert bad.height == 2 and set(bad["finish_reason"]) == {"error"} and bad["prompt"][0].startswith("On day 0")
+    assert bad["error"].str.contains("512").all() and (bad["response"] == "").all()
+    assert ok.height == 12 and set(ok["finish_reason"]) <= {"stop", "length"}
+    assert (ok["completion_tokens"] > 0).all() and (ok["completion_tokens"] <= 48).all()
+    assert (ok["prompt_tokens"] > 20).all() and (ok["completion"].str.len_chars() > 20).all()
+    assert (ok["response"] == ok["completion"].str.strip_chars()).all() and ok["reasoning"].is_null().all()
+    assert set(df["model"]) == {"smollm2-135m-instruct"} and set(df["seed"]) == {0}
+    assert json.loads(df["gen_params"][0])["dtype"] == "float32"
+    assert st["errors"] == 2 and st["tokens"]["completion"] == ok["completion_tokens"].sum()
+    # the offline engine's own counts: cached prompt tokens from vLLM, reasoning tokens by the tokenizer (none here)
+    assert ok["cached_tokens"].is_not_null().all() and (ok["cached_tokens"] <= ok["prompt_tokens"]).all()
+    assert (ok["reasoning_tokens"] == 0).all() and st["tokens"]["cached"] == ok["cached_tokens"].sum()
+    assert st["cost"]["usd"] is None and "local engine" in st["cost"]["note"]  # no price: tokens only, no failure
+    assert st["tokens_per_s"] > 0
+    return df
 
 
 @pytest.mark.vllm
@@ -233,8 +271,10 @@ def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
     Three engine starts: the uninterrupted run, the run killed inside generate, and its resume of generate (the
     last re-run finds generate complete and skips it). Greedy sampling makes the teacher's output deterministic, and
     one sequence at a time (max_num_seqs 1) makes it independent of which requests a resumed run batches together.
+    The resumed generate stage is also checked on its own: it sent exactly the requests missing after the kill, its
+    rows are whole, the too-long prompt is two error rows, and a finished stage re-run starts no engine.
     """
-    pipe = _write(tmp_path, SMALL)
+    pipe = _write(tmp_path, SMALL.format(src=_prompts(tmp_path)))
     whole = distill("run", pipe, "--run-dir", tmp_path / "whole", timeout=900)
     assert whole.returncode == 0, whole.stderr
     expected = _export(tmp_path / "whole" / "sft.jsonl")
@@ -242,27 +282,36 @@ def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
 
     run = tmp_path / "killed"
     gen = run / "generate"
-    # Kill once anything of generate is saved. A shard's chunks live only for the instant between its last result
-    # and its part file (greedy requests of one batch finish in the same engine step), so waiting for a chunk alone
-    # could miss the first shard and land after the second one finished: a part file stays visible.
+    dry = distill("run", pipe, "--run-dir", run, "--from", "generate", "--to", "generate", "--dry-run")
+    command = dry.stdout.splitlines()[0].split(": ", 1)[1]  # the generate command the run starts
+    assert dry.returncode == 0 and command.startswith("distill generate "), dry.stdout
+    # Kill once generate has saved a checkpoint chunk: one shard, one sequence at a time, so the chunks stay on
+    # disk until all 14 samples are done (a part file would mean the kill came too late).
     _kill_group_when(_start(pipe, "--run-dir", run),
                      lambda: any(gen.glob("_work/part-*/chunk-*.parquet")) or any(gen.glob("part-*.parquet")))
-    assert not _manifest(gen)["complete"]
-    saved = pl.concat([pl.read_parquet(f) for f in sorted(gen.glob("_work/part-*/chunk-*.parquet"))
-                       + sorted(gen.glob("part-*.parquet"))], how="diagonal_relaxed").unique(["id", "sample"])
-    assert 0 < saved.height < 12
+    assert not _manifest(gen)["complete"] and not any(gen.glob("part-*.parquet"))
+    saved = pl.concat([pl.read_parquet(f) for f in sorted(gen.glob("_work/part-*/chunk-*.parquet"))],
+                      how="diagonal_relaxed").unique(["id", "sample"])
+    assert 0 < saved.height < 14
+    kept = set(saved.filter(pl.col("error").is_null())["request_key"])  # failed rows are retried, not kept
+    assert kept
 
     _kill_group_when(_start(pipe, "--run-dir", run), lambda: (run / "verify").exists())
     assert _manifest(gen)["complete"]
+    traces = _generate_checks(gen, kept)
     final = distill("run", pipe, "--run-dir", run, timeout=900)
     assert final.returncode == 0, final.stderr
     assert "skip  2/7 generate: complete" in final.stderr  # no third engine start
     assert _export(run / "sft.jsonl") == expected
     # every sample saved before the kill is in the final traces unchanged: nothing paid for was generated twice
-    traces = pl.read_parquet(gen / "part-*.parquet")
-    kept = saved.select("id", "sample", "completion").join(traces.select("id", "sample", "completion"),
-                                                           on=["id", "sample"], how="left", suffix="_final")
-    assert kept["completion"].to_list() == kept["completion_final"].to_list()
+    kept_rows = saved.select("id", "sample", "completion").join(traces.select("id", "sample", "completion"),
+                                                                on=["id", "sample"], how="left", suffix="_final")
+    assert kept_rows["completion"].to_list() == kept_rows["completion_final"].to_list()
+
+    # the generate stage run again by itself on its finished directory: nothing to do, no engine started
+    again = distill(*shlex.split(command)[1:])
+    assert again.returncode == 0 and "sent 0 requests" in again.stderr, again.stderr
+    assert pl.read_parquet(gen / "part-00000.parquet").equals(traces)
 
 
 @pytest.mark.slow
