@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -234,6 +235,15 @@ SMALL = """stages:
 """
 
 
+def _answer_saved(gen: Path) -> bool:
+    """A checkpoint chunk of generate holds a sample that is not an error row."""
+    for chunk in gen.glob("_work/part-*/chunk-*.parquet"):
+        with contextlib.suppress(OSError, pl.exceptions.PolarsError):  # a chunk being swept as the shard ends
+            if pl.read_parquet(chunk, columns=["error"])["error"].is_null().any():
+                return True
+    return False
+
+
 def _generate_checks(gen: Path, kept: set[str]) -> pl.DataFrame:
     """What the offline engine's generate stage wrote after its resume: whole rows, error rows, its own counts.
     (Was tests/integration/test_generate_vllm.py, which paid two more engine starts for a kill and resume.)"""
@@ -285,10 +295,10 @@ def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
     dry = distill("run", pipe, "--run-dir", run, "--from", "generate", "--to", "generate", "--dry-run")
     command = dry.stdout.splitlines()[0].split(": ", 1)[1]  # the generate command the run starts
     assert dry.returncode == 0 and command.startswith("distill generate "), dry.stdout
-    # Kill once generate has saved a checkpoint chunk: one shard, one sequence at a time, so the chunks stay on
-    # disk until all 14 samples are done (a part file would mean the kill came too late).
-    _kill_group_when(_start(pipe, "--run-dir", run),
-                     lambda: any(gen.glob("_work/part-*/chunk-*.parquet")) or any(gen.glob("part-*.parquet")))
+    # Kill once generate has saved a checkpoint chunk holding an answer (the too-long prompt's error rows can come
+    # first): one shard, one sequence at a time, so the chunks stay on disk until all 14 samples are done (a part
+    # file would mean the kill came too late).
+    _kill_group_when(_start(pipe, "--run-dir", run), lambda: _answer_saved(gen) or any(gen.glob("part-*.parquet")))
     assert not _manifest(gen)["complete"] and not any(gen.glob("part-*.parquet"))
     saved = pl.concat([pl.read_parquet(f) for f in sorted(gen.glob("_work/part-*/chunk-*.parquet"))],
                       how="diagonal_relaxed").unique(["id", "sample"])
