@@ -30,9 +30,11 @@ demo:
 	bash scripts/demo.sh $(RUN)
 
 # two test processes (pytest-xdist), a file at a time: engine starts are mostly single-threaded imports and
-# loading, so two overlap well on 2 cores; a file's module fixtures (one engine per module) stay in one process
+# loading, so two overlap well on 2 cores; a file's module fixtures (one engine per module) stay in one process.
+# Files go out in collection order (tests/conftest.py puts the engine files first), not xdist's default of the
+# files with most tests first, which left the minutes-long one-test engine files for the end on one worker
 test:
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast:
 	$(BIN)/pytest -q -m "not vllm and not slow"
