@@ -288,7 +288,8 @@ def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
     whole = distill("run", pipe, "--run-dir", tmp_path / "whole", timeout=900)
     assert whole.returncode == 0, whole.stderr
     expected = _export(tmp_path / "whole" / "sft.jsonl")
-    assert len(expected) == 12
+    # the 12 answered samples (what the too-long prompt's two error rows become in an export is not this test's)
+    assert sum(1 for line in expected if json.loads(line)["messages"][-1]["content"]) == 12
 
     run = tmp_path / "killed"
     gen = run / "generate"
