@@ -226,7 +226,9 @@ def _output(df: pl.DataFrame, st: _State, cfg: CompressConfig) -> tuple[pl.DataF
     out = out.filter(pl.Series(st.alive, dtype=pl.Boolean))
     kept = [i for i in range(n) if st.alive[i] and st.eligible[i]]
     st.stats["compressed"] = sum(1 for i in kept if any(not x.startswith("reverted:") for x in st.labels[i]))
-    st.stats["shortened"] = sum(1 for i in kept if _words(st.cur[i]) < _words(originals[i]))
+    # an unchanged trace is not shorter: only changed ones are split into words (0.1 ms for 8 KB)
+    st.stats["shortened"] = sum(1 for i in kept if st.cur[i] != originals[i]
+                                and _words(st.cur[i]) < _words(originals[i]))
     spacing = sum(1 for i in kept if i in st.spacing and not st.labels[i])
     if spacing:
         st.stats["whitespace_only"] = spacing  # rows left as they were, that a strategy would only have re-spaced

@@ -28,7 +28,9 @@ def paragraphs(text: str | None) -> list[str]:
     """Blank-line separated paragraphs, each stripped of surrounding whitespace; empty ones dropped."""
     if not text:
         return []
-    return [p.strip() for p in _BLANK.split(_TRAILING_SPACE.sub("\n", text)) if p.strip()]
+    if " \n" in text or "\t\n" in text:  # the substitution scans every space: 0.2 ms for 8 KB, most have none
+        text = _TRAILING_SPACE.sub("\n", text)
+    return [p.strip() for p in _BLANK.split(text) if p.strip()]
 
 
 def join(paras: list[str]) -> str:
@@ -56,7 +58,9 @@ def stated_answer(paragraph: str) -> str | None:
     spans = [s for s in boxed_spans(paragraph) if s]
     if spans:
         return _clean(spans[-1])
-    found = _ANSWER_IS.findall(paragraph)
+    # the regex costs 0.4 ms per 8 KB paragraph even where it finds nothing; a paragraph it can match contains
+    # "answer" up to case (casefold maps every character IGNORECASE matches to a letter of it, e.g. U+017F to s)
+    found = _ANSWER_IS.findall(paragraph) if "answer" in paragraph.casefold() else []
     for candidate in reversed(found):
         value = _clean(candidate)
         if value:
