@@ -67,8 +67,8 @@ bench-dedupe:
 
 bench-export:
 	$(BIN)/python scripts/bench_export.py
-bench-memory:
-	$(BIN)/python scripts/bench_memory.py
+bench-memory:  # every stage at 100k and 1M traces; `make bench-memory ARGS=--skip-slow` leaves out verify and compress
+	$(BIN)/python scripts/bench_memory.py $(ARGS)
 bench-view:
 	$(BIN)/python scripts/bench_view.py
 bench-startup:

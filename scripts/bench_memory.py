@@ -5,10 +5,12 @@ for about half the samples) are generated once, a chunk at a time, into --data (
 1.3 GB of Parquet, 16 GB of text with `completion`; the smaller size links the larger one's first shards). Then the
 real `distill` command runs grade -> select -> dedupe --exact, dedupe --near -> export, compress (on select's
 output), then verify and filter on the traces, each in its own child process, and the child's peak RSS (ru_maxrss
-of that child alone, via os.wait4) is printed per stage and size, with the growth ratio. Memory bounded by a chunk
-means no stage over 4 GB at the larger size and none growing more than 1.3x.
+of that child alone, via os.wait4) is printed per stage and size, with the growth ratio; beside it the largest
+summed RSS of the child and its worker processes, sampled (verify's workers are processes of their own). Memory
+bounded by a chunk means no stage over 4 GB at the larger size and none growing more than 1.3x.
 
     python scripts/bench_memory.py                          # 100k and 1M traces (8 GB of reasoning at 1M)
+    python scripts/bench_memory.py --skip-slow              # without verify and compress (~20 CPU min at 1M)
     python scripts/bench_memory.py --sizes 20000 80000 --stages select compress dedupe
 """
 
@@ -20,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchutil import run_measured, run_usage, table  # noqa: E402
+from benchutil import run_measured, run_tree_usage, table  # noqa: E402
 
 STAGES = {  # stage -> (command, its input stage, extra arguments); run in this order, the global stages first
     "grade": ("grade", "verify", []),  # the generated traces carry verify's columns: grade can start there
@@ -36,6 +38,7 @@ STAGES = {  # stage -> (command, its input stage, extra arguments); run in this 
     "filter": ("filter", "traces", ["--max-foreign-language", "off", "--max-repeated-share", "off",
                                     "--max-repeated-span", "off"]),
 }
+SLOW = ("verify", "compress")  # math-verify over every trace: 10-20 CPU minutes each at 1M on this machine
 SHARD_ROWS = 50_000
 CHUNK = 10_000  # traces generated and written at a time
 SENTENCES = [f"Wait, let me check step {k}: the sum of {k} and {k + 3} is {2 * k + 3}, so the total so far holds."
@@ -112,26 +115,27 @@ def traces_for(data: Path, rows: int) -> Path:
     return out
 
 
-def run_size(data: Path, rows: int, stages: list[str]) -> dict[str, tuple[float, float, float]]:
-    """Each needed stage run once on `rows` traces, in its own child process: (wall s, peak RSS MB, CPU s)."""
+def run_size(data: Path, rows: int, stages: list[str]) -> dict[str, tuple[float, float, float, float]]:
+    """Each needed stage run once on `rows` traces, in its own child process: (wall s, peak RSS MB, CPU s, peak RSS
+    of it and its workers MB)."""
     paths = {"traces": str(traces_for(data, rows) / "part-*.parquet")}
     paths["verify"] = paths["traces"]  # until verify runs (last): the generated traces carry verify's columns
     need = set(stages)
     for stage in reversed(STAGES):  # a stage needs its input stage run first
         if stage in need and STAGES[stage][1] in STAGES and STAGES[stage][1] not in paths:
             need.add(STAGES[stage][1])
-    found: dict[str, tuple[float, float, float]] = {}
+    found: dict[str, tuple[float, float, float, float]] = {}
     with tempfile.TemporaryDirectory(prefix=f"run-{rows}-", dir=data) as tmp:
         for stage, (command, source, extra) in STAGES.items():
             if stage not in need:
                 continue
             out = Path(tmp) / (f"{stage}.jsonl" if command == "export" else stage)
             argv = [sys.executable, "-m", "distill_cli", command, paths[source], "-o", str(out), *extra, "-q"]
-            found[stage] = run_usage(argv)
+            found[stage] = run_tree_usage(argv)
             paths[stage] = str(out)
-            wall, rss, cpu = found[stage]
-            print(f"  {rows:>9,} traces  {stage:11s} {wall:8.1f}s wall {cpu:8.1f}s CPU  peak RSS {rss:7.0f} MB",
-                  flush=True)
+            wall, rss, cpu, tree = found[stage]
+            print(f"  {rows:>9,} traces  {stage:11s} {wall:8.1f}s wall {cpu:8.1f}s CPU  peak RSS {rss:7.0f} MB "
+                  f"(with workers {tree:.0f} MB)", flush=True)
     return {k: v for k, v in found.items() if k in stages}
 
 
@@ -139,6 +143,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs=2, default=[100_000, 1_000_000])
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    ap.add_argument("--skip-slow", action="store_true", help=f"Leave out {' and '.join(SLOW)}.")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "distill-bench-memory",
                     help="Where the generated traces are kept between runs (and the stages' outputs, removed).")
     ap.add_argument("--make", type=Path, help=argparse.SUPPRESS)
@@ -146,6 +151,8 @@ def main() -> None:
     if args.make:
         make_traces(args.make, args.sizes[0])
         return
+    if args.skip_slow:
+        args.stages = [s for s in args.stages if s not in SLOW]
     results = {}
     for rows in sorted(args.sizes, reverse=True):  # the larger set first: the smaller one links its shards
         results[rows] = run_size(args.data, rows, args.stages)
@@ -155,12 +162,12 @@ def main() -> None:
         a, b = results[small].get(stage), results[large].get(stage)
         if a and b:
             ok = b[1] < 4096 and b[1] / a[1] <= 1.3
-            lines.append((stage, f"{a[1]:.0f}", f"{b[1]:.0f}", f"{b[1] / a[1]:.2f}x", f"{a[2]:.0f}", f"{b[2]:.0f}",
-                          "met" if ok else "NOT met"))
+            lines.append((stage, f"{a[1]:.0f}", f"{b[1]:.0f}", f"{b[1] / a[1]:.2f}x", f"{a[3]:.0f}", f"{b[3]:.0f}",
+                          f"{a[2]:.0f}", f"{b[2]:.0f}", "met" if ok else "NOT met"))
     print(f"\npeak RSS (MB) of each stage, {small:,} vs {large:,} traces of ~8 KB (target: < 4096 MB at the "
           "larger size, growth <= 1.3x):")
-    print(table(lines, ("stage", f"RSS@{small}", f"RSS@{large}", "growth", f"CPU s@{small}", f"CPU s@{large}",
-                        "target")))
+    print(table(lines, ("stage", f"RSS@{small}", f"RSS@{large}", "growth", f"+workers@{small}",
+                        f"+workers@{large}", f"CPU s@{small}", f"CPU s@{large}", "target")))
 
 
 if __name__ == "__main__":

@@ -147,6 +147,13 @@ def sft_frame(lf: pl.LazyFrame, cfg: ExportConfig, where: str = "input") -> Expo
     return sft_records(used, cfg, schema, filtered=True), used, stats
 
 
+def sft_input_columns(cfg: ExportConfig, schema: list[str]) -> list[str]:
+    """The input columns sft_records reads: a batch reader that reads only these skips the rest of a wide row (a
+    trace's `completion` repeats its reasoning: half the bytes of an 8 KB trace)."""
+    wanted = ["prompt", "response", "reasoning", *(["verdict"] if cfg.incorrect == "drop" else [])]
+    return [c for c in schema if c in wanted or cfg.meta and c in SFT_META]
+
+
 def sft_records(lf: pl.LazyFrame, cfg: ExportConfig, schema: list[str], filtered: bool = False) -> pl.LazyFrame:
     """The SFT records of rows, row by row (so a batch of rows at a time gives the same records): --drop-incorrect
     applied unless `filtered`, the training columns, then the meta columns."""

@@ -17,7 +17,14 @@ from distill_cli.stagedir.atomic import replace_dir, sink_file, sink_frames, wri
 from distill_cli.stagedir.directory import params_hash
 from distill_cli.stagedir.inputs import open_input
 from distill_cli.stages.export import card as cards
-from distill_cli.stages.export.core import ExportConfig, export_frame, required_columns, sft_records, stamp_path
+from distill_cli.stages.export.core import (
+    ExportConfig,
+    export_frame,
+    required_columns,
+    sft_input_columns,
+    sft_records,
+    stamp_path,
+)
 from distill_cli.stages.keys import check_unique
 
 Kind = Literal["jsonl", "parquet", "dir", "hub"]
@@ -165,10 +172,11 @@ def _sft_batches(input: str, cfg: ExportConfig) -> Callable[[], Iterator[pl.Data
     read ahead: 2.5 GB peak at 1M traces of 8 KB against 0.7 GB at 100k; these batches 1.0 and 0.75 GB."""
     inp = open_input(input)
     schema = list(inp.schema)
+    columns = sft_input_columns(cfg, schema)
 
     def batches() -> Iterator[pl.DataFrame]:
         budget = cfg.limit
-        for frame in inp.stream(STREAM_ROWS):
+        for frame in inp.stream(STREAM_ROWS, columns=columns):
             if budget is not None and budget <= 0:
                 return
             out = sft_records(frame.lazy(), cfg, schema).collect()
