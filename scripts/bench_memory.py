@@ -24,13 +24,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchutil import run_measured, run_tree_usage, table  # noqa: E402
 
+SHARD_ROWS = 50_000
+# the global stages write shards of SHARD_ROWS rows, as the traces are: at both sizes a per-shard stage then holds
+# shards of the same size, so its growth is with the input (at 100k select keeps 49,913 rows, one shard whatever
+# --rows-per-shard; at 1M its default 100k-row shards would double a per-shard stage's memory)
+SHARDS = ["--rows-per-shard", str(SHARD_ROWS)]
 STAGES = {  # stage -> (command, its input stage, extra arguments); run in this order, the global stages first
     "grade": ("grade", "verify", []),  # the generated traces carry verify's columns: grade can start there
-    "select": ("select", "grade", ["--by", "pass-rate"]),
+    "select": ("select", "grade", ["--by", "pass-rate", *SHARDS]),
     # dedupe reads select's output (rows as wide as compress's, less reasoning_original) so that it does not wait
     # for compress, the slowest stage here (~300 traces/s on 2 busy cores)
-    "dedupe": ("dedupe", "select", ["--exact"]),
-    "dedupe-near": ("dedupe", "select", ["--near", "0.8"]),
+    "dedupe": ("dedupe", "select", ["--exact", *SHARDS]),
+    "dedupe-near": ("dedupe", "select", ["--near", "0.8", *SHARDS]),
     "export": ("export", "dedupe", ["--format", "sft", "--allow-incorrect"]),
     "compress": ("compress", "select", ["-s", "trim", "--all"]),
     "verify": ("verify", "traces", ["--workers", "2"]),
@@ -38,8 +43,7 @@ STAGES = {  # stage -> (command, its input stage, extra arguments); run in this 
     "filter": ("filter", "traces", ["--max-foreign-language", "off", "--max-repeated-share", "off",
                                     "--max-repeated-span", "off"]),
 }
-SLOW = ("verify", "compress")  # math-verify over every trace: 10-20 CPU minutes each at 1M on this machine
-SHARD_ROWS = 50_000
+SLOW = ("verify", "compress")  # the stages that check answers trace by trace: the longest at 1M
 CHUNK = 10_000  # traces generated and written at a time
 SENTENCES = [f"Wait, let me check step {k}: the sum of {k} and {k + 3} is {2 * k + 3}, so the total so far holds."
              for k in range(300)] + [f"So we multiply {k} by two and get {2 * k}, which we carry forward." for k

@@ -207,16 +207,29 @@ def compress_frame(df: pl.DataFrame, cfg: CompressConfig, equal: Equal | None = 
     return _output(df, st, cfg)
 
 
+def _changed(name: str, values: list[str | None], changed: list[bool], unchanged: pl.Expr) -> pl.Expr:
+    """`values` where `changed`, else the input column as it is: the texts compress left alone are not copied
+    into new strings (three columns of 8 KB traces: 2.4 GB for a shard of 100k rows, most of them unchanged)."""
+    new = pl.Series(name, [v if ch else None for v, ch in zip(values, changed, strict=True)], pl.String)
+    return pl.when(pl.Series(changed, dtype=pl.Boolean)).then(new).otherwise(unchanged.cast(pl.String)).alias(name)
+
+
 def _output(df: pl.DataFrame, st: _State, cfg: CompressConfig) -> tuple[pl.DataFrame, dict]:
     c = st.cols
     n = df.height
     originals = [o if o is not None else r for o, r in zip(c["reasoning_original"], c["reasoning"], strict=False)]
-    completions = [_completion(st, i) if st.eligible[i] and st.labels[i] else c["completion"][i] for i in range(n)]
+    rebuilt = [st.eligible[i] and bool(st.labels[i]) for i in range(n)]
+    completions = [_completion(st, i) if rebuilt[i] else None for i in range(n)]
     ratios = [len(st.cur[i] or "") / len(originals[i]) if originals[i] else 1.0 for i in range(n)]
+    original = pl.col("reasoning").cast(pl.String)
+    if "reasoning_original" in df.columns:
+        original = pl.coalesce(pl.col("reasoning_original").cast(pl.String), original)
     out = df.with_columns(
-        pl.Series("reasoning", st.cur, pl.String),
-        pl.Series("completion", completions, pl.String),
-        pl.Series("reasoning_original", originals, pl.String),
+        _changed("reasoning", st.cur, [a != b for a, b in zip(st.cur, c["reasoning"], strict=True)],
+                 pl.col("reasoning")),
+        _changed("completion", completions, rebuilt,
+                 pl.col("completion") if "completion" in df.columns else pl.lit(None, pl.String)),
+        original.alias("reasoning_original"),
         pl.Series("compression", [_label(c["compression"][i], st.labels[i]) for i in range(n)], pl.String),
         pl.Series("compression_ratio", ratios, pl.Float64),
     )
