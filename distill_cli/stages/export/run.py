@@ -128,8 +128,9 @@ def run(input: str, cfg: ExportConfig, output: str, card: Path | None = None, pu
     if not done:
         _check_target(target, overwrite)
     location = target.spec if target.kind == "hub" else str(target.path)
-    facts = cards.gather(Path(location).name, cfg, n, stats, input, used, cards.load_line(target.kind, location))
-    text = cards.render_card(facts)
+    # the card's facts hold narrow columns of every exported row: rendered now, freed before the data is written
+    text = cards.render_card(cards.gather(Path(location).name, cfg, n, stats, input, used,
+                                          cards.load_line(target.kind, location)))
     if not done:  # a done export was written by an earlier run, perhaps killed before its card: only the card is due
         what = {"fingerprint": fingerprint, "format": cfg.format, "shape": _shape(cfg), "records": n,
                 "input": input, "card": str(card or target.card)}
