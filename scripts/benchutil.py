@@ -36,7 +36,10 @@ def run_tree_usage(argv: list[str], every: float = 0.25) -> tuple[float, float, 
     peak, done = [0.0], threading.Event()
 
     def sample() -> None:
-        root = psutil.Process(proc.pid)
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.Error:  # already exited
+            return
         while not done.wait(every):
             total = 0
             try:
