@@ -297,13 +297,17 @@ def main() -> None:
     ap.add_argument("--baseline-rows", type=int, default=50_000, help="rows for datasketch and datatrove")
     ap.add_argument("--exact-check-rows", type=int, default=10_000)
     ap.add_argument("--dup-fraction", type=float, default=0.1)
-    ap.add_argument("--skip", nargs="*", default=[], choices=[*WORKERS, "templated"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=[*WORKERS, "templated", "baselines", "diverse"],
+                    help="parts to leave out (baselines: the 50k comparison and the recall over seeds; diverse: "
+                         "the --rows sizes)")
     ap.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
+        load = os.getloadavg()[0]
         out = WORKERS[args.worker](args.data, args.rows[0])
         out.setdefault("peak_rss_mb", peak_rss_mb())
+        out["load"] = [round(load, 1), round(os.getloadavg()[0], 1)]  # 1-minute load average, start and end
         print(json.dumps(out))
         return
 
@@ -312,14 +316,14 @@ def main() -> None:
     sizes = sorted(set(args.rows))
     dataset(max([*sizes, args.templated_rows]), args.dup_fraction)  # the largest first: smaller sets are its head
     found: dict = {"near": {}, "decontam": {}}
-    if "distill-near" not in args.skip:
+    if "distill-near" not in args.skip and "diverse" not in args.skip:
         print("\ndiverse prompts, distill near-dedupe:")
         for n in sizes:
             found["near"][n] = spawn("distill-near", dataset(n, args.dup_fraction), n)
             _row("distill-near", n, found["near"][n], int(n * args.dup_fraction))
     if "templated" not in args.skip:
         found["templated"] = _templated(args.templated_rows, args.dup_fraction)
-    found["baselines"] = _baselines(args)
+    found["baselines"] = _baselines(args) if "baselines" not in args.skip else {}
     if "exact-check" not in args.skip:
         r = found["exact"] = spawn("exact-check", Path("templated"), args.exact_check_rows)
         print(f"\nexact Jaccard check on {args.exact_check_rows:,} templated prompts + 5% planted one-word edits: "
@@ -327,14 +331,15 @@ def main() -> None:
                  f"({r['exact_pairs']} pairs >= {THRESHOLD}, lowest {r['min_exact_jaccard']}); rows that differ: "
                  f"{r['differ']} (removed by the exact check only: {r['only_exact']}; by distill only, as (exact, "
                  f"estimated) Jaccard to its kept row: {r['only_distill_exact_vs_estimated']})"))
-    if "distill-decontam" not in args.skip:
+    if "distill-decontam" not in args.skip and "diverse" not in args.skip:
         print("\ndecontamination against all bundled benchmarks (2346 problems):")
         for n in sizes:
             r = found["decontam"][n] = spawn("distill-decontam", dataset(n, args.dup_fraction), n)
             meta = json.loads(dataset(n, args.dup_fraction).with_suffix(".json").read_text())
             print(f"  {n:>11,} prompts: " + (r.get("error") or
-                  f"{r['seconds']:.1f}s ({r['rows'] / r['seconds']:,.0f} rows/s), peak RSS {r['peak_rss_mb']:.0f} "
-                  f"MB; removed {r['removed']} (planted benchmark problems: {meta['planted_benchmark']})"))
+                  f"{r['seconds']:.1f}s ({r['cpu_seconds']:.1f}s CPU, {_per_million(r)}s CPU per 1M rows; load "
+                  f"{_load(r)}) {r['rows'] / r['seconds']:,.0f} rows/s, peak RSS {r['peak_rss_mb']:.0f} MB; removed "
+                  f"{r['removed']} (planted benchmark problems: {meta['planted_benchmark']})"))
     summary(found, sizes, args.templated_rows, args.exact_check_rows)
 
 
@@ -399,6 +404,8 @@ def summary(found: dict, sizes: list[int], templated_rows: int, exact_rows: int)
         big = near.get(sizes[-1])
         lines += [("near-dedupe seconds", *cells(near, lambda r: f"{r['seconds']:.1f}"), ""),
                   ("near-dedupe CPU seconds", *cells(near, lambda r: f"{r['cpu_seconds']:.1f}"), ""),
+                  ("near-dedupe CPU s per 1M rows", *cells(near, _per_million), "(the same at every size)"),
+                  ("near-dedupe load average", *cells(near, _load), "(1-min, start->end; 2 cpus)"),
                   ("near-dedupe rows/s", *cells(near, lambda r: f"{r['rows'] / r['seconds']:,.0f}"),
                    _met(_ok(big) and big["rows"] / big["seconds"] >= 66_000, f">= 66,000 at {cols[-1]}")),
                   ("near-dedupe rows per CPU s", *cells(near, lambda r: f"{r['rows'] / r['cpu_seconds']:,.0f}"),
@@ -409,6 +416,8 @@ def summary(found: dict, sizes: list[int], templated_rows: int, exact_rows: int)
         rss = [decon[n]["peak_rss_mb"] for n in sizes if _ok(decon.get(n))]
         lines += [("decontamination seconds", *cells(decon, lambda r: f"{r['seconds']:.1f}"), ""),
                   ("decontamination CPU seconds", *cells(decon, lambda r: f"{r['cpu_seconds']:.1f}"), ""),
+                  ("decontamination CPU s per 1M", *cells(decon, _per_million), ""),
+                  ("decontamination load average", *cells(decon, _load), ""),
                   ("decontamination peak RSS MB", *cells(decon, lambda r: f"{r['peak_rss_mb']:.0f}"),
                    _met(len(rss) == len(sizes) and max(rss) <= 1.1 * min(rss), "the same (within 10%)"))]
     if lines:
@@ -442,6 +451,14 @@ def summary(found: dict, sizes: list[int], templated_rows: int, exact_rows: int)
                                  "at least datatrove's, or within the estimator's variance"))
 
 
+def _per_million(r: dict) -> str:
+    return f"{r['cpu_seconds'] * 1e6 / r['rows']:.1f}"
+
+
+def _load(r: dict) -> str:
+    return "->".join(f"{v:.1f}" for v in r.get("load", []))
+
+
 def _ok(r: dict | None) -> bool:
     return bool(r) and "error" not in r
 
@@ -473,7 +490,7 @@ def _row(method: str, n: int, r: dict, planted: int | None) -> None:
         return
     found = f" (planted pairs found: {r['pairs_found']:,})" if r.get("pairs_found") is not None else ""
     tail = f" of {planted:,} planted{found}" if planted is not None else ""
-    cpu = f" ({r['cpu_seconds']:.1f}s CPU)" if "cpu_seconds" in r else ""
+    cpu = f" ({r['cpu_seconds']:.1f}s CPU, {_per_million(r)}/1M; load {_load(r)})" if "cpu_seconds" in r else ""
     print(f"  {method:15s} {n:>11,} rows: {r['seconds']:8.1f}s{cpu}  {r['rows'] / r['seconds']:>10,.0f} rows/s  "
           f"peak RSS {r['peak_rss_mb']:6.0f} MB  removed {r['removed']:>7,}{tail}")
 

@@ -81,8 +81,13 @@ def dedupe_frame(df: pl.DataFrame, cfg: DedupeConfig, refs: pl.DataFrame | None 
         for start in range(0, df.height, BATCH_ROWS):
             yield df.select(ROW, *columns).slice(start, BATCH_ROWS)
 
-    with tempfile.TemporaryDirectory(prefix="distill-dedupe-") as spill:
-        plan = dedupe_scan(narrow_frame(df, cfg.on), batches, cfg, refs, Path(spill))
+    if refs is not None and cfg.decontaminate and not cfg.exact and cfg.near is None:
+        from distill_cli.stages.dedupe.decontam_scan import decontaminate_scan  # it imports this module
+
+        plan = decontaminate_scan(batches, df.columns, cfg, refs)
+    else:
+        with tempfile.TemporaryDirectory(prefix="distill-dedupe-") as spill:
+            plan = dedupe_scan(narrow_frame(df, cfg.on), batches, cfg, refs, Path(spill))
     kept = df.filter(~pl.col(ROW).is_in(plan.removed.implode())).drop(ROW)
     return DedupeResult(kept, plan.duplicates, plan.contamination, plan.stats)
 

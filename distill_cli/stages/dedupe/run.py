@@ -21,6 +21,7 @@ from distill_cli.stagedir.messages import already_complete, shard_pending
 from distill_cli.stagedir.runner import RunOptions, Streamed, run_global, stream_rows
 from distill_cli.stages.dedupe import DedupeConfig
 from distill_cli.stages.dedupe.core import DedupePlan, dedupe_scan
+from distill_cli.stages.dedupe.decontam_scan import decontaminate_scan
 from distill_cli.stages.dedupe.references import load_references
 from distill_cli.stages.dedupe.semantic_step import semantic_step
 from distill_cli.stages.dedupe.units import ROW, narrow_frame
@@ -75,7 +76,8 @@ def text_batches(inp: InputSet, opts: RunOptions) -> Callable[[list[str]], Itera
     read ahead (decontamination held 2.3 GB at 4M prompts against 0.8 GB at 1M)."""
     def batches(cols: list[str]) -> Iterator[pl.DataFrame]:
         start = 0
-        for frame in stream_rows(inp, opts, None, STREAM_ROWS, [*cols, *(["id"] if opts.shard else [])])():
+        read = list(dict.fromkeys([*cols, *(["id"] if opts.shard else [])]))
+        for frame in stream_rows(inp, opts, None, STREAM_ROWS, read)():
             yield frame.select(pl.int_range(start, start + frame.height, dtype=pl.Int64).alias(ROW), *cols)
             start += frame.height
     return batches
@@ -84,13 +86,16 @@ def text_batches(inp: InputSet, opts: RunOptions) -> Callable[[list[str]], Itera
 def _plan(lf: pl.LazyFrame, cfg: DedupeConfig, refs: pl.DataFrame | None, out: Path,
           texts: Callable[[list[str]], Iterator[pl.DataFrame]] | None = None) -> tuple[DedupePlan, pl.LazyFrame]:
     """Decide on a narrow frame and streamed texts; MinHash state spills to a temp directory in the output,
-    removed when done (or, after a kill, by the next run's sweep of dead writers' temp files)."""
+    removed when done (or, after a kill, by the next run's sweep of dead writers' temp files). Decontamination
+    alone needs no narrow frame: it decides batch by batch (decontam_scan.py)."""
     rows = lf.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    batches = texts or (lambda cols: rows.select(ROW, *cols).collect_batches(chunk_size=STREAM_ROWS))
+    if refs is not None and cfg.decontaminate and not cfg.exact and cfg.near is None:
+        return decontaminate_scan(batches, lf.collect_schema().names(), cfg, refs), rows
     narrow = narrow_frame(rows, cfg.on).collect(engine="streaming")
     spill = temp_name(out / "_minhash")
     try:
-        plan = dedupe_scan(narrow, texts or (lambda cols: rows.select(ROW, *cols).collect_batches(
-            chunk_size=STREAM_ROWS)), cfg, refs, spill)
+        plan = dedupe_scan(narrow, batches, cfg, refs, spill)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     return plan, rows

@@ -2,9 +2,10 @@
 units at a time, so memory holds one band (or one chunk) at a time rather than every signature of the input.
 
 A band file is 8 bytes per unit (80 MB at 10M units), read whole when its buckets are sorted. The signature
-file (2 bytes x num_perm per unit) is read into memory for verification when it is at most 1 GiB (4M units),
-else memory-mapped with its pages released after every batch of pairs (MADV_DONTNEED): they stay in the page
-cache, not in the stage's resident memory.
+file (2 bytes x num_perm per unit, 2.5 GB at 10M units) is memory-mapped for verification, its pages released
+after every batch of pairs (MADV_DONTNEED): they stay in the page cache, not in the stage's resident memory, which
+holds at most one batch's pages. Reading it into memory below 1 GiB made 4M prompts peak at 2.5 GB (1 GB of it
+signatures) against 1.3 GB mapped, for the same verification time (candidate pairs are few: ~0.1 per unit).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 from distill_cli.stages.dedupe import lsh
 
 VERIFY_BATCH = 32_768
-IN_MEMORY_BYTES = 1 << 30  # signatures up to this size are read into memory: page faults cost more than a GB
 
 
 class NearSpill:
@@ -30,7 +30,6 @@ class NearSpill:
         self._keys = [open(self._band_path(b), "wb") for b in range(bands)]  # noqa: SIM115 (closed in finish)
         self._sig = open(directory / "signatures.u16", "wb")  # noqa: SIM115
         self._map: mmap.mmap | None = None
-        self._loaded: np.ndarray | None = None
 
     def _band_path(self, band: int) -> Path:
         return self.directory / f"band-{band:03d}.u64"
@@ -55,27 +54,17 @@ class NearSpill:
         out = np.empty(len(i), np.float64)
         if not len(i):
             return out
-        by_unit = self._signatures()
+        if self._map is None:
+            with open(self.directory / "signatures.u16", "rb") as fh:
+                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        by_unit = np.frombuffer(self._map, np.uint16).reshape(self.units, self.num_perm)
         for s in range(0, len(i), VERIFY_BATCH):
             equal = by_unit[i[s:s + VERIFY_BATCH]] == by_unit[j[s:s + VERIFY_BATCH]]
             out[s:s + VERIFY_BATCH] = np.count_nonzero(equal, axis=1) / self.num_perm
-            if self._map is not None:
-                self._map.madvise(mmap.MADV_DONTNEED)
+            self._map.madvise(mmap.MADV_DONTNEED)
         return out
 
-    def _signatures(self) -> np.ndarray:
-        path = self.directory / "signatures.u16"
-        if self.units * self.num_perm * 2 <= IN_MEMORY_BYTES:
-            if self._loaded is None:
-                self._loaded = np.fromfile(path, np.uint16).reshape(self.units, self.num_perm)
-            return self._loaded
-        if self._map is None:
-            with open(path, "rb") as fh:
-                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        return np.frombuffer(self._map, np.uint16).reshape(self.units, self.num_perm)
-
     def close(self) -> None:
-        self._loaded = None
         if self._map is not None:
             self._map.close()
             self._map = None

@@ -119,3 +119,27 @@ def test_every_row_contaminated_leaves_an_empty_result(refs):
     result = dedupe_frame(df, DedupeConfig(exact=True, near=0.8, decontaminate=("aime2024",)), refs)
     assert result.kept.height == 0 and result.kept.columns == ["id", "prompt"]
     assert result.contamination["id"].to_list() == ["a", "b", "c"] and result.duplicates.height == 0
+
+
+def test_decontamination_alone_decides_batch_by_batch_like_the_full_plan(refs):
+    """Decontamination alone streams 2-row batches (units split across batches, null ids) and removes what the full
+    plan (with exact dedupe, which needs the whole input) removes: a unit goes when its FIRST row is a copy."""
+    from distill_cli.stages.dedupe.decontam_scan import decontaminate_scan
+    from distill_cli.stages.dedupe.units import ROW
+
+    copy = _item(refs, "math500", 3)
+    rows = [("a", 0, CLEAN[0]), ("b", 0, copy), ("a", 1, CLEAN[0]), ("c", 0, CLEAN[1]), ("c", 1, copy),
+            (None, 0, _respace(copy)), ("b", 1, CLEAN[2]), (None, 0, CLEAN[3]), ("d", 0, _renumber(copy))]
+    df = pl.DataFrame(rows, schema={"id": pl.String, "sample": pl.Int64, "prompt": pl.String}, orient="row")
+    cfg = DedupeConfig(exact=False, decontaminate=("all",))
+    framed = df.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+
+    def batches(columns):
+        return [framed.select(ROW, *columns).slice(s, 2) for s in range(0, df.height, 2)]
+
+    alone = decontaminate_scan(batches, df.columns, cfg, refs)
+    full = dedupe_frame(df, DedupeConfig(exact=True, decontaminate=("all",)), refs)
+    assert alone.contamination.equals(full.contamination)
+    assert alone.contamination["row"].to_list() == [1, 5, 6, 8]  # b (both rows), the null id, d; not c
+    assert dedupe_frame(df, cfg, refs).kept["prompt"].to_list() == [CLEAN[0], CLEAN[0], CLEAN[1], copy, CLEAN[3]]
+    assert alone.stats["removed"] == {"contaminated": 4, "exact": 0, "near": 0} and alone.stats["rows_in"] == 9
