@@ -139,7 +139,8 @@ class _Work:
             stats["boilerplate_ngrams_ignored"] = self.index.dropped_common
         self.hits: list[pl.DataFrame] = []
         self.hashes = np.empty((units, 2), np.uint64) if cfg.exact else None
-        self.spill = NearSpill(spill_dir, *cfg.lsh_shape(), cfg.num_perm) if cfg.near is not None else None
+        self.spill = None if cfg.near is None else NearSpill(spill_dir, *cfg.lsh_shape(), cfg.num_perm, cfg.shingle,
+                                                             cfg.seed)
 
     def decontaminate(self, start: int, norm: pl.Series) -> None:
         started = time.perf_counter()
@@ -155,14 +156,13 @@ class _Work:
         started = time.perf_counter()
         if self.spill is not None:
             for s in range(0, len(norm), minhash.DOCS_PER_CHUNK):
-                chunk = norm.slice(s, minhash.DOCS_PER_CHUNK)
-                self.spill.add(minhash.signatures(chunk, self.cfg.shingle, self.cfg.num_perm, self.cfg.seed))
+                self.spill.add_texts(norm.slice(s, minhash.DOCS_PER_CHUNK))
         self.seconds["near"] += time.perf_counter() - started
 
     def close(self) -> None:
         if self.spill is not None:
+            self.spill.close()  # first: drops what the workers still hold (after an error it is not written)
             self.spill.finish()
-            self.spill.close()
 
     def settle(self, narrow: pl.DataFrame, prompts: pl.DataFrame, units: pl.DataFrame) -> DedupePlan:
         cfg, stats = self.cfg, self.stats

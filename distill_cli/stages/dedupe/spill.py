@@ -11,22 +11,30 @@ signatures) against 1.3 GB mapped, for the same verification time (candidate pai
 from __future__ import annotations
 
 import mmap
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
-from distill_cli.stages.dedupe import lsh
+from distill_cli.stages.dedupe import lsh, minhash
 
 VERIFY_BATCH = 32_768
+THREADS = min(2, os.cpu_count() or 1)  # numpy releases the GIL in the MinHash loops: batches sketch in parallel
 
 
 class NearSpill:
     """Band keys and signatures of units, appended in unit order (near.add), read back by band."""
 
-    def __init__(self, directory: Path, bands: int, rows: int, num_perm: int):
+    def __init__(self, directory: Path, bands: int, rows: int, num_perm: int, shingle: int = 3, seed: int = 1):
         directory.mkdir(parents=True, exist_ok=True)
         self.directory, self.bands, self.rows, self.num_perm = directory, bands, rows, num_perm
+        self.shingle, self.seed = shingle, seed
         self.units = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future] = deque()
         self._keys = [open(self._band_path(b), "wb") for b in range(bands)]  # noqa: SIM115 (closed in finish)
         self._sig = open(directory / "signatures.u16", "wb")  # noqa: SIM115
         self._map: mmap.mmap | None = None
@@ -34,15 +42,34 @@ class NearSpill:
     def _band_path(self, band: int) -> Path:
         return self.directory / f"band-{band:03d}.u64"
 
+    def add_texts(self, norm: pl.Series) -> None:
+        """Sketch the next units' normalized texts on a worker thread; written in order, THREADS batches behind
+        (memory: a few batches of texts and signatures). On 2 cores the main thread reads and normalizes the next
+        batch while the workers hash."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="minhash")
+        self._pending.append(self._pool.submit(self._sketch, norm))
+        while len(self._pending) > THREADS:
+            self._write(*self._pending.popleft().result())
+
+    def _sketch(self, norm: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        sig = minhash.signatures(norm, self.shingle, self.num_perm, self.seed)
+        return sig, lsh.band_keys(sig, self.bands, self.rows)
+
     def add(self, sig: np.ndarray) -> None:
         """sig: (num_perm, units) signatures of the next units."""
-        keys = lsh.band_keys(sig, self.bands, self.rows)
+        self._write(sig, lsh.band_keys(sig, self.bands, self.rows))
+
+    def _write(self, sig: np.ndarray, keys: np.ndarray) -> None:
         for band, fh in enumerate(self._keys):
             keys[band].tofile(fh)
         np.ascontiguousarray(sig.T).tofile(self._sig)
         self.units += sig.shape[1]
 
     def finish(self) -> None:
+        """Write what the workers still hold, then close the files (a second call does nothing)."""
+        while self._pending and not self._sig.closed:
+            self._write(*self._pending.popleft().result())
         for fh in [*self._keys, self._sig]:
             fh.close()
 
@@ -65,6 +92,12 @@ class NearSpill:
         return out
 
     def close(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._map is not None:
             self._map.close()
             self._map = None
