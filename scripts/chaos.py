@@ -228,11 +228,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--max-kills", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--stages", nargs="*")
+    parser.add_argument("--stages", nargs="*", help="stage names to kill (default: all); dedupe-spill alone: only "
+                        "dedupe --near killed while spilling")
     args = parser.parse_args()
     started = time.time()
-    results = chaos(args.trials, args.max_kills, args.seed, args.stages)
-    if not args.stages or "dedupe" in args.stages:
+    only_spill = args.stages == ["dedupe-spill"]  # just the kill_while_spilling scenario, no pipeline
+    results = [] if only_spill else chaos(args.trials, args.max_kills, args.seed, args.stages)
+    if not args.stages or {"dedupe", "dedupe-spill"} & set(args.stages):
         with tempfile.TemporaryDirectory() as tmp:
             spill = kill_while_spilling(Path(tmp), kills=args.max_kills, seed=args.seed)
         print(json.dumps(spill), flush=True)

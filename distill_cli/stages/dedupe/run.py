@@ -4,7 +4,7 @@ semantic steps), write the side tables, and stream the kept rows into shards. Op
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from distill_cli.stages.dedupe.core import DedupePlan, dedupe_scan
 from distill_cli.stages.dedupe.decontam_scan import decontaminate_scan
 from distill_cli.stages.dedupe.references import load_references
 from distill_cli.stages.dedupe.semantic_step import semantic_step
-from distill_cli.stages.dedupe.units import ROW, narrow_frame
+from distill_cli.stages.dedupe.units import ROW, On, narrow_frame
 from distill_cli.stages.keys import check_unique
 
 STREAM_ROWS = 20_000  # rows per batch read from the input (texts for the plan, then whole rows for the output)
@@ -92,13 +92,23 @@ def _plan(lf: pl.LazyFrame, cfg: DedupeConfig, refs: pl.DataFrame | None, out: P
     batches = texts or (lambda cols: rows.select(ROW, *cols).collect_batches(chunk_size=STREAM_ROWS))
     if refs is not None and cfg.decontaminate and not cfg.exact and cfg.near is None:
         return decontaminate_scan(batches, lf.collect_schema().names(), cfg, refs), rows
-    narrow = narrow_frame(rows, cfg.on).collect(engine="streaming")
+    narrow = _narrow(rows, cfg.on, batches)
     spill = temp_name(out / "_minhash")
     try:
         plan = dedupe_scan(narrow, batches, cfg, refs, spill)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     return plan, rows
+
+
+def _narrow(rows: pl.LazyFrame, on: On, batches: Callable[[list[str]], Iterable[pl.DataFrame]]) -> pl.DataFrame:
+    """The narrow frame, built a batch of rows at a time: polars' streaming collect of it read ahead through the
+    texts (530 MB of peak RSS at 2M prompts for a 38 MB frame, 1.8 GB at 10M)."""
+    names = rows.collect_schema().names()
+    text = ["prompt"] if on == "prompt" else ["response"] if on == "response" else ["prompt", "response"]
+    cols = [c for c in ("id", "sample", "model", "score") if c in names] + text
+    parts = [narrow_frame(batch, on) for batch in batches(cols)]
+    return pl.concat(parts, rechunk=True) if parts else narrow_frame(rows, on).head(0).collect()
 
 
 def _fingerprints(specs: tuple[str, ...]) -> list[dict]:
