@@ -6,6 +6,7 @@ Stdlib only, nothing from distill: the Python harness's sandbox calls it in the 
 
 import ctypes
 import os
+import signal
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
@@ -58,3 +59,21 @@ def enter_namespaces(uid, prefix, hidden, work, binds=()):
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
+
+
+def sweep(uid):
+    """Kill every process running as the sandbox's uid, even ones that left the process group.
+
+    kill(-1) signals every process the caller may signal, i.e. (as `uid`) exactly the sandbox's leftovers. The
+    forked child only calls setuid/kill/_exit, which is safe even in a threaded parent.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)

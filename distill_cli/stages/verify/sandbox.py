@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from distill_cli.stages.verify.namespaces import PR_SET_PDEATHSIG, enter_namespaces, libc
+from distill_cli.stages.verify.namespaces import sweep as _sweep
 
 HARNESS = (Path(__file__).parent / "checkers.py").read_text() + (Path(__file__).parent / "harness.py").read_text()
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
@@ -177,24 +178,6 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _sweep(uid: int) -> None:
-    """Kill every process still running as the sandbox's uid, even ones that left the process group.
-
-    kill(-1) signals every process the caller may signal, i.e. (as `uid`) exactly the sandbox's leftovers. The
-    forked child only calls setuid/kill/_exit, which is safe even in a threaded parent.
-    """
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
 
 
 def _collect(work: Path, n_tests: int, result: RunResult) -> RunResult:
