@@ -74,6 +74,20 @@ def test_refuses_not_correct_rows_naming_counts_and_unverified_input():
     assert len(rows) == 4 and "unverified" in stats
 
 
+def test_a_failed_generation_is_never_exported_even_when_incorrect_rows_are_allowed():
+    failed = frame().with_columns(
+        finish_reason=pl.Series(["stop", "error", "length", None]),
+        response=pl.Series(["A1", "", "A3", "A4"]))
+    for policy in ("allow", "drop"):
+        rows, stats = run(ExportConfig(incorrect=policy), failed)
+        assert stats["dropped_failed_generations"] == 1
+        assert all(r["messages"][-1]["content"] for r in rows)
+    rows, stats = run(ExportConfig(incorrect="allow"), failed.drop("verdict"))
+    assert len(rows) == 3 and stats == {"unverified": None, "dropped_failed_generations": 1}
+    _, stats = run(ExportConfig(incorrect="allow"))
+    assert "dropped_failed_generations" not in stats
+
+
 def test_limit_counts_records():
     rows, _ = run(ExportConfig(incorrect="allow", limit=3))
     assert len(rows) == 3

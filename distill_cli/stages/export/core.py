@@ -117,12 +117,17 @@ def sft_columns(cfg: ExportConfig, schema: list[str]) -> list[pl.Expr]:
 
 
 def verdict_filter(lf: pl.LazyFrame, schema: list[str], cfg: ExportConfig, where: str) -> tuple[pl.LazyFrame, dict]:
-    """Apply the not-correct policy; raise for `refuse` naming how many rows and which verdicts are in the way."""
+    """Apply the not-correct policy; raise for `refuse` naming how many rows and which verdicts are in the way.
+
+    A failed generation (finish_reason `error`: no response at all) is never a trace to train on, whatever the
+    policy: it is dropped first and counted, so --allow-incorrect cannot turn it into an empty assistant turn.
+    """
+    lf, failed = _drop_failed(lf, schema)
     if "verdict" not in schema:
         if cfg.incorrect != "allow":
             raise BadInput(f"{where}: no 'verdict' column (these traces are unverified); run `distill verify` "
                            "first, or pass --allow-incorrect to export them unchecked")
-        return lf, {"unverified": None}
+        return lf, {"unverified": None, **failed}
     counts = dict(lf.select(pl.col("verdict").fill_null("none")).group_by("verdict").len().collect().iter_rows())
     bad = {v: n for v, n in sorted(counts.items()) if v != "correct"}
     total, n_bad = sum(counts.values()), sum(bad.values())
@@ -132,8 +137,16 @@ def verdict_filter(lf: pl.LazyFrame, schema: list[str], cfg: ExportConfig, where
                        "with --drop-incorrect, or pass --allow-incorrect to export them anyway")
     if cfg.incorrect == "drop":
         lf = lf.filter(pl.col("verdict") == "correct")
-        return lf, {"dropped_not_correct": bad}
-    return lf, {"kept_not_correct": bad}
+        return lf, {"dropped_not_correct": bad, **failed}
+    return lf, {"kept_not_correct": bad, **failed}
+
+
+def _drop_failed(lf: pl.LazyFrame, schema: list[str]) -> tuple[pl.LazyFrame, dict]:
+    if "finish_reason" not in schema:
+        return lf, {}
+    failed = pl.col("finish_reason").fill_null("") == "error"
+    n = lf.select(failed.sum()).collect().item()
+    return (lf.filter(~failed), {"dropped_failed_generations": n}) if n else (lf, {})
 
 
 def _meta(schema: list[str], names: tuple[str, ...]) -> list[str]:
