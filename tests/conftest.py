@@ -15,14 +15,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.pop(name, None)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Files that start a vLLM engine run first (the order within a file is kept). `make test` hands whole files to
-    two workers in this order: the long files start early and the hundreds of short ones even out the end, instead
-    of one worker starting a several-minute file while the other has nothing left to run."""
-    heavy = {item.path for item in items if item.get_closest_marker("vllm")}
-    items.sort(key=lambda item: item.path not in heavy)
-
-
 @pytest.fixture
 def run_distill():
     return distill
