@@ -82,11 +82,13 @@ def _script_server(script: Path, max_lifetime: float, options: dict) -> Iterator
         stdout=subprocess.PIPE, stderr=log, text=True,
     )
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        # generous: under a full suite two vLLM engines may be starting beside it (CI once took over 30 s)
+        ready, _, _ = select.select([proc.stdout], [], [], 180)
         line = proc.stdout.readline() if ready else ""
         if not line.startswith("READY "):
             log.seek(0)
-            raise RuntimeError(f"{script.name} did not start: {line!r} {log.read().decode()[-2000:]}")
+            state = "still running" if proc.poll() is None else f"exited {proc.returncode}"
+            raise RuntimeError(f"{script.name} did not start ({state}): {line!r} {log.read().decode()[-2000:]}")
         yield line.split()[1], proc
     finally:
         proc.kill()
