@@ -88,6 +88,11 @@ def coefficients(n: int, seed: int) -> np.ndarray:
 _NGRAM_COEF_SEED = 7
 
 
+def ngram_coefficients(n: int) -> np.ndarray:
+    """The C_k of ngram_hashes (the MinHash kernel computes the same window hashes)."""
+    return coefficients(n, _NGRAM_COEF_SEED)
+
+
 def ngram_hashes(words: Words, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hashes of every window of n consecutive words inside one document.
 
@@ -101,7 +106,7 @@ def ngram_hashes(words: Words, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
         return np.empty(0, np.uint64), empty, empty
     doc = words.doc_of()
     m = total - n + 1
-    coef = coefficients(n, _NGRAM_COEF_SEED)
+    coef = ngram_coefficients(n)
     acc = words.hashes[:m] * coef[0]
     tmp = np.empty_like(acc)
     for k in range(1, n):
@@ -113,6 +118,11 @@ def ngram_hashes(words: Words, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return acc[valid], first, starts
 
 
+def whole_hashes(norm: pl.Series, docs: np.ndarray) -> np.ndarray:
+    """The one shingle of each of `docs` (documents shorter than a shingle): a hash of its whole text."""
+    return norm.gather(docs).hash(SHORT_SEED).to_numpy()
+
+
 def shingle_hashes(norm: pl.Series, n: int) -> tuple[np.ndarray, np.ndarray]:
     """MinHash shingles: word n-grams, and for a document shorter than n words its whole text as one shingle.
 
@@ -122,7 +132,7 @@ def shingle_hashes(norm: pl.Series, n: int) -> tuple[np.ndarray, np.ndarray]:
     hashes, doc, _ = ngram_hashes(words, n)
     short = np.flatnonzero(words.counts < n)
     if len(short):
-        whole = norm.gather(short).hash(SHORT_SEED).to_numpy()
+        whole = whole_hashes(norm, short)
         hashes = np.concatenate([hashes, whole])
         doc = np.concatenate([doc, short])
         order = np.argsort(doc, kind="stable")
