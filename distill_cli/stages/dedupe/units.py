@@ -32,12 +32,14 @@ def unit_text(on: On) -> pl.Expr:
     return response if on == "response" else prompt + "\n" + response
 
 
-def narrow_frame(frame, on: On):
+def narrow_frame(frame, on: On, lengths: bool = True):
     """What dedupe's global decisions need of every row (a frame or lazy frame with ROW): row, identity, score and
-    the length of the compared text, never the text itself."""
+    the length of the compared text, never the text itself. lengths=False: every length 0 (only --keep
+    longest/shortest reads them), and the frame needs no text column."""
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     keep = [c for c in ("id", "sample", "model", "score") if c in names]
-    return frame.select(ROW, *keep, unit_text(on).str.len_chars().alias(LENGTH))
+    length = unit_text(on).str.len_chars() if lengths else pl.lit(0, pl.UInt32)
+    return frame.select(ROW, *keep, length.alias(LENGTH))
 
 
 def unit_table(narrow: pl.DataFrame, on: On) -> pl.DataFrame:
