@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from concurrent.futures import ThreadPoolExecutor
+
 from distill_cli.stages.dedupe import lsh
-from distill_cli.stages.dedupe.spill import NearSpill
+from distill_cli.stages.dedupe.spill import THREADS, NearSpill
 
 
 def near_labels(spill: NearSpill, alive: np.ndarray, threshold: float, stats: dict) -> np.ndarray:
@@ -16,20 +18,22 @@ def near_labels(spill: NearSpill, alive: np.ndarray, threshold: float, stats: di
     alive: sorted positions of the units compared, among all units in the spill.
     """
     n = len(alive)
-    report: dict = {}
-    codes = []
-    secondary = spill.band(spill.bands - 1, alive) if spill.bands else None
-    for band in range(spill.bands):
-        key = spill.band(band, alive)
-        codes.append(lsh.band_pairs(key, secondary, report))  # secondary: the previous band's key
-        secondary = key
-    unique = lsh.sorted_unique(np.concatenate(codes)) if codes else np.empty(0, np.int64)
-    del codes
+
+    def band_codes(band: int) -> tuple[np.ndarray, dict]:
+        report: dict = {}  # secondary: the previous band's key (the last band's for band 0)
+        return lsh.band_pairs(spill.band(band, alive), spill.band(band - 1, alive), report), report
+
+    # numpy's sorts and gathers release the GIL: bands sort in parallel (2 threads hold two bands' arrays)
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="bands") as pool:
+        found = list(pool.map(band_codes, range(spill.bands)))
+    reports = [r for _, r in found]
+    unique = lsh.sorted_unique(np.concatenate([c for c, _ in found])) if found else np.empty(0, np.int64)
+    del found
     i, j = unique // max(n, 1), unique % max(n, 1)
     del unique
     similar = spill.jaccard(alive[i], alive[j]) >= threshold
     stats["near_candidate_pairs"], stats["near_verified_pairs"] = len(i), int(similar.sum())
-    stats["near_oversize_buckets"] = {"buckets": report.get("oversize_buckets", 0),
-                                      "members": report.get("oversize_members", 0),
-                                      "largest": report.get("largest_bucket", 0)}
+    stats["near_oversize_buckets"] = {"buckets": sum(r.get("oversize_buckets", 0) for r in reports),
+                                      "members": sum(r.get("oversize_members", 0) for r in reports),
+                                      "largest": max([r.get("largest_bucket", 0) for r in reports], default=0)}
     return lsh.components(n, i[similar], j[similar])
