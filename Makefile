@@ -62,8 +62,8 @@ bench-filter:
 	$(BIN)/python scripts/bench_filter.py
 bench-semantic:
 	$(BIN)/python scripts/bench_semantic.py
-bench-dedupe:
-	$(BIN)/python scripts/bench_dedupe.py
+bench-dedupe:  # `make bench-dedupe ARGS="--rows 10000000 --skip templated baselines exact-check distill-decontam"`: 10M only
+	$(BIN)/python scripts/bench_dedupe.py $(ARGS)
 
 bench-export:
 	$(BIN)/python scripts/bench_export.py

@@ -12,6 +12,7 @@ templated sample, and measures over MinHash seeds whether missed planted pairs a
 
     python scripts/bench_dedupe.py                 # 1M and 10M diverse, 4M templated, 50k for the baselines
     python scripts/bench_dedupe.py --rows 1000000 3000000 --templated-rows 1000000 --baseline-rows 20000
+    python scripts/bench_dedupe.py --rows 10000000 --skip templated baselines exact-check distill-decontam  # 10M only
 """
 
 from __future__ import annotations
@@ -116,7 +117,10 @@ def run_distill_near(data: Path, limit: int) -> dict:
     writing the kept rows: what its memory is made of."""
     plan = _plan(data, limit, DedupeConfig(exact=False, near=THRESHOLD, shingle=SHINGLE, num_perm=NUM_PERM,
                                            bands=BANDS, rows=ROWS), None)
+    from distill_cli.stages.dedupe import native
+
     out = {"rows": plan.stats["rows_in"], "seconds": plan.stats["seconds"], "removed": plan.duplicates.height,
+           "kernel": "C" if native.kernel() is not None else "numpy",
            "cpu_seconds": plan.stats["cpu_seconds"],
            "candidates": plan.stats.get("near_candidate_pairs"), "peak_rss_mb": peak_rss_mb()}  # before the check
     if not data.name.startswith("templated-"):
@@ -491,6 +495,7 @@ def _row(method: str, n: int, r: dict, planted: int | None) -> None:
     found = f" (planted pairs found: {r['pairs_found']:,})" if r.get("pairs_found") is not None else ""
     tail = f" of {planted:,} planted{found}" if planted is not None else ""
     cpu = f" ({r['cpu_seconds']:.1f}s CPU, {_per_million(r)}/1M; load {_load(r)})" if "cpu_seconds" in r else ""
+    cpu += f" [{r['kernel']} MinHash]" if "kernel" in r else ""
     print(f"  {method:15s} {n:>11,} rows: {r['seconds']:8.1f}s{cpu}  {r['rows'] / r['seconds']:>10,.0f} rows/s  "
           f"peak RSS {r['peak_rss_mb']:6.0f} MB  removed {r['removed']:>7,}{tail}")
 

@@ -7,6 +7,8 @@ verified by its estimated Jaccard, so LSH only has to be sensitive; false candid
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from distill_cli.stages.dedupe.text import coefficients
@@ -46,14 +48,16 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def band_pairs(key: np.ndarray, secondary: np.ndarray, report: dict | None = None) -> np.ndarray:
+def band_pairs(key: np.ndarray, secondary: np.ndarray | Callable[[], np.ndarray], report: dict | None = None
+               ) -> np.ndarray:
     """Candidate pairs of one band as codes min * n + max (n = len(key)), not yet unique.
 
     Buckets of up to BUCKET_WINDOW + 1 members give all their pairs. A bigger bucket (templated prompts: every
     member shares the template's shingles, few are near duplicates) is sorted by `secondary` (another band's
     key, so members that share more of their signature sit next to each other) and gives one pair per member,
     a chain that union-find joins. Work per band stays linear in the documents whatever the bucket sizes: a
-    window of 8 over such buckets made 26M candidates for 1M templated prompts.
+    window of 8 over such buckets made 26M candidates for 1M templated prompts. secondary may be a function
+    that returns it, called only when some bucket is that big.
     """
     n = len(key)
     order, ordered = bucket_order(key)
@@ -65,7 +69,8 @@ def band_pairs(key: np.ndarray, secondary: np.ndarray, report: dict | None = Non
         size = np.bincount(bucket)[bucket]
         big = size > w
         members = np.flatnonzero(big)  # contiguous runs, one per big bucket, in key order
-        resort = np.lexsort((secondary[order[members]], bucket[members]))
+        second = secondary() if callable(secondary) else secondary
+        resort = np.lexsort((second[order[members]], bucket[members]))
         order[members] = order[members][resort]
         if report is not None:
             report["oversize_buckets"] = report.get("oversize_buckets", 0) + int(np.count_nonzero(head & big))
@@ -98,11 +103,14 @@ def bucket_order(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n >= 1 << 32:
         order = np.argsort(key, kind="stable")
         return order, key[order]
-    packed = np.sort((key & _TOP) | np.arange(n, dtype=np.uint64))
+    packed = np.arange(n, dtype=np.uint64)  # in place from here on: one band of 10M units is 80 MB per array
+    packed |= key & _TOP
+    packed.sort()
     order = (packed & _LOW).astype(np.int64)
     ordered = key[order]
-    top = packed >> np.uint64(32)
-    same_top = top[1:] == top[:-1]
+    packed >>= np.uint64(32)
+    same_top = packed[1:] == packed[:-1]
+    del packed
     mixed = np.flatnonzero(same_top & (ordered[1:] != ordered[:-1]))
     if len(mixed):
         run = np.cumsum(np.r_[False, ~same_top])  # runs of equal top bits

@@ -4,9 +4,9 @@ union-find. Only the units that survived decontamination and exact dedupe take p
 
 from __future__ import annotations
 
-import numpy as np
-
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 from distill_cli.stages.dedupe import lsh
 from distill_cli.stages.dedupe.spill import THREADS, NearSpill
@@ -21,7 +21,7 @@ def near_labels(spill: NearSpill, alive: np.ndarray, threshold: float, stats: di
 
     def band_codes(band: int) -> tuple[np.ndarray, dict]:
         report: dict = {}  # secondary: the previous band's key (the last band's for band 0)
-        return lsh.band_pairs(spill.band(band, alive), spill.band(band - 1, alive), report), report
+        return lsh.band_pairs(spill.band(band, alive), lambda: spill.band(band - 1, alive), report), report
 
     # numpy's sorts and gathers release the GIL: bands sort in parallel (2 threads hold two bands' arrays)
     with ThreadPoolExecutor(THREADS, thread_name_prefix="bands") as pool:

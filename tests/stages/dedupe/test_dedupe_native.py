@@ -69,3 +69,22 @@ def test_bucket_order_is_the_stable_argsort(keys):
 def test_without_a_c_compiler_there_is_no_library(monkeypatch):
     monkeypatch.setattr(native.shutil, "which", lambda name: None)  # a machine without gcc or cc
     assert native._library() is None
+
+
+def test_band_pairs_chain_an_oversize_bucket_by_the_secondary_key():
+    rng = np.random.default_rng(3)
+    key = rng.integers(0, 2**63, 40, dtype=np.uint64)
+    key[:12], key[12:15] = 5, 7  # one bucket of 12 (over BUCKET_WINDOW + 1), one of 3
+    secondary = rng.permutation(40).astype(np.uint64)
+    report: dict = {}
+    codes = lsh.band_pairs(key, secondary, report)
+    pairs = {(int(c) // 40, int(c) % 40) for c in codes}
+    chain = sorted(range(12), key=lambda u: (secondary[u], u))  # the big bucket in secondary-key order
+    expected = {(min(a, b), max(a, b)) for a, b in zip(chain, chain[1:], strict=False)}
+    expected |= {(12, 13), (12, 14), (13, 14)}
+    assert pairs == expected and len(codes) == len(expected)
+    assert report == {"oversize_buckets": 1, "oversize_members": 12, "largest_bucket": 12}
+    called = []
+    lazily = lsh.band_pairs(key, lambda: called.append(1) or secondary)
+    assert np.array_equal(np.sort(lazily), np.sort(codes)) and called == [1]
+    assert len(lsh.band_pairs(key[12:], lambda: called.append(2) or secondary)) == 3 and called == [1]  # not needed
