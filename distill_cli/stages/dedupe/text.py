@@ -42,9 +42,10 @@ def normalize(texts: pl.Series, chunk: int = 100_000) -> pl.Series:
 
 
 def _normalize(texts: pl.Series) -> pl.Series:
-    """NFKC runs only on rows with a non-ASCII character: it is the identity on ASCII and costs more than the rest."""
+    """NFKC runs only on rows with a non-ASCII character: it is the identity on ASCII and costs more than the rest.
+    A row has one exactly when it has more bytes than characters (10x cheaper than a regex)."""
     s = texts.cast(pl.String).fill_null("")
-    wide = s.str.contains(r"[^\x00-\x7f]")
+    wide = s.str.len_bytes() != s.str.len_chars()
     if wide.any():
         s = s.scatter(wide.arg_true(), s.filter(wide).str.normalize("NFKC"))
     spaced = s.str.to_lowercase().str.replace_all(_SEPARATORS, " ")
