@@ -88,3 +88,16 @@ def test_band_pairs_chain_an_oversize_bucket_by_the_secondary_key():
     lazily = lsh.band_pairs(key, lambda: called.append(1) or secondary)
     assert np.array_equal(np.sort(lazily), np.sort(codes)) and called == [1]
     assert len(lsh.band_pairs(key[12:], lambda: called.append(2) or secondary)) == 3 and called == [1]  # not needed
+
+
+@pytest.mark.parametrize("keep,kept", [("first", 0), ("longest", 1), ("shortest", 2)])
+def test_plan_reads_text_lengths_for_keep_longest_and_shortest(tmp_path, keep, kept):
+    from distill_cli.stages.dedupe import DedupeConfig
+    from distill_cli.stages.dedupe.run import _plan
+
+    path = tmp_path / "in.parquet"
+    prompts = ["What is 2+2?", "  what is 2 + 2 ??  ", "what is 2+2", "Name a prime."]
+    pl.DataFrame({"id": ["a", "b", "c", "d"], "prompt": prompts}).write_parquet(path)
+    plan, _ = _plan(pl.scan_parquet(path), DedupeConfig(exact=True, keep=keep), None, tmp_path)
+    assert sorted(plan.duplicates["row"].to_list()) == sorted({0, 1, 2} - {kept})
+    assert set(plan.duplicates["kept_row"].to_list()) == {kept}
