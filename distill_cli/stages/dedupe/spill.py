@@ -74,7 +74,9 @@ class NearSpill:
             fh.close()
 
     def band(self, band: int, subset: np.ndarray) -> np.ndarray:
-        return np.fromfile(self._band_path(band % self.bands), np.uint64)[subset]
+        """One band's keys of the units at the sorted positions `subset` (every unit: no gather)."""
+        keys = np.fromfile(self._band_path(band % self.bands), np.uint64)
+        return keys if len(subset) == len(keys) else keys[subset]
 
     def jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Estimated Jaccard of unit pairs (positions among all units), reading only the rows they need."""
