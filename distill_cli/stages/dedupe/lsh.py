@@ -40,12 +40,18 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     n = sig.shape[1]
     keys = np.zeros((bands, n), np.uint64)
     tmp = np.empty(n, np.uint64)
+    coef = band_coefficients(bands, rows).reshape(bands, rows)
     for band in range(bands):
-        coef = coefficients(rows, 1000 + band)
         for r in range(rows):
-            np.multiply(sig[band * rows + r].astype(np.uint64), coef[r], out=tmp)
+            np.multiply(sig[band * rows + r].astype(np.uint64), coef[band, r], out=tmp)
             keys[band] += tmp
     return keys
+
+
+def band_coefficients(bands: int, rows: int) -> np.ndarray:
+    """The weights of band_keys, band after band (the C kernel computes the same keys with them)."""
+    return np.concatenate([coefficients(rows, 1000 + band) for band in range(bands)]) if bands else \
+        np.empty(0, np.uint64)
 
 
 def band_pairs(key: np.ndarray, secondary: np.ndarray | Callable[[], np.ndarray], report: dict | None = None

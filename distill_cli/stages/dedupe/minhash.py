@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from distill_cli.stages.dedupe import native
+from distill_cli.stages.dedupe import lsh, native
 from distill_cli.stages.dedupe.text import ngram_coefficients, shingle_hashes, whole_hashes, word_hashes
 
 DOCS_PER_CHUNK = 20_000
@@ -52,15 +52,32 @@ def signatures(norm: pl.Series, shingle: int, num_perm: int, seed: int, use_kern
     return out
 
 
-def _kernel_signatures(kernel: native.Kernel, norm: pl.Series, shingle: int, a: np.ndarray, b: np.ndarray
-                       ) -> np.ndarray:
-    """The kernel's signatures: polars splits and hashes the words, C does the n-grams and minima."""
+def sketch(norm: pl.Series, shingle: int, num_perm: int, seed: int, bands: int, rows: int,
+           use_kernel: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """What near-dedupe spills of a batch: signatures one row per document (docs, num_perm), and the LSH band keys
+    (bands, docs) of lsh.band_keys. The kernel writes both in its one pass (numpy: a transpose and a pass per row)."""
+    kernel = native.kernel() if use_kernel else None
+    if kernel is None:
+        sig = signatures(norm, shingle, num_perm, seed, use_kernel=False)
+        return np.ascontiguousarray(sig.T), lsh.band_keys(sig, bands, rows)
+    a, b = permutations(num_perm, seed)
+    return kernel.sketch(*_kernel_inputs(norm, shingle), a, b, lsh.band_coefficients(bands, rows), bands, rows)
+
+
+def _kernel_inputs(norm: pl.Series, shingle: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(word hashes, offsets, whole-text hashes, n-gram weights): polars splits and hashes the words, C does the
+    n-grams and minima."""
     words = word_hashes(norm)
     whole = np.zeros(len(norm), np.uint64)
     short = np.flatnonzero(words.counts < shingle)
     if len(short):
         whole[short] = whole_hashes(norm, short)
-    return kernel.minhash(words.hashes, words.offsets, whole, ngram_coefficients(shingle), a, b)
+    return words.hashes, words.offsets, whole, ngram_coefficients(shingle)
+
+
+def _kernel_signatures(kernel: native.Kernel, norm: pl.Series, shingle: int, a: np.ndarray, b: np.ndarray
+                       ) -> np.ndarray:
+    return kernel.minhash(*_kernel_inputs(norm, shingle), a, b)
 
 
 def _minhash_into(out: np.ndarray, x: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray,

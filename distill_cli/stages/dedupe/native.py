@@ -32,33 +32,50 @@ def _ptr(arr: np.ndarray, kind) -> ctypes._Pointer:  # type: ignore[name-defined
     return arr.ctypes.data_as(ctypes.POINTER(kind))
 
 
+_U64, _I64, _U32, _U16 = (ctypes.POINTER(t) for t in (ctypes.c_uint64, ctypes.c_int64, ctypes.c_uint32,
+                                                          ctypes.c_uint16))
+_DOCS = [_U64, _I64, ctypes.c_int64, _U64, _U64, ctypes.c_int, _U32, _U32, ctypes.c_int]  # what both functions take
+
+
 class Kernel:
-    """The loaded library: minhash_docs over numpy arrays (C-contiguous, the dtypes sketch.c names)."""
+    """The loaded library over numpy arrays (C-contiguous, in the dtypes sketch.c names)."""
 
     def __init__(self, lib: ctypes.CDLL):
-        self._fn = lib.minhash_docs
-        self._fn.restype = ctypes.c_int
-        self._fn.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_int64), ctypes.c_int64,
-                             ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64), ctypes.c_int,
-                             ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32), ctypes.c_int,
-                             ctypes.POINTER(ctypes.c_uint16)]
+        self._minhash, self._sketch = lib.minhash_docs, lib.sketch_docs
+        self._minhash.restype = self._sketch.restype = ctypes.c_int
+        self._minhash.argtypes = [*_DOCS, _U16]
+        self._sketch.argtypes = [*_DOCS, _U64, ctypes.c_int, ctypes.c_int, _U16, _U64]
+
+    @staticmethod
+    def _docs(words, offsets, whole, coef, a, b) -> list:
+        arrays = [np.ascontiguousarray(words, np.uint64), np.ascontiguousarray(offsets, np.int64),
+                  np.ascontiguousarray(whole, np.uint64), np.ascontiguousarray(coef, np.uint64),
+                  np.ascontiguousarray(a, np.uint32), np.ascontiguousarray(b, np.uint32)]
+        w, o, wh, c, pa, pb = arrays
+        return [arrays, _ptr(w, ctypes.c_uint64), _ptr(o, ctypes.c_int64), len(o) - 1, _ptr(wh, ctypes.c_uint64),
+                _ptr(c, ctypes.c_uint64), len(c), _ptr(pa, ctypes.c_uint32), _ptr(pb, ctypes.c_uint32), len(pa)]
 
     def minhash(self, words: np.ndarray, offsets: np.ndarray, whole: np.ndarray, coef: np.ndarray,
                 a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Signatures (len(a), docs) as uint16; see sketch.c for the arithmetic."""
-        docs = len(offsets) - 1
-        words, offsets = np.ascontiguousarray(words, np.uint64), np.ascontiguousarray(offsets, np.int64)
-        whole, coef = np.ascontiguousarray(whole, np.uint64), np.ascontiguousarray(coef, np.uint64)
-        a, b = np.ascontiguousarray(a, np.uint32), np.ascontiguousarray(b, np.uint32)
-        out = np.empty((len(a), docs), np.uint16)
-        if docs == 0:
-            return out
-        rc = self._fn(_ptr(words, ctypes.c_uint64), _ptr(offsets, ctypes.c_int64), docs,
-                      _ptr(whole, ctypes.c_uint64), _ptr(coef, ctypes.c_uint64), len(coef),
-                      _ptr(a, ctypes.c_uint32), _ptr(b, ctypes.c_uint32), len(a), _ptr(out, ctypes.c_uint16))
-        if rc != 0:
+        keep, *args = self._docs(words, offsets, whole, coef, a, b)
+        out = np.empty((len(a), len(offsets) - 1), np.uint16)
+        if out.size and self._minhash(*args, _ptr(out, ctypes.c_uint16)) != 0:
             raise MemoryError("MinHash kernel: could not allocate its scratch buffers")
         return out
+
+    def sketch(self, words: np.ndarray, offsets: np.ndarray, whole: np.ndarray, coef: np.ndarray,
+               a: np.ndarray, b: np.ndarray, band_coef: np.ndarray, bands: int, rows: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(signatures one row per document (docs, len(a)) uint16, LSH keys (bands, docs) uint64)."""
+        keep, *args = self._docs(words, offsets, whole, coef, a, b)
+        docs = len(offsets) - 1
+        band_coef = np.ascontiguousarray(band_coef, np.uint64)
+        by_doc, keys = np.empty((docs, len(a)), np.uint16), np.empty((bands, docs), np.uint64)
+        if docs and self._sketch(*args, _ptr(band_coef, ctypes.c_uint64), bands, rows,
+                                 _ptr(by_doc, ctypes.c_uint16), _ptr(keys, ctypes.c_uint64)) != 0:
+            raise MemoryError("MinHash kernel: could not allocate its scratch buffers")
+        return by_doc, keys
 
 
 @lru_cache(maxsize=1)

@@ -49,44 +49,91 @@ static void doc_minhash(const uint32_t *xs, int64_t count, const uint32_t *a, co
     for (int p = 0; p < padded; p += LANES) block_min(xs, count, a + p, b + p, mins + p);
 }
 
-/* Returns 0, or -1 when a scratch buffer cannot be allocated. */
-int minhash_docs(const uint64_t *words, const int64_t *offsets, int64_t docs, const uint64_t *whole,
-                 const uint64_t *coef, int n, const uint32_t *a, const uint32_t *b, int num_perm, uint16_t *out) {
+/* Scratch space for a batch: shingle hashes of the longest document, and a, b, minima padded to whole blocks. */
+typedef struct {
+    uint32_t *xs, *pad, *pa, *pb, *mins;
+    int padded;
+} scratch;
+
+static int scratch_init(scratch *w, const int64_t *offsets, int64_t docs, const uint32_t *a, const uint32_t *b,
+                        int num_perm) {
     int64_t longest = 1;
     for (int64_t d = 0; d < docs; d++) {
         int64_t count = offsets[d + 1] - offsets[d];
         if (count > longest) longest = count;
     }
-    int padded = (num_perm + LANES - 1) / LANES * LANES;
-    uint32_t *xs = malloc(sizeof(uint32_t) * (size_t)longest);
-    uint32_t *pad = calloc((size_t)(3 * (padded > 0 ? padded : 1)), sizeof(uint32_t)); /* a, b, mins */
-    if (!xs || !pad) {
-        free(xs);
-        free(pad);
+    w->padded = (num_perm + LANES - 1) / LANES * LANES;
+    w->xs = malloc(sizeof(uint32_t) * (size_t)longest);
+    w->pad = calloc((size_t)(3 * (w->padded > 0 ? w->padded : 1)), sizeof(uint32_t));
+    if (!w->xs || !w->pad) {
+        free(w->xs);
+        free(w->pad);
         return -1;
     }
-    uint32_t *pa = pad, *pb = pad + padded, *mins = pad + 2 * padded;
+    w->pa = w->pad;
+    w->pb = w->pad + w->padded;
+    w->mins = w->pad + 2 * w->padded;
     for (int p = 0; p < num_perm; p++) {
-        pa[p] = a[p];
-        pb[p] = b[p];
+        w->pa[p] = a[p];
+        w->pb[p] = b[p];
     }
-    for (int64_t d = 0; d < docs; d++) {
-        const uint64_t *w = words + offsets[d];
-        int64_t count = offsets[d + 1] - offsets[d], shingles = count - n + 1;
-        if (count < n) {
-            xs[0] = (uint32_t)(whole[d] >> 32);
-            shingles = 1;
-        } else {
-            for (int64_t i = 0; i < shingles; i++) {
-                uint64_t h = 0;
-                for (int k = 0; k < n; k++) h += w[i + k] * coef[k];
-                xs[i] = (uint32_t)(h >> 32);
-            }
+    return 0;
+}
+
+static void scratch_free(scratch *w) {
+    free(w->xs);
+    free(w->pad);
+}
+
+/* The 32-bit minima of document d into w->mins. */
+static void doc_signature(scratch *w, const uint64_t *words, const int64_t *offsets, int64_t d, const uint64_t *whole,
+                          const uint64_t *coef, int n) {
+    const uint64_t *wd = words + offsets[d];
+    int64_t count = offsets[d + 1] - offsets[d], shingles = count - n + 1;
+    if (count < n) {
+        w->xs[0] = (uint32_t)(whole[d] >> 32);
+        shingles = 1;
+    } else {
+        for (int64_t i = 0; i < shingles; i++) {
+            uint64_t h = 0;
+            for (int k = 0; k < n; k++) h += wd[i + k] * coef[k];
+            w->xs[i] = (uint32_t)(h >> 32);
         }
-        doc_minhash(xs, shingles, pa, pb, padded, mins);
-        for (int p = 0; p < num_perm; p++) out[(int64_t)p * docs + d] = (uint16_t)mins[p];
     }
-    free(xs);
-    free(pad);
+    doc_minhash(w->xs, shingles, w->pa, w->pb, w->padded, w->mins);
+}
+
+/* Signatures, one row per permutation: out[p * docs + d]. Returns 0, or -1 when scratch space cannot be had. */
+int minhash_docs(const uint64_t *words, const int64_t *offsets, int64_t docs, const uint64_t *whole,
+                 const uint64_t *coef, int n, const uint32_t *a, const uint32_t *b, int num_perm, uint16_t *out) {
+    scratch w;
+    if (scratch_init(&w, offsets, docs, a, b, num_perm) != 0) return -1;
+    for (int64_t d = 0; d < docs; d++) {
+        doc_signature(&w, words, offsets, d, whole, coef, n);
+        for (int p = 0; p < num_perm; p++) out[(int64_t)p * docs + d] = (uint16_t)w.mins[p];
+    }
+    scratch_free(&w);
+    return 0;
+}
+
+/* What the spill writes: signatures one row per document (by_doc[d * num_perm + p]) and the LSH key of each
+ * (band, document), keys[band * docs + d] = sum_r sig[band * rows + r] * band_coef[band * rows + r] mod 2^64
+ * (lsh.band_keys). Returns 0, or -1 when scratch space cannot be had. */
+int sketch_docs(const uint64_t *words, const int64_t *offsets, int64_t docs, const uint64_t *whole,
+                const uint64_t *coef, int n, const uint32_t *a, const uint32_t *b, int num_perm,
+                const uint64_t *band_coef, int bands, int rows, uint16_t *by_doc, uint64_t *keys) {
+    scratch w;
+    if (scratch_init(&w, offsets, docs, a, b, num_perm) != 0) return -1;
+    for (int64_t d = 0; d < docs; d++) {
+        doc_signature(&w, words, offsets, d, whole, coef, n);
+        uint16_t *row = by_doc + d * (int64_t)num_perm;
+        for (int p = 0; p < num_perm; p++) row[p] = (uint16_t)w.mins[p];
+        for (int band = 0; band < bands; band++) {
+            uint64_t key = 0;
+            for (int r = 0; r < rows; r++) key += (uint64_t)row[band * rows + r] * band_coef[band * rows + r];
+            keys[(int64_t)band * docs + d] = key;
+        }
+    }
+    scratch_free(&w);
     return 0;
 }

@@ -53,18 +53,18 @@ class NearSpill:
             self._write(*self._pending.popleft().result())
 
     def _sketch(self, norm: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-        sig = minhash.signatures(norm, self.shingle, self.num_perm, self.seed)
-        return sig, lsh.band_keys(sig, self.bands, self.rows)
+        return minhash.sketch(norm, self.shingle, self.num_perm, self.seed, self.bands, self.rows)
 
     def add(self, sig: np.ndarray) -> None:
         """sig: (num_perm, units) signatures of the next units."""
-        self._write(sig, lsh.band_keys(sig, self.bands, self.rows))
+        self._write(np.ascontiguousarray(sig.T), lsh.band_keys(sig, self.bands, self.rows))
 
-    def _write(self, sig: np.ndarray, keys: np.ndarray) -> None:
+    def _write(self, by_unit: np.ndarray, keys: np.ndarray) -> None:
+        """by_unit: (units, num_perm) signatures; keys: (bands, units)."""
         for band, fh in enumerate(self._keys):
             keys[band].tofile(fh)
-        np.ascontiguousarray(sig.T).tofile(self._sig)
-        self.units += sig.shape[1]
+        by_unit.tofile(self._sig)
+        self.units += by_unit.shape[0]
 
     def finish(self) -> None:
         """Write what the workers still hold, then close the files (a second call does nothing)."""

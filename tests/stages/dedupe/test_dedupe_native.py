@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from distill_cli.stages.dedupe import lsh, native
-from distill_cli.stages.dedupe.minhash import signatures
+from distill_cli.stages.dedupe.minhash import signatures, sketch
 from distill_cli.stages.dedupe.references import bundled_dir
 from distill_cli.stages.dedupe.text import normalize
 
@@ -36,10 +36,18 @@ def test_kernel_signatures_equal_numpy_bit_for_bit(kernel, shingle, num_perm, se
     assert fast.dtype == slow.dtype == np.uint16
     assert np.array_equal(fast, slow)
     assert len(np.unique(fast.T, axis=0)) > len(norm) * 0.9  # real signatures: distinct texts, distinct columns
+    bands, rows = num_perm // 6, 6  # what the spill writes: signatures a row per document, and the band keys
+    by_doc, keys = sketch(norm, shingle, num_perm, seed, bands, rows)
+    assert np.array_equal(by_doc, slow.T) and np.array_equal(keys, lsh.band_keys(slow, bands, rows))
+    fallback = sketch(norm, shingle, num_perm, seed, bands, rows, use_kernel=False)
+    assert np.array_equal(fallback[0], by_doc) and np.array_equal(fallback[1], keys)
 
 
 def test_kernel_handles_no_documents(kernel):
-    assert signatures(pl.Series([], dtype=pl.String), 3, 16, 1).shape == (16, 0)
+    empty = pl.Series([], dtype=pl.String)
+    assert signatures(empty, 3, 16, 1).shape == (16, 0)
+    by_doc, keys = sketch(empty, 3, 16, 1, 4, 4)
+    assert by_doc.shape == (0, 16) and keys.shape == (4, 0)
 
 
 def test_kernel_is_built_once_and_cached(kernel):
