@@ -7,16 +7,23 @@ real `distill` command runs grade -> select -> dedupe --exact, dedupe --near -> 
 output), then verify and filter on the traces, each in its own child process, and the child's peak RSS (ru_maxrss
 of that child alone, via os.wait4) is printed per stage and size, with the growth ratio; beside it the largest
 summed RSS of the child and its worker processes, sampled (verify's workers are processes of their own). Memory
-bounded by a chunk means no stage over 4 GB at the larger size and none growing more than 1.3x.
+bounded by a chunk means no stage over 4 GB at the larger size and none growing more than 1.3x. Each measurement
+is saved in --data/results.json (with the commit measured) as soon as its stage ends: a run resumes at the stage it
+was in, and one table at the end shows every stage at both sizes.
 
     python scripts/bench_memory.py                          # 100k and 1M traces (8 GB of reasoning at 1M)
-    python scripts/bench_memory.py --skip-slow              # without verify and compress (~20 CPU min at 1M)
-    python scripts/bench_memory.py --sizes 20000 80000 --stages select compress dedupe
+    python scripts/bench_memory.py --again dedupe           # measure dedupe again, keep the other stages' numbers
+    python scripts/bench_memory.py --skip-slow              # without verify and compress
+    python scripts/bench_memory.py --sizes 20000 80000 --stages select compress dedupe --fresh
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +37,7 @@ SHARD_ROWS = 50_000
 # --rows-per-shard; at 1M its default 100k-row shards would double a per-shard stage's memory)
 SHARDS = ["--rows-per-shard", str(SHARD_ROWS)]
 STAGES = {  # stage -> (command, its input stage, extra arguments); run in this order, the global stages first
-    "grade": ("grade", "verify", []),  # the generated traces carry verify's columns: grade can start there
+    "grade": ("grade", "traces", []),  # the generated traces carry verify's columns: grade can start there
     "select": ("select", "grade", ["--by", "pass-rate", *SHARDS]),
     # dedupe reads select's output (rows as wide as compress's, less reasoning_original) so that it does not wait
     # for compress, the slowest stage here (~300 traces/s on 2 busy cores)
@@ -119,37 +126,92 @@ def traces_for(data: Path, rows: int) -> Path:
     return out
 
 
-def run_size(data: Path, rows: int, stages: list[str]) -> dict[str, tuple[float, float, float, float]]:
-    """Each needed stage run once on `rows` traces, in its own child process: (wall s, peak RSS MB, CPU s, peak RSS
-    of it and its workers MB)."""
+def run_size(data: Path, rows: int, stages: list[str], again: set[str], saved: dict) -> None:
+    """Each stage of `stages` not yet in `saved` (or in `again`) run on `rows` traces, in its own child process;
+    its (wall s, peak RSS MB, CPU s, peak RSS of it and its workers MB, code version) saved as soon as it ends, so
+    an interrupted run resumes at the stage it was in. The outputs that other stages read are kept under
+    data/out-ROWS (a re-measured stage reuses its input's); the others are removed once measured."""
     paths = {"traces": str(traces_for(data, rows) / "part-*.parquet")}
-    paths["verify"] = paths["traces"]  # until verify runs (last): the generated traces carry verify's columns
-    need = set(stages)
-    for stage in reversed(STAGES):  # a stage needs its input stage run first
-        if stage in need and STAGES[stage][1] in STAGES and STAGES[stage][1] not in paths:
-            need.add(STAGES[stage][1])
-    found: dict[str, tuple[float, float, float, float]] = {}
-    with tempfile.TemporaryDirectory(prefix=f"run-{rows}-", dir=data) as tmp:
-        for stage, (command, source, extra) in STAGES.items():
-            if stage not in need:
-                continue
-            out = Path(tmp) / (f"{stage}.jsonl" if command == "export" else stage)
-            argv = [sys.executable, "-m", "distill_cli", command, paths[source], "-o", str(out), *extra, "-q"]
-            found[stage] = run_tree_usage(argv)
-            paths[stage] = str(out)
-            wall, rss, cpu, tree = found[stage]
-            print(f"  {rows:>9,} traces  {stage:11s} {wall:8.1f}s wall {cpu:8.1f}s CPU  peak RSS {rss:7.0f} MB "
-                  f"(with workers {tree:.0f} MB)", flush=True)
-    return {k: v for k, v in found.items() if k in stages}
+    done = saved.setdefault(str(rows), {})
+    outs = data / f"out-{rows}"
+    inputs = {source for _, source, _ in STAGES.values()}
+    need = {s for s in stages if s not in done or s in again}
+    for stage in reversed(STAGES):  # a stage needs its input stage's output (measured again if it is gone)
+        source = STAGES[stage][1]
+        if stage in need and source in STAGES and not (outs / source / ".measured").exists():
+            need.add(source)
+    for stage, (command, source, extra) in STAGES.items():
+        if stage not in need:
+            continue
+        out = outs / (f"{stage}.jsonl" if command == "export" else stage)
+        _remove(out)  # a stage's output left from before would make it resume, not run
+        argv = [sys.executable, "-m", "distill_cli", command, str(outs / source) if source in STAGES
+                else paths[source], "-o", str(out), *extra, "-q"]
+        wall, rss, cpu, tree = run_tree_usage(argv)
+        done[stage] = [wall, rss, cpu, tree, _version()]
+        _save(data, saved)
+        if stage in inputs:
+            (out / ".measured").touch()
+        else:  # with its side files (export's card and manifest)
+            for path in [out, *outs.glob(f"{stage}.*"), *outs.glob(f".{stage}.*")]:
+                _remove(path)
+        print(f"  {rows:>9,} traces  {stage:11s} {wall:8.1f}s wall {cpu:8.1f}s CPU  peak RSS {rss:7.0f} MB "
+              f"(with workers {tree:.0f} MB)  load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _version() -> str:
+    """The commit of the code measured (with -dirty when it has uncommitted changes)."""
+    repo = Path(__file__).resolve().parent.parent  # not an import of distill_cli: this process stays small
+    try:
+        return subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _save(data: Path, saved: dict) -> None:
+    tmp = data / "results.json.tmp"
+    tmp.write_text(json.dumps(saved, indent=1))
+    tmp.replace(data / "results.json")
+
+
+def summary(saved: dict, small: int, large: int, stages: list[str]) -> str:
+    """One table: each stage's peak RSS at both sizes, the growth, and the issue's two targets."""
+    lines = []
+    for stage in stages:
+        a, b = saved.get(str(small), {}).get(stage), saved.get(str(large), {}).get(stage)
+        if not (a and b):
+            lines.append((stage, f"{a[1]:.0f}" if a else "-", f"{b[1]:.0f}" if b else "-", "-", "-", "-", "-", "-",
+                          "-", "-", "-"))
+            continue
+        growth = b[1] / a[1]
+        lines.append((stage, f"{a[1]:.0f}", f"{b[1]:.0f}", f"{growth:.2f}x", "YES" if b[1] > 4096 else "no",
+                      "YES" if growth > 1.3 else "no", f"{a[3]:.0f} / {b[3]:.0f}", f"{a[2]:.0f} / {b[2]:.0f}",
+                      f"{a[0]:.0f} / {b[0]:.0f}", a[4], b[4]))
+    head = (f"peak RSS (MB) of each stage, {small:,} vs {large:,} traces of ~8 KB (target: none over 4096 MB at "
+            f"{large:,}, none growing more than 1.3x):")
+    return head + "\n" + table(lines, ("stage", f"{small:,}", f"{large:,}", "growth", "over 4 GB?", "growth>1.3x?",
+                                        "+workers", "CPU s", "wall s", f"code@{small:,}", f"code@{large:,}"))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs=2, default=[100_000, 1_000_000])
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    ap.add_argument("--again", nargs="+", default=[], choices=list(STAGES),
+                    help="Measure these stages again at both sizes (the others keep their saved measurements).")
+    ap.add_argument("--fresh", action="store_true", help="Forget every saved measurement (the traces are kept).")
     ap.add_argument("--skip-slow", action="store_true", help=f"Leave out {' and '.join(SLOW)}.")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "distill-bench-memory",
-                    help="Where the generated traces are kept between runs (and the stages' outputs, removed).")
+                    help="Where the generated traces, the measurements (results.json) and the outputs other "
+                    "stages read are kept between runs.")
     ap.add_argument("--make", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.make:
@@ -157,21 +219,12 @@ def main() -> None:
         return
     if args.skip_slow:
         args.stages = [s for s in args.stages if s not in SLOW]
-    results = {}
+    args.data.mkdir(parents=True, exist_ok=True)
+    results = args.data / "results.json"
+    saved = json.loads(results.read_text()) if results.exists() and not args.fresh else {}
     for rows in sorted(args.sizes, reverse=True):  # the larger set first: the smaller one links its shards
-        results[rows] = run_size(args.data, rows, args.stages)
-    small, large = args.sizes
-    lines = []
-    for stage in args.stages:
-        a, b = results[small].get(stage), results[large].get(stage)
-        if a and b:
-            ok = b[1] < 4096 and b[1] / a[1] <= 1.3
-            lines.append((stage, f"{a[1]:.0f}", f"{b[1]:.0f}", f"{b[1] / a[1]:.2f}x", f"{a[3]:.0f}", f"{b[3]:.0f}",
-                          f"{a[2]:.0f}", f"{b[2]:.0f}", "met" if ok else "NOT met"))
-    print(f"\npeak RSS (MB) of each stage, {small:,} vs {large:,} traces of ~8 KB (target: < 4096 MB at the "
-          "larger size, growth <= 1.3x):")
-    print(table(lines, ("stage", f"RSS@{small}", f"RSS@{large}", "growth", f"+workers@{small}",
-                        f"+workers@{large}", f"CPU s@{small}", f"CPU s@{large}", "target")))
+        run_size(args.data, rows, args.stages, set(args.again), saved)
+    print("\n" + summary(saved, *args.sizes, args.stages))
 
 
 if __name__ == "__main__":
