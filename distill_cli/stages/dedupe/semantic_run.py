@@ -97,12 +97,18 @@ def apply(result: DedupeResult, cfg: SemanticConfig, embed: Embed, refs: pl.Data
 
 
 def survivors(rows: pl.LazyFrame, plan: DedupePlan, on) -> pl.DataFrame:
-    """What the semantic steps read of the rows dedupe's own steps kept: row number, identity, score, texts."""
+    """What the semantic steps read of the rows dedupe's own steps kept: row number, identity, score, texts. A
+    prompt unit's text is its first row's (units_of), so with --on prompt the other rows' copies are dropped: with
+    8 samples a prompt the frame held 8 copies of every prompt."""
     names = rows.collect_schema().names()
     cols = [c for c in ("id", "sample", "model", "score", "prompt") if c in names]
     cols += ["response"] if on != "prompt" and "response" in names else []
-    return (rows.filter(~pl.col(ROW).is_in(plan.removed.implode())).select(pl.col(ROW).alias(SEMANTIC_ROW), *cols)
-            .collect())
+    kept = rows.filter(~pl.col(ROW).is_in(plan.removed.implode())).select(pl.col(ROW).alias(SEMANTIC_ROW), *cols)
+    if on == "prompt" and "id" in names:  # a unit's first row starts a run of its id (the samples of a prompt
+        # are usually adjacent; a unit split into runs keeps one copy a run); a row without an id is its own unit
+        first = pl.col("id").is_null() | (pl.col("id") != pl.col("id").shift(1)).fill_null(True)
+        kept = kept.with_columns(pl.when(first).then(pl.col("prompt")).alias("prompt"))
+    return kept.collect()
 
 
 def apply_plan(plan: DedupePlan, kept: pl.DataFrame, cfg: SemanticConfig, embed: Embed,

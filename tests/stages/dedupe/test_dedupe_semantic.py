@@ -118,3 +118,24 @@ def test_embeddings_are_saved_per_chunk_and_reused(tmp_path, monkeypatch):
     dup, counts = embed_cached(pl.Series(["t3", "t3", "t0"]), engine, cache)  # repeats, as a polars Series
     assert counts == {"embedded": 0, "reused": 2} and np.allclose(dup, first[[3, 3, 0]])
     assert len(text_keys(["a"])[0]) == 32
+
+
+def test_survivors_keep_one_copy_of_a_prompt_and_the_same_units():
+    """8 samples a prompt held 8 copies of it: one copy a run of an id is kept, and a unit's text (its first row's)
+    is the same."""
+    from distill_cli.stages.dedupe.core import CONTAMINATION_SCHEMA, DUPLICATES_SCHEMA, DedupePlan
+    from distill_cli.stages.dedupe.semantic import units_of
+    from distill_cli.stages.dedupe.semantic_run import survivors
+    from distill_cli.stages.dedupe.units import ROW
+
+    ids = ["a", "a", "b", None, None, "b", "c", "a"]
+    rows = pl.LazyFrame({ROW: range(8), "id": ids, "prompt": [f"text of {i} at {k}" for k, i in enumerate(ids)]},
+                        schema_overrides={ROW: pl.Int64})
+    removed = pl.DataFrame({"row": [6]}).select(  # row 6 (unit c) was an exact duplicate
+        *[pl.col("row").cast(d) if c == "row" else pl.lit(None, d).alias(c) for c, d in DUPLICATES_SCHEMA.items()])
+    plan = DedupePlan(removed, pl.DataFrame(schema=CONTAMINATION_SCHEMA), {})
+    kept = survivors(rows, plan, "prompt")
+    assert kept["prompt"].to_list() == ["text of a at 0", None, "text of b at 2", "text of None at 3",
+                                        "text of None at 4", "text of b at 5", "text of a at 7"]
+    full = rows.filter(pl.col(ROW) != 6).rename({ROW: SEMANTIC_ROW}).collect()
+    assert units_of(kept, "prompt").equals(units_of(full, "prompt"))
