@@ -67,7 +67,7 @@ bench-dedupe:  # `make bench-dedupe ARGS="--rows 10000000 --skip templated basel
 
 bench-export:
 	$(BIN)/python scripts/bench_export.py
-bench-memory:  # every stage at 100k and 1M traces; `make bench-memory ARGS=--skip-slow` leaves out verify and compress
+bench-memory:  # every stage at 100k and 1M traces, each measurement kept as it ends (a rerun resumes); `ARGS="--again dedupe"` re-measures a stage, `ARGS=--skip-slow` leaves out verify and compress
 	$(BIN)/python scripts/bench_memory.py $(ARGS)
 bench-view:
 	$(BIN)/python scripts/bench_view.py
