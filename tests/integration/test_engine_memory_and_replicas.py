@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 DEMO = Path(str(resources.files("distill_cli") / "data" / "demo_gsm8k.jsonl"))
 # greedy, one sequence at a time: the text does not depend on which requests an engine batches together
 GREEDY = ["--model", "tiny", "-n", "1", "--temperature", "0", "--max-tokens", "8", "--dtype", "float32",
-          "--enforce-eager", "--max-model-len", "512", "--max-num-seqs", "1", "--rows-per-shard", "2", "-q"]
+          "--enforce-eager", "--max-model-len", "512", "--max-num-seqs", "1", "--rows-per-shard", "1", "-q"]
 
 
 def distill(*args, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -38,10 +38,10 @@ def distill(*args, timeout: float = 900) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def prompts(tmp_path_factory, tiny_model) -> Path:
-    """8 real GSM8K prompts: 4 shards of 2 rows."""
+    """4 real GSM8K prompts: 4 shards of 1 row (each replica gets two)."""
     tmp = tmp_path_factory.mktemp("engine")
     src = tmp / "gsm8k.jsonl"
-    src.write_text("\n".join(DEMO.read_text().splitlines()[:8]) + "\n")
+    src.write_text("\n".join(DEMO.read_text().splitlines()[:4]) + "\n")
     proc = distill("collect", src, "-o", tmp / "prompts", "-q")
     assert proc.returncode == 0, proc.stderr
     return tmp / "prompts"
@@ -93,7 +93,7 @@ def test_a_fraction_too_small_for_the_weights_fails_in_one_line_naming_the_optio
 
 def test_the_same_fraction_starts_with_kv_cache_memory(one_engine):
     manifest = json.loads((one_engine / "_manifest.json").read_text())
-    assert manifest["complete"] and manifest["rows"] == 8
+    assert manifest["complete"] and manifest["rows"] == 4
     assert manifest["stats"]["kv_cache_memory"] == f"{256 * 1024**2} bytes (--kv-cache-memory)"
     assert "kv_cache_memory" not in json.dumps(manifest["params"])  # a memory size does not change the output
     assert rows(one_engine)["completion"].str.len_chars().min() > 0
@@ -111,6 +111,6 @@ def test_two_replicas_write_every_row_once_with_the_same_text_as_one_engine(prom
     assert manifest["stats"]["kv_cache_memory"] == f"{64 * 1024**2} bytes (auto: 1 seqs x 512 tokens x 46080 " \
         "B/token = 23MiB)"
     two = rows(out)
-    assert two.height == 8 and two.select("id", "sample").n_unique() == 8
+    assert two.height == 4 and two.select("id", "sample").n_unique() == 4
     assert two.equals(rows(one_engine))
     assert not (out / "_work").exists()

@@ -1,12 +1,14 @@
 """`distill generate --backend openai` end to end: real `distill` processes against real servers on loopback.
 
 The fault server tests prove by counting (the server's per-key success counters) that every (id, sample) is
-answered exactly once, through faults and through a SIGKILL and resume. The vLLM test runs `vllm serve` on the
-bundled tiny model.
+answered exactly once, through faults and through a SIGKILL and resume. The vLLM tests share one `vllm serve` of the
+bundled tiny model (one server start for the module), whose chat template opens `<think>` in the prompt when the
+`open_think` chat-template kwarg asks, as R1-Distill's template always does (and Qwen3's on `enable_thinking`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -116,13 +118,65 @@ def test_unreachable_server_is_one_line_error(tmp_path):
         tmp_path / "traces" / "_manifest.json").read_text()
 
 
-@pytest.fixture(scope="module")
-def vllm_server(tmp_path_factory):
-    """`vllm serve` on the bundled tiny model, on a free loopback port; killed with its engine process."""
-    from distill_cli.model import TINY_NAME, build_tiny
+OPENING = "'<|im_start|>assistant\n' }}"
 
-    with vllm_serve(build_tiny(), TINY_NAME, tmp_path_factory.mktemp("vllm") / "serve.log") as url:
+
+@pytest.fixture(scope="module")
+def tiny_switch(tmp_path_factory) -> Path:
+    """The bundled tiny model whose template renders as its own, or, given `open_think`, ends the generation prompt
+    with `<think>\n` (R1-Distill's: the completion starts inside the thinking)."""
+    from distill_cli.model import build_tiny
+
+    tiny, out = build_tiny(), tmp_path_factory.mktemp("tiny-switch")
+    for f in tiny.iterdir():
+        if f.name != "chat_template.jinja":
+            (out / f.name).symlink_to(f)
+    template = (tiny / "chat_template.jinja").read_text()
+    assert template.count(OPENING) == 1
+    opened = OPENING + "{% if open_think is defined and open_think %}{{ '<think>\n' }}{% endif %}"
+    (out / "chat_template.jinja").write_text(template.replace(OPENING, opened))
+    return out
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory, tiny_switch):
+    """`vllm serve` of `tiny_switch` on a free loopback port; killed with its engine process."""
+    from distill_cli.model import TINY_NAME
+
+    with vllm_serve(tiny_switch, TINY_NAME, tmp_path_factory.mktemp("vllm") / "serve.log",
+                    health_timeout=600) as url:
         yield url, TINY_NAME
+
+
+THINK_SAMPLING = ["-n", "1", "--temperature", "0", "--max-tokens", "24", "--chat-template-kwargs",
+                  json.dumps({"open_think": True})]
+THINK_COLUMNS = ["id", "sample", "completion", "reasoning", "response", "finish_reason", "completion_tokens"]
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_offline_and_served_backends_split_an_opened_think_the_same(tmp_path, tiny_switch, request):
+    """Greedy, one real GSM8K problem (the tiny model reasons past 24 tokens: cut off) and one it answers at once,
+    through the offline engine (a real `distill generate`) and then the module's server: the same columns."""
+    src = tmp_path / "prompts.jsonl"
+    short = {"question": "What is 2 + 2? Reply with the number only.", "answer": "#### 4"}
+    src.write_text(DEMO.read_text().splitlines()[0] + "\n" + json.dumps(short) + "\n")
+    prompts = tmp_path / "prompts"
+    assert distill("collect", src, "-o", prompts, "-q").returncode == 0
+    offline = distill("generate", prompts, "-o", tmp_path / "offline", "--model", tiny_switch, "--dtype",
+                      "float32", "--enforce-eager", "--max-model-len", "1024", *THINK_SAMPLING, timeout=1200)
+    assert offline.returncode == 0, offline.stderr[-3000:]
+    base_url, name = request.getfixturevalue("vllm_server")  # started after the offline engine has exited
+    served = distill(*generate_args(prompts, tmp_path / "served", base_url, name, *THINK_SAMPLING), timeout=600)
+    assert served.returncode == 0, served.stderr[-3000:]
+    a, b = (traces(tmp_path / d).sort("id", "sample") for d in ("offline", "served"))
+    assert sorted(a["finish_reason"]) == ["length", "stop"]  # one cut-off sample, one finished
+    for df in (a, b):
+        # the thinking was opened by the prompt and never closed: all of it is reasoning, nothing is an answer
+        assert (df["reasoning"] == df["completion"].str.strip_chars()).all() and (df["response"] == "").all()
+    assert a.select(THINK_COLUMNS).equals(b.select(THINK_COLUMNS)), (a.select(THINK_COLUMNS), b.select(THINK_COLUMNS))
+    # the offline engine counts reasoning tokens itself (all of them here); this server reports none: null, not 0
+    assert (a["reasoning_tokens"] == a["completion_tokens"]).all() and b["reasoning_tokens"].is_null().all()
 
 
 @pytest.mark.vllm
@@ -176,8 +230,6 @@ def served_tokens(base_url: str) -> dict[str, float]:
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_stats_hold_the_served_token_counts_and_their_cost(tmp_path, vllm_server):
-    import json
-
     base_url, name = vllm_server
     prompts = collect(tmp_path, 4)
     before = served_tokens(base_url)

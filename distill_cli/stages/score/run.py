@@ -145,9 +145,9 @@ def run(cfg: ScoreConfig, input: str, opts, engine: dict, every: int = 64, secon
     inp = open_input(input)
     inp.require("score", {"id": pl.String, "prompt": pl.String, "completion": pl.String}, not_null=())
     path = resolve_model(cfg.model)
-    tok = Tokenizer(path)
     engine = dict(engine)
-    engine_args = max_logprobs_arg(cfg.logprobs, engine.pop("engine_args", None) or {})
+    engine_args = max_logprobs_arg(cfg.logprobs, engine.pop("engine_args", None) or {})  # before the tokenizer
+    tok = Tokenizer(path)  # loading it imports transformers and torch: seconds
     check_k(cfg.k, tok.vocab)
     lazy = LazyBackend(make_scorer or partial(_scorer, cfg.k, path, engine, engine_args))
     recorded = {k: engine.get(k) for k in ("dtype", "max_model_len") if engine.get(k) is not None}
