@@ -43,12 +43,13 @@ class Stage:
     keys: tuple[str, ...]  # what identifies a row
 
 
-def pipeline(base_url: str) -> list[Stage]:
+def pipeline(base_url: str, prompts: int = 600) -> list[Stage]:
+    """The stages; generate answers the first `prompts` collected prompts twice each."""
     return [
         Stage("collect", (str(BENCH / "gsm8k_test.jsonl"), str(BENCH / "math500_test.jsonl"), "--rows-per-shard",
                           "100"), "", ("id",)),
         Stage("generate", ("--backend", "openai", "--base-url", base_url, "--model", "fault-model", "-n", "2",
-                           "--limit", "600", "--rows-per-shard", "100", "--concurrency", "16",
+                           "--limit", str(prompts), "--rows-per-shard", "100", "--concurrency", "16",
                            "--checkpoint-every", "40", "--request-timeout", "5", "--max-retries", "20"),
               "collect", ("id", "sample")),
         Stage("verify", ("--workers", "2", "--rows-per-shard", "200"), "generate", ("id", "sample")),
@@ -135,14 +136,15 @@ def compare(stage: Stage, got: pl.DataFrame, ref: pl.DataFrame) -> dict:
             "values_equal": same}
 
 
-def chaos(trials: int, max_kills: int, seed: int, stages: list[str] | None = None, quiet: bool = False) -> list[dict]:
+def chaos(trials: int, max_kills: int, seed: int, stages: list[str] | None = None, quiet: bool = False,
+          prompts: int = 600) -> list[dict]:
     rng = random.Random(seed)
     results = []
     with tempfile.TemporaryDirectory() as tmp, fault_server(
             rate_429=0.05, rate_500=0.05, rate_drop=0.03, seed=seed, max_lifetime=3600) as server:
         ref_dir = Path(tmp) / "ref"
         ref_dir.mkdir()
-        for stage in pipeline(server.base_url):
+        for stage in pipeline(server.base_url, prompts):
             inp = output_of_stage(stage, ref_dir)
             ref_out = output_of(stage, ref_dir)
             started = time.perf_counter()

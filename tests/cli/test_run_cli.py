@@ -213,18 +213,22 @@ def _export(path: Path) -> list[str]:
     return sorted(path.read_text().splitlines())
 
 
+PROMPTS = 3  # real GSM8K prompts of the killed run: with n 2, 6 answers, one at a time, checkpointed 2 by 2
+SAMPLES = 2 * (PROMPTS + 1)  # and the too-long prompt's 2 error rows
+
+
 def _prompts(tmp_path: Path) -> Path:
-    """6 real GSM8K prompts, then one far longer than max_model_len (its 2 samples are error rows, not a crash)."""
+    """3 real GSM8K prompts, then one far longer than max_model_len (its 2 samples are error rows, not a crash)."""
     story = " ".join(f"On day {i} Janet's ducks laid {i % 17} eggs, she sold {i % 5}." for i in range(70))
     src = tmp_path / "gsm8k.jsonl"
-    src.write_text("".join(GSM8K.read_text().splitlines(keepends=True)[:6])
+    src.write_text("".join(GSM8K.read_text().splitlines(keepends=True)[:PROMPTS])
                    + json.dumps({"question": story + " How many eggs are left?", "answer": "#### 0"}) + "\n")
     return src
 
 
 SMALL = """stages:
   - collect: {{sources: [{src}], domain: math}}
-  - generate: {{model: tiny, n: 2, temperature: 0, max_tokens: 48, seed: 0, dtype: float32, enforce_eager: true,
+  - generate: {{model: tiny, n: 2, temperature: 0, max_tokens: 32, seed: 0, dtype: float32, enforce_eager: true,
                 max_model_len: 512, checkpoint_every: 2, max_num_seqs: 1,
                 system_prompt: "You are a helpful assistant."}}
   - verify: {{workers: 1}}
@@ -248,17 +252,17 @@ def _generate_checks(gen: Path, kept: set[str]) -> pl.DataFrame:
     """What the offline engine's generate stage wrote after its resume: whole rows, error rows, its own counts.
     (Was tests/integration/test_generate_vllm.py, which paid two more engine starts for a kill and resume.)"""
     df = pl.read_parquet(gen / "part-00000.parquet")
-    assert df.height == 14 and df.select("id", "sample").n_unique() == 14 and set(df["sample"]) == {0, 1}
+    assert df.height == SAMPLES and df.select("id", "sample").n_unique() == SAMPLES and set(df["sample"]) == {0, 1}
     assert kept <= set(df["request_key"])
     st = json.loads((gen / "_stats.json").read_text())
-    assert st["requests_sent"] == 14 - len(kept) and st["resumed"] == len(kept)  # exactly the missing requests
+    assert st["requests_sent"] == SAMPLES - len(kept) and st["resumed"] == len(kept)  # exactly the missing requests
     assert not (gen / "_work").exists() and _manifest(gen)["complete"]
     ok, bad = df.filter(pl.col("error").is_null()), df.filter(pl.col("error").is_not_null())
     # the prompt longer than the context is two error rows, not a crash and not a silent empty trace
     assert bad.height == 2 and set(bad["finish_reason"]) == {"error"} and bad["prompt"][0].startswith("On day 0")
     assert bad["error"].str.contains("512").all() and (bad["response"] == "").all()
-    assert ok.height == 12 and set(ok["finish_reason"]) <= {"stop", "length"}
-    assert (ok["completion_tokens"] > 0).all() and (ok["completion_tokens"] <= 48).all()
+    assert ok.height == SAMPLES - 2 and set(ok["finish_reason"]) <= {"stop", "length"}
+    assert (ok["completion_tokens"] > 0).all() and (ok["completion_tokens"] <= 32).all()
     assert (ok["prompt_tokens"] > 20).all() and (ok["completion"].str.len_chars() > 20).all()
     assert (ok["response"] == ok["completion"].str.strip_chars()).all() and ok["reasoning"].is_null().all()
     assert set(df["model"]) == {"smollm2-135m-instruct"} and set(df["seed"]) == {0}
@@ -288,8 +292,8 @@ def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
     whole = distill("run", pipe, "--run-dir", tmp_path / "whole", timeout=900)
     assert whole.returncode == 0, whole.stderr
     expected = _export(tmp_path / "whole" / "sft.jsonl")
-    # the 12 answered samples (what the too-long prompt's two error rows become in an export is not this test's)
-    assert sum(1 for line in expected if json.loads(line)["messages"][-1]["content"]) == 12
+    # the answered samples (what the too-long prompt's two error rows become in an export is not this test's)
+    assert sum(1 for line in expected if json.loads(line)["messages"][-1]["content"]) == SAMPLES - 2
 
     run = tmp_path / "killed"
     gen = run / "generate"
@@ -297,13 +301,13 @@ def test_killed_pipeline_resumes_to_the_same_export(tmp_path):
     command = dry.stdout.splitlines()[0].split(": ", 1)[1]  # the generate command the run starts
     assert dry.returncode == 0 and command.startswith("distill generate "), dry.stdout
     # Kill once generate has saved a checkpoint chunk holding an answer (the too-long prompt's error rows can come
-    # first): one shard, one sequence at a time, so the chunks stay on disk until all 14 samples are done (a part
+    # first): one shard, one sequence at a time, so the chunks stay on disk until all samples are done (a part
     # file would mean the kill came too late).
     _kill_group_when(_start(pipe, "--run-dir", run), lambda: _answer_saved(gen) or any(gen.glob("part-*.parquet")))
     assert not _manifest(gen)["complete"] and not any(gen.glob("part-*.parquet"))
     saved = pl.concat([pl.read_parquet(f) for f in sorted(gen.glob("_work/part-*/chunk-*.parquet"))],
                       how="diagonal_relaxed").unique(["id", "sample"])
-    assert 0 < saved.height < 14
+    assert 0 < saved.height < SAMPLES
     kept = set(saved.filter(pl.col("error").is_null())["request_key"])  # failed rows are retried, not kept
     assert kept
 
